@@ -1,7 +1,7 @@
 // Rules across keys that the schema cannot express. Each returns the first problem
 // as "<path>: <what is wrong>", or undefined when the config is sound.
 import type { Config } from './schema.js'
-import { parsePrefixTemplate } from '../grants/template.js'
+import { isPerCaller, mayShareDirectory, parsePrefixTemplate, type PrefixTemplate } from '../grants/template.js'
 import { worstCasePolicyBytes, POLICY_MAX_BYTES } from '../policy/build.js'
 
 /** Credentials must stay cacheable for at least this long after the margin is taken off. */
@@ -37,6 +37,7 @@ export function crossCheck (config: Config): string | undefined {
   }
 
   const issuerNames = new Set(config.issuers.map((i) => i.name))
+  const templates: PrefixTemplate[] = []
   for (const [i, grant] of config.grants.entries()) {
     const at = `grants[${i}]`
     for (const name of grant.issuers) {
@@ -48,12 +49,32 @@ export function crossCheck (config: Config): string | undefined {
     } catch (err) {
       return `${at}.prefix: ${(err as Error).message}`
     }
+    templates.push(template)
     const bytes = worstCasePolicyBytes(grant.bucket, template, grant.actions)
     if (bytes > POLICY_MAX_BYTES) {
       return `${at}: the session policy can reach ${bytes} bytes, over STS's limit of ${POLICY_MAX_BYTES}`
     }
     if (config.cache.minRemainingSeconds + MIN_USABLE_SECONDS > grant.durationSeconds) {
       return `${at}.durationSeconds: must exceed cache.minRemainingSeconds (${config.cache.minRemainingSeconds}) by at least ${MIN_USABLE_SECONDS}`
+    }
+  }
+
+  // The same `sub` from two issuers is two people: their directories (in one bucket)
+  // must never be equal or nested, within one grant or across grants. Conservative:
+  // a claim placeholder may equal any literal segment. Two directories without claims
+  // are shared on purpose (e.g. `public/`) and are left alone.
+  for (const [j, b] of config.grants.entries()) {
+    for (const [i, a] of config.grants.entries()) {
+      if (i > j || a.bucket !== b.bucket) continue
+      if (!isPerCaller(templates[i] as PrefixTemplate) && !isPerCaller(templates[j] as PrefixTemplate)) continue
+      for (const issA of a.issuers) {
+        for (const issB of b.issuers) {
+          if (issA === issB || !mayShareDirectory(templates[i] as PrefixTemplate, issA, templates[j] as PrefixTemplate, issB)) continue
+          return i === j
+            ? `grants[${j}].prefix: this grant serves several issuers; put {issuer} in its prefix so the same subject from "${issA}" and "${issB}" never shares a directory`
+            : `grants[${j}].prefix: callers of "${issB}" could reach the same directory as callers of "${issA}" under grants[${i}] in bucket "${b.bucket}"; use {issuer} or distinct literal segments`
+        }
+      }
     }
   }
   return undefined

@@ -1,0 +1,98 @@
+// The application as a plugin-composed Fastify instance. It never listens: server.ts
+// is the process shell, tests use app.inject(). Everything from outside (the STS
+// client, the clock, the environment for HMAC secrets) comes in through `deps`.
+import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:http'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config/schema.js'
+import { loggerOptions } from './logger.js'
+import errorHandler from './plugins/error-handler.js'
+import lifecycle from './plugins/lifecycle.js'
+import auth from './auth/plugin.js'
+import healthRoutes from './routes/health.js'
+import credentialsRoutes from './routes/credentials.js'
+import { createVender } from './vend.js'
+import { createCredentialCache } from './cache/credential-cache.js'
+import { createUpstream, type Upstream } from './sts/resilient.js'
+import { createStsClient, type StsClient } from './sts/client.js'
+import { createUpstreamCredential } from './sts/credentials.js'
+
+export interface AppDeps {
+  /** Fastify logger setting: false, true, or pino options / instance. Default: JSON at info. */
+  logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
+  /** The raw STS client; default: the official SDK with the default credential chain. */
+  stsClient?: StsClient
+  /** Replace the whole resilient upstream (tests of the route alone). */
+  upstream?: Upstream
+  now?: () => number
+  /** Backoff sleep for the upstream retries (fake time in tests). */
+  sleep?: (ms: number) => Promise<void>
+  random?: () => number
+  /** Environment for `secretEnv` issuers. */
+  env?: Record<string, string | undefined>
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export function fastifyOptions (config: Config, deps: AppDeps): FastifyServerOptions {
+  const logger = deps.logger ?? loggerOptions('info')
+  const isInstance = typeof logger === 'object' && logger !== null && 'child' in logger && typeof (logger as { child?: unknown }).child === 'function'
+  return {
+    ...(isInstance ? { loggerInstance: logger as FastifyServerOptions['loggerInstance'] } : { logger: logger as FastifyServerOptions['logger'] }),
+    bodyLimit: config.server.bodyLimitBytes,
+    // Our own node:http server so every limit is set explicitly, not left to defaults.
+    serverFactory: (handler) => {
+      const server = createServer({
+        maxHeaderSize: config.server.maxHeaderBytes,
+        headersTimeout: config.server.headersTimeoutMs,
+        requestTimeout: config.server.requestTimeoutMs,
+        keepAliveTimeout: config.server.keepAliveTimeoutMs
+      }, handler)
+      server.setTimeout(config.server.requestTimeoutMs)
+      return server
+    },
+    trustProxy: config.server.trustProxy as FastifyServerOptions['trustProxy'],
+    return503OnClosing: false, // lifecycle.ts answers with our own code and Connection: close
+    forceCloseConnections: 'idle',
+    requestIdHeader: false,
+    requestIdLogLabel: 'requestId',
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
+  }
+}
+
+export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const now = deps.now ?? Date.now
+  const app = Fastify(fastifyOptions(config, deps))
+
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id)
+  })
+
+  await app.register(errorHandler)
+  await app.register(lifecycle)
+  await app.register(auth, { config, env: deps.env ?? {}, now })
+
+  const upstream = deps.upstream ?? createUpstream({
+    client: deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs, credential: createUpstreamCredential() }),
+    maxAttempts: config.sts.maxAttempts,
+    backoffBaseMs: config.sts.backoffBaseMs,
+    backoffMaxMs: config.sts.backoffMaxMs,
+    deadlineMs: config.sts.deadlineMs,
+    maxCallsPerSecond: config.sts.maxCallsPerSecond,
+    breaker: config.sts.breaker,
+    now,
+    ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}),
+    ...(deps.random !== undefined ? { random: deps.random } : {}),
+    log: app.log
+  })
+  const cache = createCredentialCache({ maxEntries: config.cache.maxEntries, minRemainingSeconds: config.cache.minRemainingSeconds, now })
+  const vender = createVender({ config, upstream, cache, now })
+
+  await app.register(healthRoutes)
+  await app.register(credentialsRoutes, { config, vender })
+  return app
+}

@@ -1,0 +1,90 @@
+// The `auth` plugin: turns an Authorization header into a verified Caller. The issuer
+// is chosen by the exact `iss` of the (not yet trusted) payload, so keys are only ever
+// fetched for configured issuers; everything else is a 401 before any I/O.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Config, IssuerConfig } from '../config/schema.js'
+import { InvalidToken, TokenInQuery } from '../errors.js'
+import { jwksKeySource, secretKeySource, staticKeySource, type KeySource } from './keys.js'
+import { bearerToken, decodeToken } from './token.js'
+import { createIssuerVerifier, TokenRejected, type Caller, type IssuerVerifier, type VerifyFailureReason } from './verifier.js'
+
+export type { Caller } from './verifier.js'
+
+export interface AuthOptions {
+  config: Config
+  env: Record<string, string | undefined>
+  now: () => number
+  /** Called on every refused token, with a bounded reason (for metrics). */
+  onFailure?: (reason: VerifyFailureReason | 'malformed' | 'unknown_issuer' | 'missing') => void
+}
+
+export interface Authenticator {
+  authenticate (request: FastifyRequest): Promise<Caller>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { auth: Authenticator }
+}
+
+const QUERY_TOKEN_NAMES = ['token', 'access_token', 'jwt', 'id_token', 'authorization']
+
+function keySourceFor (issuer: IssuerConfig, env: Record<string, string | undefined>): KeySource {
+  if (issuer.jwksUri !== undefined) {
+    return jwksKeySource({
+      uri: issuer.jwksUri,
+      refreshMs: issuer.jwksCacheTtlSeconds * 1000,
+      minRefetchMs: issuer.jwksRefetchIntervalSeconds * 1000
+    })
+  }
+  if (issuer.publicKey !== undefined) return staticKeySource(issuer.publicKey)
+  const secret = env[issuer.secretEnv ?? '']
+  if (secret === undefined || Buffer.byteLength(secret) < 32) {
+    throw new Error(`issuer ${issuer.name}: the environment variable ${issuer.secretEnv ?? ''} must hold a secret of at least 32 bytes`)
+  }
+  return secretKeySource(secret)
+}
+
+async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
+  const { config, env, now } = opts
+  const byIss = new Map<string, IssuerVerifier>()
+  const sources: KeySource[] = []
+  for (const issuer of config.issuers) {
+    const keys = keySourceFor(issuer, env)
+    sources.push(keys)
+    byIss.set(issuer.issuer, createIssuerVerifier(issuer, keys, now))
+    app.lifecycle.addReadinessCheck(`keys:${issuer.name}`, () => keys.ready())
+  }
+  app.addHook('onClose', async () => { for (const s of sources) s.close() })
+  const fail = opts.onFailure ?? (() => {})
+
+  app.decorate('auth', {
+    async authenticate (request: FastifyRequest): Promise<Caller> {
+      const query = request.query as Record<string, unknown> | undefined
+      if (query !== undefined && QUERY_TOKEN_NAMES.some((n) => Object.hasOwn(query, n))) throw new TokenInQuery()
+      let verifier: IssuerVerifier | undefined
+      let decoded
+      try {
+        const token = bearerToken(request.headers.authorization, config.server.maxTokenBytes)
+        decoded = decodeToken(token)
+        const iss = decoded.payload.iss
+        verifier = typeof iss === 'string' ? byIss.get(iss) : undefined
+      } catch (err) {
+        fail((err as { statusCode?: number }).statusCode === 401 && request.headers.authorization === undefined ? 'missing' : 'malformed')
+        throw err
+      }
+      if (verifier === undefined) {
+        fail('unknown_issuer')
+        throw new InvalidToken()
+      }
+      try {
+        return await verifier(decoded)
+      } catch (err) {
+        fail(err instanceof TokenRejected ? err.reason : 'keys_unavailable')
+        throw err
+      }
+    }
+  })
+}
+
+export default fp(auth, { name: 'auth', fastify: '5.x', dependencies: ['lifecycle'] })

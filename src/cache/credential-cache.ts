@@ -1,0 +1,99 @@
+// Credentials cache. An entry lives until its Expiration minus the margin
+// (cache.minRemainingSeconds) and is never returned with less validity left than
+// that; concurrent misses for one key share one upstream call; failures are never
+// stored; memory is bounded by maxEntries (LRU). maxEntries = 0 disables both the
+// cache and the coalescing (the "naive" design, kept for benchmarks).
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { StsCredentials } from '../sts/client.js'
+
+export interface CacheEvents {
+  hit?: () => void
+  miss?: () => void
+  coalesced?: () => void
+  evicted?: () => void
+}
+
+export interface CacheLookup { credentials: StsCredentials, fromCache: boolean }
+
+export interface CredentialCache {
+  /** Fresh-enough cached credentials, else the fetcher's result (shared by concurrent callers). */
+  getOrFetch (key: string, fetch: () => Promise<StsCredentials>): Promise<CacheLookup>
+  /** Cached credentials still above the margin, without fetching. */
+  peek (key: string): StsCredentials | undefined
+  readonly size: number
+  clear (): void
+}
+
+export interface CacheOptions {
+  maxEntries: number
+  minRemainingSeconds: number
+  now?: () => number
+  events?: CacheEvents
+}
+
+/** The cache key: everything that shapes the credentials, hashed to a fixed size. */
+export function cacheKey (parts: { roleArn: string, policy: string, durationSeconds: number, roleSessionName: string, externalId?: string | undefined }): string {
+  return createHash('sha256')
+    .update(JSON.stringify([parts.roleArn, parts.policy, parts.durationSeconds, parts.roleSessionName, parts.externalId ?? null]))
+    .digest('base64url')
+}
+
+export function createCredentialCache (opts: CacheOptions): CredentialCache {
+  const now = opts.now ?? Date.now
+  const marginMs = opts.minRemainingSeconds * 1000
+  const ev = opts.events ?? {}
+  const inflight = new Map<string, Promise<StsCredentials>>()
+  const lru = opts.maxEntries > 0
+    ? new LRUCache<string, StsCredentials>({
+      max: opts.maxEntries,
+      ttlAutopurge: false,
+      perf: { now },
+      dispose: (_v, _k, reason) => { if (reason === 'evict') ev.evicted?.() }
+    })
+    : undefined
+
+  function usable (c: StsCredentials): boolean {
+    return c.expiration.getTime() - now() >= marginMs
+  }
+
+  function peek (key: string): StsCredentials | undefined {
+    const c = lru?.get(key)
+    if (c === undefined) return undefined
+    if (!usable(c)) {
+      lru?.delete(key)
+      return undefined
+    }
+    return c
+  }
+
+  return {
+    peek,
+    get size () { return lru?.size ?? 0 },
+    clear () { lru?.clear() },
+    async getOrFetch (key, fetch) {
+      if (lru === undefined) {
+        ev.miss?.()
+        return { credentials: await fetch(), fromCache: false }
+      }
+      const cached = peek(key)
+      if (cached !== undefined) {
+        ev.hit?.()
+        return { credentials: cached, fromCache: true }
+      }
+      const pending = inflight.get(key)
+      if (pending !== undefined) {
+        ev.coalesced?.()
+        return { credentials: await pending, fromCache: false }
+      }
+      ev.miss?.()
+      const p = fetch().then((c) => {
+        const ttl = c.expiration.getTime() - marginMs - now()
+        if (ttl > 0) lru.set(key, c, { ttl })
+        return c
+      }).finally(() => inflight.delete(key))
+      inflight.set(key, p)
+      return { credentials: await p, fromCache: false }
+    }
+  }
+}

@@ -1,0 +1,68 @@
+// Logging policy: JSON lines; nothing that authenticates anyone is ever written.
+// Headers are not serialised at all (so Authorization cannot leak), query strings are
+// dropped from URLs (a `?token=` must not reach a log line), credential fields are
+// redacted wherever they appear, and errors are copied through an allow-list because
+// the SDK's error objects carry signed request data.
+import type { FastifyServerOptions } from 'fastify'
+import type { LoggerOptions } from 'pino'
+
+export const REDACT_PATHS = [
+  'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization',
+  'accessKeySecret', '*.accessKeySecret', 'securityToken', '*.securityToken',
+  'AccessKeySecret', '*.AccessKeySecret', 'SecurityToken', '*.SecurityToken',
+  'token', '*.token', 'jwt', '*.jwt', 'secret', '*.secret', 'credentials', '*.credentials'
+]
+
+const SECRETISH: Array<[RegExp, string]> = [
+  [/eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g, '[redacted-jwt]'],
+  [/\bBearer\s+\S+/gi, 'Bearer [redacted]'],
+  [/\bSignature=[^,\s&"]+/g, 'Signature=[redacted]'],
+  [/\b(SecurityToken|AccessKeySecret|x-acs-security-token|x-oss-security-token)(["']?\s*[:=]\s*["']?)[^,\s&"']+/gi, '$1$2[redacted]']
+]
+
+/** Remove anything token-shaped from a free-text message before it is logged. */
+export function scrub (text: string): string {
+  let out = text
+  for (const [re, replacement] of SECRETISH) out = out.replace(re, replacement)
+  return out.length > 500 ? out.slice(0, 500) + '…' : out
+}
+
+/** The path of a URL, with any query string replaced by a marker. */
+export function redactUrl (url: string | undefined): string {
+  if (url === undefined) return ''
+  const q = url.indexOf('?')
+  return q === -1 ? url : `${url.slice(0, q)}?[redacted]`
+}
+
+interface ErrLike { name?: unknown, code?: unknown, statusCode?: unknown, kind?: unknown, status?: unknown, message?: unknown, requestId?: unknown, stack?: unknown }
+
+export interface SerializedError { type: string, message: string, stack: string, [key: string]: unknown }
+
+export function serializeError (err: unknown): SerializedError {
+  if (err === null || typeof err !== 'object') return { type: typeof err, message: scrub(String(err)), stack: '' }
+  const e = err as ErrLike
+  const out: SerializedError = { type: typeof e.name === 'string' ? e.name : 'Error', message: '', stack: '' }
+  if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code
+  if (typeof e.statusCode === 'number') out.statusCode = e.statusCode
+  if (typeof e.status === 'number') out.status = e.status
+  if (typeof e.kind === 'string') out.kind = e.kind
+  if (typeof e.requestId === 'string') out.upstreamRequestId = e.requestId
+  if (typeof e.message === 'string') out.message = scrub(e.message)
+  if (typeof e.stack === 'string') out.stack = scrub(e.stack.split('\n').slice(0, 8).join('\n'))
+  return out
+}
+
+interface ReqLike { method?: string, url?: string, id?: unknown, ip?: string, routeOptions?: { url?: string } }
+interface ResLike { statusCode?: number }
+
+export function loggerOptions (level: string): LoggerOptions & NonNullable<FastifyServerOptions['logger']> {
+  return {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: {
+      req: (req: ReqLike) => ({ method: req.method, url: redactUrl(req.url), route: req.routeOptions?.url, remoteAddress: req.ip }),
+      res: (res: ResLike) => ({ statusCode: res.statusCode }),
+      err: serializeError
+    }
+  }
+}

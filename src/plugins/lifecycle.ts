@@ -1,0 +1,42 @@
+// Readiness and shutdown state. `/readyz` is the AND of the registered checks and of
+// "not closing"; once close() starts, every new request except liveness gets 503 with
+// `Connection: close`, while requests already in flight run to completion.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { ShuttingDown } from '../errors.js'
+
+export interface Lifecycle {
+  readonly closing: boolean
+  /** Register a readiness condition, e.g. "the JWKS keys are loaded". */
+  addReadinessCheck (name: string, check: () => boolean): void
+  /** Names of the checks that currently fail (empty when ready). */
+  notReady (): string[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { lifecycle: Lifecycle }
+}
+
+const LIVENESS_PATH = '/healthz'
+
+async function lifecycle (app: FastifyInstance): Promise<void> {
+  let closing = false
+  const checks = new Map<string, () => boolean>()
+  const state: Lifecycle = {
+    get closing () { return closing },
+    addReadinessCheck (name, check) { checks.set(name, check) },
+    notReady () {
+      const failing = [...checks].filter(([, check]) => !check()).map(([name]) => name)
+      return closing ? ['closing', ...failing] : failing
+    }
+  }
+  app.decorate('lifecycle', state)
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async (request, reply) => {
+    if (!closing || request.url === LIVENESS_PATH) return
+    void reply.header('connection', 'close')
+    throw new ShuttingDown()
+  })
+}
+
+export default fp(lifecycle, { name: 'lifecycle', fastify: '5.x' })

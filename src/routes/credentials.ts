@@ -1,0 +1,106 @@
+// POST /credentials: authenticate (before the body is even parsed), rate-limit per
+// caller, vend. The response schema lists every field, so serialisation drops any
+// other: nothing can slip into a response by accident.
+import type { FastifyInstance } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import { Type, type Static } from '@sinclair/typebox'
+import type { Config } from '../config/schema.js'
+import { Action } from '../config/schema.js'
+import { RateLimited, withRetryAfter } from '../errors.js'
+import type { Caller } from '../auth/verifier.js'
+import type { Vender, Issued } from '../vend.js'
+
+declare module 'fastify' {
+  interface FastifyRequest { caller?: Caller }
+}
+
+export const CredentialsRequest = Type.Object({
+  grant: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' })),
+  prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  actions: Type.Optional(Type.Array(Action, { minItems: 1, maxItems: 4, uniqueItems: true })),
+  durationSeconds: Type.Optional(Type.Integer({ minimum: 900, maximum: 43_200 }))
+}, { additionalProperties: false })
+export type CredentialsRequest = Static<typeof CredentialsRequest>
+
+export const CredentialsResponse = Type.Object({
+  accessKeyId: Type.String(),
+  accessKeySecret: Type.String(),
+  securityToken: Type.String(),
+  expiration: Type.String({ format: 'date-time' }),
+  bucket: Type.String(),
+  region: Type.String(),
+  endpoint: Type.String(),
+  prefix: Type.String(),
+  actions: Type.Array(Action)
+}, { additionalProperties: false })
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String(),
+  error: Type.String(),
+  message: Type.String()
+}, { additionalProperties: false })
+
+/** STS's Expiration format: seconds precision, UTC, `Z`. */
+export function stsTime (d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+export function defaultBody (issued: Issued): Static<typeof CredentialsResponse> {
+  return {
+    accessKeyId: issued.accessKeyId,
+    accessKeySecret: issued.accessKeySecret,
+    securityToken: issued.securityToken,
+    expiration: stsTime(issued.expiration),
+    bucket: issued.bucket,
+    region: issued.region,
+    endpoint: issued.endpoint,
+    prefix: issued.prefix,
+    actions: issued.actions
+  }
+}
+
+export interface CredentialsRouteOptions {
+  config: Config
+  vender: Vender
+  onIssued?: (request: import('fastify').FastifyRequest, issued: Issued) => void
+  onRateLimited?: () => void
+}
+
+export default async function credentialsRoutes (app: FastifyInstance, opts: CredentialsRouteOptions): Promise<void> {
+  const { config, vender } = opts
+
+  // Authenticate in onRequest: an unauthenticated caller costs no body parsing.
+  app.addHook('onRequest', async (request) => {
+    request.caller = await app.auth.authenticate(request)
+  })
+  // A POST without a body is a request for the grant's defaults.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null) request.body = {}
+  })
+
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: config.rateLimit.max,
+    timeWindow: config.rateLimit.timeWindowMs,
+    keyGenerator: (request) => request.caller !== undefined ? `${request.caller.issuer}\n${request.caller.subject}` : request.ip,
+    errorResponseBuilder: (_request, context) => {
+      opts.onRateLimited?.()
+      return withRetryAfter(new RateLimited(), context.ttl / 1000)
+    }
+  })
+
+  app.post('/credentials', {
+    schema: {
+      body: CredentialsRequest,
+      response: { 200: CredentialsResponse, '4xx': ErrorResponse, '5xx': ErrorResponse }
+    }
+  }, async (request, reply) => {
+    const caller = request.caller as Caller
+    const issued = await vender.vend(caller, request.body as CredentialsRequest)
+    opts.onIssued?.(request, issued)
+    void reply.header('cache-control', 'no-store')
+    return defaultBody(issued)
+  })
+}

@@ -1,0 +1,78 @@
+// Vending, without HTTP: from a verified caller and a request, resolve the grant,
+// build the session policy, derive the session name and return credentials from the
+// cache or from STS. Every refusal happens before the upstream is touched.
+import type { Config } from './config/schema.js'
+import { MIN_USABLE_SECONDS } from './config/validate.js'
+import { DurationNotAllowed, UpstreamBadResponse } from './errors.js'
+import { compileGrants, resolveGrant, type VendRequest } from './grants/resolve.js'
+import { buildSessionPolicy, serializePolicy } from './policy/build.js'
+import { cacheKey, type CredentialCache } from './cache/credential-cache.js'
+import type { Upstream } from './sts/resilient.js'
+import { roleSessionName } from './sts/session-name.js'
+import type { Caller } from './auth/verifier.js'
+import type { Action } from './config/schema.js'
+
+export interface Issued {
+  accessKeyId: string
+  accessKeySecret: string
+  securityToken: string
+  expiration: Date
+  bucket: string
+  region: string
+  endpoint: string
+  prefix: string
+  actions: Action[]
+  grant: string
+  roleSessionName: string
+  durationSeconds: number
+  fromCache: boolean
+}
+
+export interface Vender { vend (caller: Caller, req: VendRequest): Promise<Issued> }
+
+export function ossEndpoint (region: string): string {
+  return `https://oss-${region}.aliyuncs.com`
+}
+
+export function createVender (deps: { config: Config, upstream: Upstream, cache: CredentialCache, now: () => number }): Vender {
+  const { config, upstream, cache, now } = deps
+  const grants = compileGrants(config.grants)
+  const minDuration = config.cache.minRemainingSeconds + MIN_USABLE_SECONDS
+  const marginMs = config.cache.minRemainingSeconds * 1000
+
+  return {
+    async vend (caller, req) {
+      const resolved = resolveGrant(grants, caller.issuer, caller.claims, req)
+      // Credentials shorter than the freshness margin could never be served safely.
+      if (resolved.durationSeconds < minDuration) throw new DurationNotAllowed()
+      const grant = resolved.grant
+      const policy = serializePolicy(buildSessionPolicy(grant.bucket, resolved.prefix, resolved.actions))
+      const sessionName = roleSessionName(caller.subject, caller.issuer)
+      const key = cacheKey({ roleArn: grant.roleArn, policy, durationSeconds: resolved.durationSeconds, roleSessionName: sessionName, externalId: grant.externalId })
+      const { credentials, fromCache } = await cache.getOrFetch(key, async () => upstream.assumeRole({
+        roleArn: grant.roleArn,
+        roleSessionName: sessionName,
+        durationSeconds: resolved.durationSeconds,
+        policy,
+        ...(grant.externalId !== undefined ? { externalId: grant.externalId } : {})
+      }))
+      // Fail closed: never hand out credentials below the margin, whatever STS said.
+      if (credentials.expiration.getTime() - now() < marginMs) throw new UpstreamBadResponse()
+      return {
+        accessKeyId: credentials.accessKeyId,
+        accessKeySecret: credentials.accessKeySecret,
+        securityToken: credentials.securityToken,
+        expiration: credentials.expiration,
+        bucket: grant.bucket,
+        region: grant.region,
+        endpoint: grant.endpoint ?? ossEndpoint(grant.region),
+        prefix: resolved.prefix,
+        actions: resolved.actions,
+        grant: grant.name,
+        roleSessionName: sessionName,
+        durationSeconds: resolved.durationSeconds,
+        fromCache
+      }
+    }
+  }
+}

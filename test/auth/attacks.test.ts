@@ -1,0 +1,108 @@
+// Checklist A: every refused token gets its 4xx with our code and makes no STS call.
+import t from 'tap'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { build } from '../helpers/build.js'
+import { b64, claims, signJws, otherRsaKey } from '../helpers/jwt.js'
+
+t.test('hostile and broken tokens are refused before STS', async (t) => {
+  // A canary that must never be contacted by the verifier (jku / x5u).
+  let canaryHits = 0
+  const canary = createServer((_req, res) => { canaryHits++; res.end('{}') })
+  await new Promise<void>((resolve) => canary.listen(0, '127.0.0.1', resolve))
+  const canaryUrl = `http://127.0.0.1:${(canary.address() as AddressInfo).port}/jwks`
+  t.teardown(() => { canary.close() })
+
+  const h = await build(t)
+  const { issuer } = h
+  const key = issuer.privateKey
+  const hdr = { alg: 'RS256', typ: 'JWT', kid: issuer.kid }
+  const good = signJws(hdr, claims(issuer), key)
+  const [gh, gp, gs] = good.split('.') as [string, string, string]
+  const now = Math.floor(Date.now() / 1000)
+
+  const cases: Array<{ desc: string, auth?: string, status: number, code: string }> = [
+    { desc: 'no Authorization header', status: 401, code: 'STS_VENDING_MISSING_TOKEN' },
+    { desc: 'Bearer with two tokens', auth: `Bearer ${good} x`, status: 400, code: 'STS_VENDING_BAD_AUTHORIZATION_HEADER' },
+    { desc: 'Bearer with two spaces', auth: `Bearer  ${good}`, status: 400, code: 'STS_VENDING_BAD_AUTHORIZATION_HEADER' },
+    { desc: 'Basic scheme', auth: 'Basic YWxpY2U6cHc=', status: 400, code: 'STS_VENDING_BAD_AUTHORIZATION_HEADER' },
+    { desc: 'garbage token', auth: 'Bearer not-a-jwt', status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'alg none, empty signature', auth: `Bearer ${b64({ alg: 'none' })}.${gp}.`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'alg nOnE with a signature', auth: `Bearer ${b64({ alg: 'nOnE' })}.${gp}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'HS256 keyed with the SPKI PEM', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), issuer.publicKeyPem)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'HS256 keyed with the PEM without newline', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), issuer.publicKeyPem.trim())}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'HS256 keyed with the JWK JSON', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), JSON.stringify(issuer.publicJwk))}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'HS256 keyed with the JWKS JSON', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), JSON.stringify({ keys: [issuer.publicJwk] }))}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'valid RS384 signature, alg not allowed', auth: `Bearer ${signJws({ alg: 'RS384' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'valid PS256 signature, alg not allowed', auth: `Bearer ${signJws({ alg: 'PS256' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'signed by another key', auth: `Bearer ${signJws(hdr, claims(issuer), otherRsaKey())}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'payload tampered, signature kept', auth: `Bearer ${gh}.${b64(claims(issuer, { sub: 'bob' }))}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'padding in base64url', auth: `Bearer ${gh}.${gp}.${gs}==`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: '+ and / in base64url', auth: `Bearer ${gh}.${gp}.${gs.replace(/-/g, '+').replace(/_/g, '/')}${gs.includes('-') || gs.includes('_') ? '' : '+'}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'exp in the past', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: now - 120 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'missing exp', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'exp as a string', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: String(now + 600) }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'nbf in the future', auth: `Bearer ${signJws(hdr, claims(issuer, { nbf: now + 600 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'iat far in the future', auth: `Bearer ${signJws(hdr, claims(issuer, { iat: now + 600 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'wrong iss', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: 'https://evil.example.com/' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'lookalike iss (no trailing slash)', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: issuer.issuer.replace(/\/$/, '') }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'iss as a number', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: 42 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'wrong aud', auth: `Bearer ${signJws(hdr, claims(issuer, { aud: 'someone-else' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'missing aud', auth: `Bearer ${signJws(hdr, claims(issuer, { aud: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'unknown crit header', auth: `Bearer ${signJws({ ...hdr, crit: ['exp'] }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'jku aimed at a canary', auth: `Bearer ${signJws({ ...hdr, jku: canaryUrl }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'x5u aimed at a canary', auth: `Bearer ${signJws({ ...hdr, x5u: canaryUrl }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'embedded jwk', auth: `Bearer ${signJws({ ...hdr, jwk: issuer.publicJwk }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'embedded x5c', auth: `Bearer ${signJws({ ...hdr, x5c: ['MIIB'] }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'injection-shaped kid', auth: `Bearer ${signJws({ ...hdr, kid: '../../etc/passwd' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'sub as an array', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: ['alice'] }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'sub as an object', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: { id: 'alice' } }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'sub as a number', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: 42 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'missing sub', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'empty sub', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: '' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'payload is an array', auth: `Bearer ${signJws(hdr, [claims(issuer)], key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'payload is not JSON', auth: `Bearer ${gh}.${b64('not json')}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'token over the size cap', auth: `Bearer ${signJws(hdr, claims(issuer, { pad: 'x'.repeat(9000) }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' }
+  ]
+
+  for (const c of cases) {
+    if (c.auth !== undefined) h.secret(c.auth.replace(/^\S+\s+/, '').split(' ')[0] ?? '')
+    const res = await h.vend(undefined, {}, c.auth !== undefined ? { authorization: c.auth } : {})
+    t.equal(res.statusCode, c.status, `${c.desc}: status`)
+    t.equal(res.json?.code, c.code, `${c.desc}: code`)
+    t.same(Object.keys(res.json ?? {}).sort(), ['code', 'error', 'message', 'statusCode'], `${c.desc}: error body shape`)
+  }
+  t.equal(h.emulator.callCount, 0, 'no STS call for any refused token')
+  t.equal(canaryHits, 0, 'key URLs in headers are never followed')
+
+  const ok = await h.vend(good)
+  t.equal(ok.statusCode, 200, 'the untampered token works')
+  t.equal(h.emulator.callCount, 1)
+})
+
+t.test('a token in the query string is refused and its value is not logged', async (t) => {
+  const h = await build(t)
+  const token = h.token()
+  const res = await h.app.inject({ method: 'POST', url: `/credentials?token=${token}`, headers: { authorization: `Bearer ${token}` }, payload: {} })
+  t.equal(res.statusCode, 400)
+  t.equal(res.json().code, 'STS_VENDING_TOKEN_IN_QUERY')
+  t.ok(h.logs.some((l) => l.includes('/credentials?[redacted]')), 'the logged url is redacted')
+  t.equal(h.emulator.callCount, 0)
+})
+
+t.test('exp at the clock-tolerance boundary, with a fake clock', async (t) => {
+  const fixed = Date.UTC(2026, 10, 28, 12, 0, 0)
+  let clock = fixed
+  const h = await build(t, { deps: { now: () => clock }, emulatorNow: () => clock })
+  const exp = Math.floor(fixed / 1000)
+  const token = h.secret(signJws({ alg: 'RS256', kid: h.issuer.kid }, claims(h.issuer, { exp, iat: exp - 600 }, fixed), h.issuer.privateKey))
+  clock = fixed + 29_000 // 29 s past exp, tolerance is 30 s
+  t.equal((await h.vend(token)).statusCode, 200, 'within tolerance: accepted')
+  clock = fixed + 30_000
+  t.equal((await h.vend(token)).statusCode, 401, 'at the tolerance: refused')
+  const early = h.secret(signJws({ alg: 'RS256' }, claims(h.issuer, { nbf: exp + 20, exp: exp + 3600 }, fixed), h.issuer.privateKey))
+  clock = fixed
+  t.equal((await h.vend(early)).statusCode, 200, 'nbf 20 s ahead is within tolerance')
+  const later = h.secret(signJws({ alg: 'RS256' }, claims(h.issuer, { nbf: exp + 40, exp: exp + 3600 }, fixed), h.issuer.privateKey))
+  t.equal((await h.vend(later)).statusCode, 401, 'nbf 40 s ahead is refused')
+})
