@@ -55,7 +55,6 @@ export function fastifyOptions (config: Config, deps: AppDeps): FastifyServerOpt
     return503OnClosing: false, // lifecycle.ts answers with our own code and Connection: close
     forceCloseConnections: 'idle',
     requestIdHeader: false,
-    requestIdLogLabel: 'requestId',
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
@@ -72,6 +71,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     void reply.header('x-request-id', request.id)
   })
 
+  // JSON only: Fastify's default text/plain parser would turn a form into a string body.
+  app.removeContentTypeParser('text/plain')
   await app.register(errorHandler)
   await app.register(lifecycle)
   await app.register(auth, { config, env: deps.env ?? {}, now })

@@ -9,20 +9,20 @@ import { request } from 'undici'
 import { InvalidToken, KeysUnavailable } from '../errors.js'
 
 export interface KeySource {
-  /** The key to verify a token with this header, or InvalidToken / KeysUnavailable. */
-  getKey (kid: string | undefined, alg: string): Promise<KeyObject>
+  /** The key (PEM or HMAC secret, as fast-jwt takes it) for a token with this header, or InvalidToken / KeysUnavailable. */
+  getKey (kid: string | undefined, alg: string): Promise<string | Buffer>
   /** True once keys are available (readiness). */
   ready (): boolean
   close (): void
 }
 
 export function staticKeySource (pem: string): KeySource {
-  const key = createPublicKey(pem)
+  const key = createPublicKey(pem).export({ type: 'spki', format: 'pem' }).toString()
   return { getKey: async () => key, ready: () => true, close: () => {} }
 }
 
 export function secretKeySource (secret: string): KeySource {
-  const key = createSecretKey(Buffer.from(secret, 'utf8'))
+  const key = createSecretKey(Buffer.from(secret, 'utf8')).export()
   return { getKey: async () => key, ready: () => true, close: () => {} }
 }
 
@@ -37,7 +37,7 @@ export interface JwksOptions {
   onFetch?: (outcome: 'ok' | 'error', err?: unknown) => void
 }
 
-interface LoadedKey { kid?: string, alg?: string, key: KeyObject }
+interface LoadedKey { kid?: string, alg?: string, key: KeyObject, pem: string }
 
 const MAX_JWKS_BYTES = 256 * 1024
 
@@ -68,7 +68,7 @@ async function fetchJwks (uri: string, timeoutMs: number): Promise<LoadedKey[]> 
     if ('d' in jwk || jwk.kty === 'oct' || (jwk.use !== undefined && jwk.use !== 'sig')) continue
     try {
       const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
-      keys.push({ kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, alg: typeof jwk.alg === 'string' ? jwk.alg : undefined, key })
+      keys.push({ kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, alg: typeof jwk.alg === 'string' ? jwk.alg : undefined, key, pem: key.export({ type: 'spki', format: 'pem' }).toString() })
     } catch {
       // An unusable key in the set is skipped, not fatal to the others.
     }
@@ -124,11 +124,11 @@ export function jwksKeySource (opts: JwksOptions): KeySource & { refresh (): Pro
   }
   refresh().catch(() => scheduleColdRetry())
 
-  function find (kid: string | undefined, alg: string): KeyObject | undefined {
+  function find (kid: string | undefined, alg: string): string | undefined {
     if (keys === undefined) return undefined
     const usable = keys.filter((k) => keyMatchesAlg(k, alg))
-    if (kid !== undefined) return usable.find((k) => k.kid === kid)?.key
-    return usable.length === 1 ? usable[0]?.key : undefined
+    if (kid !== undefined) return usable.find((k) => k.kid === kid)?.pem
+    return usable.length === 1 ? usable[0]?.pem : undefined
   }
 
   return {

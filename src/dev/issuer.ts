@@ -35,7 +35,7 @@ export function createDevIssuer (opts: { issuer?: string, audience?: string, alg
     publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' },
     mint (claims = {}, o = {}) {
       const iat = Math.floor(now() / 1000)
-      const sign = createSigner({ key: privatePem, algorithm: alg, kid, header: o.header ?? {} })
+      const sign = createSigner({ key: privatePem, algorithm: alg, kid, ...(o.header !== undefined ? { header: o.header as never } : {}) })
       return sign({ iss: issuer, aud: audience, sub: 'alice', iat, exp: iat + (o.expiresInSeconds ?? 3600), jti: randomUUID(), ...claims })
     }
   }
