@@ -46,7 +46,9 @@ export function fastifyOptions (config: Config, deps: AppDeps): FastifyServerOpt
         maxHeaderSize: config.server.maxHeaderBytes,
         headersTimeout: config.server.headersTimeoutMs,
         requestTimeout: config.server.requestTimeoutMs,
-        keepAliveTimeout: config.server.keepAliveTimeoutMs
+        keepAliveTimeout: config.server.keepAliveTimeoutMs,
+        // Node checks headersTimeout/requestTimeout only this often (default 30 s).
+        connectionsCheckingInterval: Math.min(1000, config.server.headersTimeoutMs)
       }, handler)
       server.setTimeout(config.server.requestTimeoutMs)
       return server

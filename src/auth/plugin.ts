@@ -29,12 +29,13 @@ declare module 'fastify' {
 
 const QUERY_TOKEN_NAMES = ['token', 'access_token', 'jwt', 'id_token', 'authorization']
 
-function keySourceFor (issuer: IssuerConfig, env: Record<string, string | undefined>): KeySource {
+function keySourceFor (issuer: IssuerConfig, env: Record<string, string | undefined>, now: () => number): KeySource {
   if (issuer.jwksUri !== undefined) {
     return jwksKeySource({
       uri: issuer.jwksUri,
       refreshMs: issuer.jwksCacheTtlSeconds * 1000,
-      minRefetchMs: issuer.jwksRefetchIntervalSeconds * 1000
+      minRefetchMs: issuer.jwksRefetchIntervalSeconds * 1000,
+      now
     })
   }
   if (issuer.publicKey !== undefined) return staticKeySource(issuer.publicKey)
@@ -50,7 +51,7 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const byIss = new Map<string, IssuerVerifier>()
   const sources: KeySource[] = []
   for (const issuer of config.issuers) {
-    const keys = keySourceFor(issuer, env)
+    const keys = keySourceFor(issuer, env, now)
     sources.push(keys)
     byIss.set(issuer.issuer, createIssuerVerifier(issuer, keys, now))
     app.lifecycle.addReadinessCheck(`keys:${issuer.name}`, () => keys.ready())

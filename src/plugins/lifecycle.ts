@@ -17,7 +17,8 @@ declare module 'fastify' {
   interface FastifyInstance { lifecycle: Lifecycle }
 }
 
-const LIVENESS_PATH = '/healthz'
+// Probes answer for themselves: liveness stays 200, readiness reports "closing".
+const PROBES = new Set(['/healthz', '/readyz'])
 
 async function lifecycle (app: FastifyInstance): Promise<void> {
   let closing = false
@@ -32,8 +33,14 @@ async function lifecycle (app: FastifyInstance): Promise<void> {
   }
   app.decorate('lifecycle', state)
   app.addHook('preClose', async () => { closing = true })
+  // Node closes idle keep-alive sockets only at the moment close() starts; a socket
+  // that becomes idle later would hold the shutdown until keepAliveTimeout. Answers
+  // sent while closing therefore end their connection.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close')
+  })
   app.addHook('onRequest', async (request, reply) => {
-    if (!closing || request.url === LIVENESS_PATH) return
+    if (!closing || PROBES.has(request.url)) return
     void reply.header('connection', 'close')
     throw new ShuttingDown()
   })

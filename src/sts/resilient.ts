@@ -61,7 +61,7 @@ export function createUpstream (opts: UpstreamOptions): Upstream {
   let refilledAt = now()
   function takeCallToken (): boolean {
     const t = now()
-    tokens = Math.min(opts.maxCallsPerSecond, tokens + ((t - refilledAt) / 1000) * opts.maxCallsPerSecond)
+    tokens = Math.min(opts.maxCallsPerSecond, tokens + (Math.max(0, t - refilledAt) / 1000) * opts.maxCallsPerSecond) // clocks may step back
     refilledAt = t
     if (tokens < 1) return false
     tokens -= 1
