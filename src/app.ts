@@ -16,6 +16,9 @@ import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './sts/resilient.js'
 import { createStsClient, type StsClient } from './sts/client.js'
 import { createUpstreamCredential } from './sts/credentials.js'
+import { createMetrics, BREAKER_VALUES, type Metrics } from './metrics/registry.js'
+import metricsPlugin from './plugins/metrics.js'
+import { createAudit } from './audit.js'
 
 export interface AppDeps {
   /** Fastify logger setting: false, true, or pino options / instance. Default: JSON at info. */
@@ -30,6 +33,8 @@ export interface AppDeps {
   random?: () => number
   /** Environment for `secretEnv` issuers. */
   env?: Record<string, string | undefined>
+  /** Set false to skip process metrics (many apps in one test process). */
+  defaultMetrics?: boolean
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -65,6 +70,10 @@ export function fastifyOptions (config: Config, deps: AppDeps): FastifyServerOpt
   }
 }
 
+declare module 'fastify' {
+  interface FastifyInstance { metrics: Metrics }
+}
+
 export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
   const app = Fastify(fastifyOptions(config, deps))
@@ -75,9 +84,14 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
 
   // JSON only: Fastify's default text/plain parser would turn a form into a string body.
   app.removeContentTypeParser('text/plain')
+  let cacheSize = (): number => 0
+  const metrics: Metrics = createMetrics({ defaultMetrics: deps.defaultMetrics ?? true, cacheSize: () => cacheSize() })
+  app.decorate('metrics', metrics)
+
   await app.register(errorHandler)
   await app.register(lifecycle)
-  await app.register(auth, { config, env: deps.env ?? {}, now })
+  await app.register(metricsPlugin, { config, metrics })
+  await app.register(auth, { config, env: deps.env ?? {}, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
 
   const upstream = deps.upstream ?? createUpstream({
     client: deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs, credential: createUpstreamCredential() }),
@@ -90,12 +104,43 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     now,
     ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}),
     ...(deps.random !== undefined ? { random: deps.random } : {}),
-    log: app.log
+    log: app.log,
+    events: {
+      attempt: (outcome, seconds) => {
+        metrics.stsCalls.inc({ outcome })
+        metrics.stsDuration.observe({ outcome }, seconds)
+      },
+      retry: () => metrics.stsRetries.inc(),
+      breaker: (state) => metrics.breakerState.set(BREAKER_VALUES[state]),
+      budgetExhausted: () => metrics.stsBudgetRejections.inc(),
+      rejected: () => metrics.stsMisconfigured.inc()
+    }
   })
-  const cache = createCredentialCache({ maxEntries: config.cache.maxEntries, minRemainingSeconds: config.cache.minRemainingSeconds, now })
+  const cache = createCredentialCache({
+    maxEntries: config.cache.maxEntries,
+    minRemainingSeconds: config.cache.minRemainingSeconds,
+    now,
+    events: {
+      hit: () => metrics.cacheHits.inc(),
+      miss: () => metrics.cacheMisses.inc(),
+      coalesced: () => metrics.cacheCoalesced.inc(),
+      evicted: () => metrics.cacheEvictions.inc()
+    }
+  })
+  cacheSize = () => cache.size
+  const audit = createAudit(app.log)
   const vender = createVender({ config, upstream, cache, now })
 
   await app.register(healthRoutes)
-  await app.register(credentialsRoutes, { config, vender })
+  await app.register(credentialsRoutes, {
+    config,
+    vender,
+    onIssued: (request, issued) => {
+      metrics.issued.inc({ grant: issued.grant, source: issued.fromCache ? 'cache' : 'sts' })
+      audit.issued(request, issued)
+    },
+    onRefused: (request, status, code) => audit.refused(request, status, code),
+    onRateLimited: () => metrics.rateLimited.inc()
+  })
   return app
 }

@@ -5,7 +5,6 @@ import type { Config } from './config/schema.js'
 import { MIN_USABLE_SECONDS } from './config/validate.js'
 import { DurationNotAllowed, UpstreamBadResponse } from './errors.js'
 import { compileGrants, resolveGrant, type VendRequest } from './grants/resolve.js'
-import { buildSessionPolicy, serializePolicy } from './policy/build.js'
 import { cacheKey, type CredentialCache } from './cache/credential-cache.js'
 import type { Upstream } from './sts/resilient.js'
 import { roleSessionName } from './sts/session-name.js'
@@ -46,7 +45,7 @@ export function createVender (deps: { config: Config, upstream: Upstream, cache:
       // Credentials shorter than the freshness margin could never be served safely.
       if (resolved.durationSeconds < minDuration) throw new DurationNotAllowed()
       const grant = resolved.grant
-      const policy = serializePolicy(buildSessionPolicy(grant.bucket, resolved.prefix, resolved.actions))
+      const policy = resolved.policy // built, serialised and size-checked by resolveGrant
       const sessionName = roleSessionName(caller.subject, caller.issuer)
       const key = cacheKey({ roleArn: grant.roleArn, policy, durationSeconds: resolved.durationSeconds, roleSessionName: sessionName, externalId: grant.externalId })
       const { credentials, fromCache } = await cache.getOrFetch(key, async () => upstream.assumeRole({

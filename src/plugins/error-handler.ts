@@ -13,7 +13,11 @@ export interface ErrorBody { statusCode: number, code: string, error: string, me
 export type ErrorRenderer = (body: ErrorBody) => unknown
 
 declare module 'fastify' {
-  interface FastifyRequest { renderError?: ErrorRenderer }
+  interface FastifyRequest {
+    renderError?: ErrorRenderer
+    /** The code of the error this request was answered with, for the audit trail. */
+    errorCode?: string
+  }
 }
 
 const FASTIFY_CODE_MAP: Record<string, () => Error> = {
@@ -55,6 +59,7 @@ export function toPublicError (err: unknown): { body: ErrorBody, retryAfterSecon
 
 export function sendError (request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const { body, retryAfterSeconds } = toPublicError(err)
+  request.errorCode = body.code
   if (body.statusCode >= 500) {
     request.log.error({ err }, 'request failed')
   } else {

@@ -1,7 +1,7 @@
 // POST /credentials: authenticate (before the body is even parsed), rate-limit per
 // caller, vend. The response schema lists every field, so serialisation drops any
 // other: nothing can slip into a response by accident.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Config } from '../config/schema.js'
@@ -63,7 +63,8 @@ export function defaultBody (issued: Issued): Static<typeof CredentialsResponse>
 export interface CredentialsRouteOptions {
   config: Config
   vender: Vender
-  onIssued?: (request: import('fastify').FastifyRequest, issued: Issued) => void
+  onIssued?: (request: FastifyRequest, issued: Issued) => void
+  onRefused?: (request: FastifyRequest, statusCode: number, code: string) => void
   onRateLimited?: () => void
 }
 
@@ -73,6 +74,10 @@ export default async function credentialsRoutes (app: FastifyInstance, opts: Cre
   // Authenticate in onRequest: an unauthenticated caller costs no body parsing.
   app.addHook('onRequest', async (request) => {
     request.caller = await app.auth.authenticate(request)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode
+    if (status === 401 || status === 403 || status === 429) opts.onRefused?.(request, status, request.errorCode ?? 'unknown')
   })
   // A POST without a body is a request for the grant's defaults.
   app.addHook('preValidation', async (request) => {

@@ -1,0 +1,36 @@
+// Every metric the service exports, in one registry per app (tests build many apps).
+// Labels are bounded: routes, methods, statuses, outcomes, reasons and grant names
+// from the config — never subjects, prefixes or anything a caller controls.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+export function createMetrics (opts: { defaultMetrics?: boolean, cacheSize?: () => number } = {}) {
+  const registry = new Registry()
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'stsv_' })
+  const registers = [registry]
+  const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+  const m = {
+    registry,
+    httpRequests: new Counter({ name: 'stsv_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'] as const, registers }),
+    httpDuration: new Histogram({ name: 'stsv_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['route', 'method', 'status'] as const, buckets: latencyBuckets, registers }),
+    stsCalls: new Counter({ name: 'stsv_sts_assume_role_total', help: 'AssumeRole attempts by outcome (ok, throttled, unavailable, rejected, bad_response)', labelNames: ['outcome'] as const, registers }),
+    stsDuration: new Histogram({ name: 'stsv_sts_assume_role_duration_seconds', help: 'AssumeRole attempt latency by outcome', labelNames: ['outcome'] as const, buckets: latencyBuckets, registers }),
+    stsRetries: new Counter({ name: 'stsv_sts_retries_total', help: 'AssumeRole retries', registers }),
+    stsBudgetRejections: new Counter({ name: 'stsv_sts_budget_rejections_total', help: 'Requests refused because the per-instance AssumeRole budget was spent', registers }),
+    stsMisconfigured: new Counter({ name: 'stsv_sts_rejected_total', help: 'Non-retryable STS refusals (NoPermission, InvalidParameter.*): alert on any increase', registers }),
+    breakerState: new Gauge({ name: 'stsv_sts_circuit_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open', registers }),
+    cacheHits: new Counter({ name: 'stsv_cache_hits_total', help: 'Credentials served from the cache', registers }),
+    cacheMisses: new Counter({ name: 'stsv_cache_misses_total', help: 'Cache misses that called STS', registers }),
+    cacheCoalesced: new Counter({ name: 'stsv_cache_coalesced_total', help: 'Misses that waited for a concurrent call for the same key', registers }),
+    cacheEvictions: new Counter({ name: 'stsv_cache_evictions_total', help: 'Entries evicted to respect cache.maxEntries', registers }),
+    cacheEntries: new Gauge({ name: 'stsv_cache_entries', help: 'Entries in the credentials cache', registers, collect () { this.set(opts.cacheSize?.() ?? 0) } }),
+    jwtFailures: new Counter({ name: 'stsv_jwt_failures_total', help: 'Refused tokens by reason', labelNames: ['reason'] as const, registers }),
+    rateLimited: new Counter({ name: 'stsv_rate_limited_total', help: 'Requests refused by the per-caller rate limit', registers }),
+    issued: new Counter({ name: 'stsv_credentials_issued_total', help: 'Credentials handed out, by grant and source (cache or sts)', labelNames: ['grant', 'source'] as const, registers })
+  }
+  m.breakerState.set(0)
+  return m
+}
+
+export const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const
