@@ -1,0 +1,339 @@
+// Plan, then apply. planProvision() only reads RAM and returns the list of changes that
+// would make RAM match the request; applyPlan() makes exactly those calls, in order.
+// Nothing existing is ever replaced silently: a role whose trust policy differs is a
+// refusal (with what differs), a permission policy that differs gets a new default
+// version (the old ones stay in RAM's history, at most 5, oldest non-default dropped).
+// A dry run plans against an empty account without any I/O, so it prints every call a
+// first run makes.
+import { canonicalActions } from '../policy/build.js'
+import { trimUpstreamMessage } from '../sts/client.js'
+import {
+  SYSTEM_ASSUME_POLICY, accountOfArn, buildAssumePolicy, buildDocuments, describeTrustDifference, renderPolicy,
+  samePolicy, type ProvisionDocuments, type ProvisionRequest
+} from './documents.js'
+
+export const MAX_POLICY_VERSIONS = 5
+
+export type PolicyType = 'Custom' | 'System'
+
+export interface RamRole {
+  roleName: string
+  arn: string
+  assumeRolePolicyDocument: string
+  maxSessionDuration: number
+}
+
+export interface RamPolicy {
+  policyName: string
+  policyType: PolicyType
+  defaultVersion: string
+  /** The default version's document. */
+  document: string
+}
+
+export interface RamPolicyVersion {
+  versionId: string
+  isDefaultVersion: boolean
+  createDate: string
+}
+
+export interface AttachedPolicy {
+  policyName: string
+  policyType: string
+}
+
+/** RAM reads. "Not found" is undefined; every other failure throws. */
+export interface RamReader {
+  userExists: (userName: string) => Promise<boolean>
+  getRole: (roleName: string) => Promise<RamRole | undefined>
+  getPolicy: (policyName: string, policyType: PolicyType) => Promise<RamPolicy | undefined>
+  listPolicyVersions: (policyName: string) => Promise<RamPolicyVersion[]>
+  listPoliciesForRole: (roleName: string) => Promise<AttachedPolicy[]>
+  listPoliciesForUser: (userName: string) => Promise<AttachedPolicy[]>
+}
+
+export interface RamWriter {
+  createRole: (input: { roleName: string, document: string, description: string, maxSessionDuration: number }) => Promise<RamRole>
+  updateRoleMaxSessionDuration: (roleName: string, maxSessionDuration: number) => Promise<void>
+  createPolicy: (input: { policyName: string, document: string, description: string }) => Promise<void>
+  createPolicyVersion: (policyName: string, document: string) => Promise<string>
+  deletePolicyVersion: (policyName: string, versionId: string) => Promise<void>
+  attachPolicyToRole: (policyType: PolicyType, policyName: string, roleName: string) => Promise<void>
+  attachPolicyToUser: (policyType: PolicyType, policyName: string, userName: string) => Promise<void>
+}
+
+export type RamOperations = RamReader & RamWriter
+
+/** Which document a call carries, so a printed plan can point at it instead of repeating it. */
+export type DocumentName = 'trust policy' | 'permission policy' | 'user policy'
+
+export type Change =
+  | { action: 'CreateRole', roleName: string, document: string, description: string, maxSessionDuration: number }
+  | { action: 'UpdateRole', roleName: string, maxSessionDuration: number, from: number }
+  | { action: 'CreatePolicy', policyName: string, document: string, description: string, documentName: DocumentName, summary: string }
+  | { action: 'DeletePolicyVersion', policyName: string, versionId: string }
+  | { action: 'CreatePolicyVersion', policyName: string, document: string, documentName: DocumentName, summary: string }
+  | { action: 'AttachPolicyToRole', policyType: PolicyType, policyName: string, roleName: string }
+  | { action: 'AttachPolicyToUser', policyType: PolicyType, policyName: string, userName: string }
+
+export interface ReadCall { action: string, params: Record<string, string> }
+
+export interface Plan {
+  request: ProvisionRequest
+  documents: ProvisionDocuments
+  /** The role ARN: RAM's when the role exists, the predicted one otherwise. */
+  roleArn: string
+  /** What already matches, one line each. */
+  unchanged: string[]
+  changes: Change[]
+  /** Things the operator should know that are not changes (e.g. a broader policy already attached). */
+  notes: string[]
+}
+
+/** A refusal or a failure the operator can act on. The message is one line and safe to print. */
+export class ProvisionError extends Error {
+  override name = 'ProvisionError'
+  /** Set by applyPlan: how many changes were made before this failure. */
+  appliedBefore = 0
+}
+
+/** A RAM call that failed. Carries only safe fields. */
+export class RamApiError extends Error {
+  override name = 'RamApiError'
+  /** Set by applyPlan: how many changes were made before this failure. */
+  appliedBefore = 0
+  constructor (
+    readonly action: string,
+    readonly code: string,
+    message: string,
+    readonly status?: number,
+    readonly requestId?: string
+  ) {
+    super(message)
+  }
+}
+
+function actionsText (r: ProvisionRequest): string {
+  return canonicalActions(r.actions).join(', ')
+}
+
+async function planPolicy (
+  reader: RamReader, policyName: string, wanted: object, documentName: DocumentName, description: string,
+  summary: string, plan: Plan
+): Promise<void> {
+  const existing = await reader.getPolicy(policyName, 'Custom')
+  if (existing === undefined) {
+    plan.changes.push({ action: 'CreatePolicy', policyName, document: renderPolicy(wanted), description, documentName, summary })
+    return
+  }
+  if (samePolicy(existing.document, wanted)) {
+    plan.unchanged.push(`policy ${policyName} is up to date (${existing.defaultVersion}: ${summary})`)
+    return
+  }
+  const versions = await reader.listPolicyVersions(policyName)
+  if (versions.length >= MAX_POLICY_VERSIONS) {
+    const oldest = versions
+      .filter((v) => !v.isDefaultVersion)
+      .sort((a, b) => versionNumber(a.versionId) - versionNumber(b.versionId))[0]
+    if (oldest === undefined) throw new ProvisionError(`policy ${policyName} has ${versions.length} versions and none can be deleted; delete one in the RAM console`)
+    plan.changes.push({ action: 'DeletePolicyVersion', policyName, versionId: oldest.versionId })
+  }
+  plan.changes.push({ action: 'CreatePolicyVersion', policyName, document: renderPolicy(wanted), documentName, summary })
+}
+
+function versionNumber (id: string): number {
+  const n = Number(/^v(\d+)$/.exec(id)?.[1])
+  return Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER
+}
+
+function hasPolicy (list: AttachedPolicy[], type: PolicyType, name: string): boolean {
+  return list.some((p) => p.policyType === type && p.policyName === name)
+}
+
+/** Reads RAM and decides. Throws ProvisionError for a refusal, RamApiError for a failed read. */
+export async function planProvision (request: ProvisionRequest, reader: RamReader): Promise<Plan> {
+  const documents = buildDocuments(request)
+  const { roleName, ramUser: userName, accountId } = request
+  const names = documents.policyNames
+  const plan: Plan = { request, documents, roleArn: documents.roleArn, unchanged: [], changes: [], notes: [] }
+
+  if (!(await reader.userExists(userName))) {
+    throw new ProvisionError(`RAM user "${userName}" does not exist in this account: create it first (RAM console > Identities > Users, with OpenAPI access) or check --ram-user`)
+  }
+  plan.unchanged.push(`RAM user ${userName} exists`)
+
+  const role = await reader.getRole(roleName)
+  if (role === undefined) {
+    plan.changes.push({
+      action: 'CreateRole',
+      roleName,
+      document: renderPolicy(documents.trustPolicy),
+      description: documents.description,
+      maxSessionDuration: request.maxSessionDuration
+    })
+  } else {
+    const roleAccount = accountOfArn(role.arn)
+    if (roleAccount !== accountId) {
+      throw new ProvisionError(`role ${roleName} belongs to account ${roleAccount ?? '(unknown)'}, not --account-id ${accountId}: check --account-id`)
+    }
+    if (!samePolicy(role.assumeRolePolicyDocument, documents.trustPolicy)) {
+      throw new ProvisionError(`role ${roleName} already exists with a different trust policy: ${describeTrustDifference(role.assumeRolePolicyDocument, documents.trustPolicy)}. ` +
+        'It was left unchanged; fix its trust policy in the RAM console or choose another --role-name')
+    }
+    plan.roleArn = role.arn
+    // The user's policy names the role by the ARN RAM reports.
+    documents.userPolicy = buildAssumePolicy(role.arn)
+    if (request.maxSessionDurationExplicit && role.maxSessionDuration !== request.maxSessionDuration) {
+      plan.changes.push({ action: 'UpdateRole', roleName, maxSessionDuration: request.maxSessionDuration, from: role.maxSessionDuration })
+    } else {
+      plan.unchanged.push(`role ${roleName} exists and trusts only ${userName}`)
+    }
+  }
+
+  await planPolicy(reader, names.rolePolicy, documents.rolePolicy, 'permission policy', documents.description,
+    `${actionsText(request)} on oss://${request.bucket}/${request.prefix}`, plan)
+
+  const rolePolicies = role === undefined ? [] : await reader.listPoliciesForRole(roleName)
+  if (hasPolicy(rolePolicies, 'Custom', names.rolePolicy)) {
+    plan.unchanged.push(`policy ${names.rolePolicy} is attached to role ${roleName}`)
+  } else {
+    plan.changes.push({ action: 'AttachPolicyToRole', policyType: 'Custom', policyName: names.rolePolicy, roleName })
+  }
+
+  if (!request.systemPolicy) {
+    await planPolicy(reader, names.userPolicy, documents.userPolicy, 'user policy', documents.description,
+      `sts:AssumeRole on ${plan.roleArn} only`, plan)
+  }
+  const userPolicies = await reader.listPoliciesForUser(userName)
+  const [type, name]: [PolicyType, string] = request.systemPolicy ? ['System', SYSTEM_ASSUME_POLICY] : ['Custom', names.userPolicy]
+  if (hasPolicy(userPolicies, type, name)) {
+    plan.unchanged.push(`policy ${name} is attached to user ${userName}`)
+  } else {
+    plan.changes.push({ action: 'AttachPolicyToUser', policyType: type, policyName: name, userName })
+  }
+  if (!request.systemPolicy && hasPolicy(userPolicies, 'System', SYSTEM_ASSUME_POLICY)) {
+    plan.notes.push(`user ${userName} also has ${SYSTEM_ASSUME_POLICY}, which lets it assume any role that trusts it; detach it if ${name} should be its only STS right`)
+  }
+  return plan
+}
+
+/** Applies the plan's changes in order; returns (and reports as it goes) one line per change made. */
+export async function applyPlan (plan: Plan, writer: RamWriter, onApplied?: (line: string) => void): Promise<string[]> {
+  const done: string[] = []
+  for (const change of plan.changes) {
+    try {
+      await applyChange(plan, change, writer)
+    } catch (err) {
+      if (err instanceof RamApiError || err instanceof ProvisionError) err.appliedBefore = done.length
+      throw err
+    }
+    const line = describeChange(change)
+    done.push(line)
+    onApplied?.(line)
+  }
+  return done
+}
+
+async function applyChange (plan: Plan, c: Change, w: RamWriter): Promise<void> {
+  switch (c.action) {
+    case 'CreateRole': {
+      const role = await w.createRole({ roleName: c.roleName, document: c.document, description: c.description, maxSessionDuration: c.maxSessionDuration })
+      // The user policy was written for the predicted ARN; refuse to go on if RAM disagrees.
+      if (role.arn !== plan.roleArn) {
+        throw new ProvisionError(`RAM created role ${c.roleName} as ${role.arn}, not ${plan.roleArn}: check --account-id, then delete the role in the RAM console and run again`)
+      }
+      return
+    }
+    case 'UpdateRole': return await w.updateRoleMaxSessionDuration(c.roleName, c.maxSessionDuration)
+    case 'CreatePolicy': return await w.createPolicy({ policyName: c.policyName, document: c.document, description: c.description })
+    case 'DeletePolicyVersion': return await w.deletePolicyVersion(c.policyName, c.versionId)
+    case 'CreatePolicyVersion': {
+      await w.createPolicyVersion(c.policyName, c.document)
+      return
+    }
+    case 'AttachPolicyToRole': return await w.attachPolicyToRole(c.policyType, c.policyName, c.roleName)
+    case 'AttachPolicyToUser': return await w.attachPolicyToUser(c.policyType, c.policyName, c.userName)
+  }
+}
+
+/** One line, for the run's log. */
+export function describeChange (c: Change): string {
+  switch (c.action) {
+    case 'CreateRole': return `created role ${c.roleName} (MaxSessionDuration ${c.maxSessionDuration})`
+    case 'UpdateRole': return `changed role ${c.roleName} MaxSessionDuration ${c.from} -> ${c.maxSessionDuration}`
+    case 'CreatePolicy': return `created policy ${c.policyName}: ${c.summary}`
+    case 'DeletePolicyVersion': return `deleted version ${c.versionId} of policy ${c.policyName} (RAM keeps at most ${MAX_POLICY_VERSIONS})`
+    case 'CreatePolicyVersion': return `set a new default version of policy ${c.policyName}: ${c.summary}`
+    case 'AttachPolicyToRole': return `attached ${c.policyType} policy ${c.policyName} to role ${c.roleName}`
+    case 'AttachPolicyToUser': return `attached ${c.policyType} policy ${c.policyName} to user ${c.userName}`
+  }
+}
+
+/** The API call a change makes, documents named rather than repeated. */
+export function changeCall (c: Change): ReadCall {
+  switch (c.action) {
+    case 'CreateRole': return { action: c.action, params: { RoleName: c.roleName, AssumeRolePolicyDocument: '<trust policy>', Description: c.description, MaxSessionDuration: String(c.maxSessionDuration) } }
+    case 'UpdateRole': return { action: c.action, params: { RoleName: c.roleName, NewMaxSessionDuration: String(c.maxSessionDuration) } }
+    case 'CreatePolicy': return { action: c.action, params: { PolicyName: c.policyName, PolicyDocument: `<${c.documentName}>`, Description: c.description } }
+    case 'DeletePolicyVersion': return { action: c.action, params: { PolicyName: c.policyName, VersionId: c.versionId } }
+    case 'CreatePolicyVersion': return { action: c.action, params: { PolicyName: c.policyName, PolicyDocument: `<${c.documentName}>`, SetAsDefault: 'true' } }
+    case 'AttachPolicyToRole': return { action: c.action, params: { PolicyType: c.policyType, PolicyName: c.policyName, RoleName: c.roleName } }
+    case 'AttachPolicyToUser': return { action: c.action, params: { PolicyType: c.policyType, PolicyName: c.policyName, UserName: c.userName } }
+  }
+}
+
+export function formatCall (call: ReadCall): string {
+  return [call.action, ...Object.entries(call.params).map(([k, v]) => `${k}=${/[\s"]/.test(v) ? JSON.stringify(v) : v}`)].join(' ')
+}
+
+/**
+ * A reader over an account where the user exists and nothing else does, recording the
+ * reads it is asked for. Planning against it is the dry run: no I/O at all.
+ */
+export function emptyAccountReader (): RamReader & { calls: ReadCall[] } {
+  const calls: ReadCall[] = []
+  return {
+    calls,
+    async userExists (UserName) { calls.push({ action: 'GetUser', params: { UserName } }); return true },
+    async getRole (RoleName) { calls.push({ action: 'GetRole', params: { RoleName } }); return undefined },
+    async getPolicy (PolicyName, PolicyType) { calls.push({ action: 'GetPolicy', params: { PolicyName, PolicyType } }); return undefined },
+    async listPolicyVersions (PolicyName) { calls.push({ action: 'ListPolicyVersions', params: { PolicyName, PolicyType: 'Custom' } }); return [] },
+    async listPoliciesForRole (RoleName) { calls.push({ action: 'ListPoliciesForRole', params: { RoleName } }); return [] },
+    async listPoliciesForUser (UserName) { calls.push({ action: 'ListPoliciesForUser', params: { UserName } }); return [] }
+  }
+}
+
+/** RAM permissions the provisioning credential needs, for NoPermission explanations and the docs. */
+export const REQUIRED_PERMISSIONS = [
+  'ram:GetUser', 'ram:GetRole', 'ram:CreateRole', 'ram:UpdateRole', 'ram:GetPolicy', 'ram:CreatePolicy',
+  'ram:ListPolicyVersions', 'ram:CreatePolicyVersion', 'ram:DeletePolicyVersion', 'ram:ListPoliciesForRole',
+  'ram:AttachPolicyToRole', 'ram:ListPoliciesForUser', 'ram:AttachPolicyToUser'
+] as const
+
+/** One line for the operator: what failed, and what to do about it. Never includes a secret. */
+export function explainError (err: unknown): string {
+  const partial = (err instanceof RamApiError || err instanceof ProvisionError) && err.appliedBefore > 0
+    ? ` (after ${err.appliedBefore} change${err.appliedBefore === 1 ? ' was' : 's were'} applied; run again to continue)`
+    : ''
+  return explain(err) + partial
+}
+
+function explain (err: unknown): string {
+  if (err instanceof ProvisionError) return err.message
+  if (err instanceof RamApiError) {
+    if (err.code === 'NoPermission' || err.code.startsWith('NoPermission.')) {
+      return `RAM refused ${err.action} (NoPermission): the credential running this command needs the RAM permission ram:${err.action} ` +
+        '(AliyunRAMFullAccess, or a custom policy with the ram:* actions listed in docs/operator-guide.md)' + requestIdText(err)
+    }
+    if (err.code === 'CredentialUnavailable') {
+      return 'no Alibaba Cloud credentials found: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or configure a profile or instance role for the default credential chain'
+    }
+    if (err.status === undefined) return `cannot reach RAM for ${err.action}: ${err.message}`
+    return `RAM ${err.action} failed: ${err.code}${err.message === '' ? '' : ` - ${err.message}`}${requestIdText(err)}`
+  }
+  return `unexpected failure: ${(err instanceof Error ? trimUpstreamMessage(err.message) : undefined) ?? 'unknown error'}`
+}
+
+function requestIdText (err: RamApiError): string {
+  return err.requestId === undefined ? '' : ` (request ${err.requestId})`
+}

@@ -1,0 +1,155 @@
+// The command line end to end through runCli(): real argument parsing, the real SDK
+// against the RAM emulator, output and exit codes as an operator sees them.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { runCli, commands, type CliIo } from '../../src/cli.js'
+import { buildSessionPolicy } from '../../src/policy/build.js'
+import { buildTrustPolicy, defaultRoleName, policyNames } from '../../src/provision/documents.js'
+import { ACCOUNT, BUCKET, PREFIX, USER, setup } from '../helpers/provision.js'
+
+interface Run { code: number, stdout: string, stderr: string }
+
+async function cli (argv: string[], credential?: CliIo['credential']): Promise<Run> {
+  let stdout = ''
+  let stderr = ''
+  const code = await runCli(argv, {
+    stdout: { write: (s: string) => { stdout += s } },
+    stderr: { write: (s: string) => { stderr += s } },
+    ...(credential !== undefined ? { credential } : {})
+  })
+  return { code, stdout, stderr }
+}
+
+const ROLE = defaultRoleName(BUCKET, PREFIX)
+const ARN = `acs:ram::${ACCOUNT}:role/${ROLE}`
+const base = ['--account-id', ACCOUNT, '--bucket', BUCKET, '--prefix', PREFIX, '--ram-user', USER]
+
+/** The single-line, stack-free shape of every error. */
+function oneLine (stderr: string): boolean {
+  return stderr.endsWith('\n') && !stderr.trimEnd().includes('\n') && !/\bat .*\(.*:\d+:\d+\)/.test(stderr)
+}
+
+t.test('provision, then provision again: the second run changes nothing and says so', async (t) => {
+  const { emu, credential } = await setup(t)
+  const argv = ['provision', ...base, '--endpoint', emu.url]
+  const first = await cli(argv, credential)
+  t.equal(first.code, 0, first.stderr)
+  t.equal(first.stderr, '')
+  t.match(first.stdout, `+ created role ${ROLE}`)
+  t.match(first.stdout, 'Applied 5 changes.')
+  t.match(first.stdout, `Role ARN (hand this to the developers): ${ARN}`)
+  const yaml = first.stdout.slice(first.stdout.indexOf('grants:'))
+  t.same((parseYaml(yaml) as { grants: Array<{ roleArn: string, prefix: string }> }).grants.map((g) => [g.roleArn, g.prefix]), [[ARN, `${PREFIX}{sub}/`]])
+
+  emu.reset()
+  const second = await cli(argv, credential)
+  t.equal(second.code, 0)
+  t.match(second.stdout, 'Nothing changed: RAM already matches this request.')
+  t.notMatch(second.stdout, /^\s+\+ /m)
+  t.equal(emu.mutations.length, 0)
+  t.match(second.stdout, ARN, 'still prints the ARN to hand over')
+})
+
+t.test('--dry-run prints every document and call and sends nothing', async (t) => {
+  const { emu, credential } = await setup(t)
+  const run = await cli(['provision', ...base, '--endpoint', emu.url, '--dry-run'], credential)
+  t.equal(run.code, 0, run.stderr)
+  t.equal(emu.requestCount, 0, 'the emulator saw no request at all')
+  const jsonBlocks = [...run.stdout.matchAll(/^\{\n[\s\S]*?^\}$/gm)].map((m) => JSON.parse(m[0]) as unknown)
+  t.equal(jsonBlocks.length, 3, 'trust, permission and user policy')
+  t.same(jsonBlocks[0], buildTrustPolicy(ACCOUNT, USER))
+  t.same(jsonBlocks[1], buildSessionPolicy(BUCKET, PREFIX, ['list', 'read', 'write']))
+  t.same(jsonBlocks[2], { Version: '1', Statement: [{ Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [ARN] }] })
+  for (const call of ['GetUser', 'GetRole', 'CreateRole', 'GetPolicy', 'CreatePolicy', 'AttachPolicyToRole', 'ListPoliciesForUser', 'AttachPolicyToUser']) {
+    t.match(run.stdout, new RegExp(`^  ${call} `, 'm'), call)
+  }
+  t.match(run.stdout, `AttachPolicyToUser PolicyType=Custom PolicyName=${policyNames(ROLE).userPolicy} UserName=${USER}`)
+  t.match(run.stdout, ARN)
+
+  const system = await cli(['provision', ...base, '--dry-run', '--system-policy'])
+  t.match(system.stdout, 'AttachPolicyToUser PolicyType=System PolicyName=AliyunSTSAssumeRoleAccess')
+})
+
+t.test('policy prints the builder\'s document as JSON', async (t) => {
+  const run = await cli(['policy', '--bucket', BUCKET, '--prefix', PREFIX, '--actions', 'write,list'])
+  t.equal(run.code, 0)
+  t.same(JSON.parse(run.stdout), buildSessionPolicy(BUCKET, PREFIX, ['list', 'write']))
+  const defaults = await cli(['policy', '--bucket', BUCKET, '--prefix', PREFIX])
+  t.same(JSON.parse(defaults.stdout), buildSessionPolicy(BUCKET, PREFIX, ['list', 'read', 'write']))
+})
+
+t.test('usage errors exit 2 with one line', async (t) => {
+  const rows: Array<[string, string[], RegExp]> = [
+    ['no command', [], /Usage: sts-vending <command>/],
+    ['unknown command', ['deploy'], /unknown command "deploy" \(commands: provision, policy/],
+    ['missing --bucket', ['provision', '--account-id', ACCOUNT, '--prefix', PREFIX, '--ram-user', USER], /--bucket is required/],
+    ['missing --account-id', ['provision', '--bucket', BUCKET, '--prefix', PREFIX, '--ram-user', USER], /--account-id is required/],
+    ['invalid bucket', ['provision', ...base.slice(0, 2), '--bucket', 'Bad_Bucket', '--prefix', PREFIX, '--ram-user', USER], /--bucket "Bad_Bucket" is not a valid OSS bucket name/],
+    ['unsafe prefix', ['provision', ...base.slice(0, 4), '--prefix', '../etc/', '--ram-user', USER], /--prefix "\.\.\/etc\/" is not a safe directory/],
+    ['unknown action', ['provision', ...base, '--actions', 'list,admin'], /unknown action "admin"/],
+    ['unknown option', ['provision', ...base, '--force'], /Unknown option '--force'/],
+    ['positional argument', ['provision', ...base, 'extra'], /Unexpected argument 'extra'/],
+    ['duration not a number', ['provision', ...base, '--max-session-duration', '1h'], /--max-session-duration must be a whole number/],
+    ['endpoint with a path', ['provision', ...base, '--endpoint', 'http://127.0.0.1:1/ram'], /--endpoint: the RAM endpoint must be/],
+    ['policy without prefix', ['policy', '--bucket', BUCKET], /--prefix is required/],
+    ['policy with bad prefix', ['policy', '--bucket', BUCKET, '--prefix', 'a*/'], /--prefix "a\*\/" is not a safe directory/]
+  ]
+  for (const [what, argv, want] of rows) {
+    const run = await cli(argv)
+    t.equal(run.code, 2, `${what}: exit 2`)
+    t.equal(run.stdout, '', `${what}: nothing on stdout`)
+    t.match(run.stderr, want, what)
+    if (argv.length > 0) t.ok(oneLine(run.stderr), 'one line, no stack trace')
+  }
+})
+
+t.test('failures exit 1 with one explanatory line and no secret', async (t) => {
+  const { emu, key, credential } = await setup(t)
+  const argv = ['provision', ...base, '--endpoint', emu.url]
+
+  emu.inject({ kind: 'no-permission', action: 'CreateRole', count: 1 })
+  const denied = await cli(argv, credential)
+  t.equal(denied.code, 1)
+  t.match(denied.stderr, /^sts-vending provision: RAM refused CreateRole \(NoPermission\): .* ram:CreateRole/)
+  t.ok(oneLine(denied.stderr), 'one line, no stack trace')
+
+  emu.putRole({ roleName: 'taken', assumeRolePolicyDocument: JSON.stringify({ Version: '1', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { RAM: [`acs:ram::${ACCOUNT}:root`] } }] }) })
+  emu.reset()
+  const conflict = await cli([...argv, '--role-name', 'taken'], credential)
+  t.equal(conflict.code, 1)
+  t.match(conflict.stderr, /role taken already exists with a different trust policy: it also trusts RAM acs:ram::\d+:root/)
+  t.ok(oneLine(conflict.stderr), 'one line, no stack trace')
+  t.equal(emu.mutations.length, 0)
+
+  const missing = await cli(['provision', ...base.slice(0, 6), '--ram-user', 'nobody', '--endpoint', emu.url], credential)
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /RAM user "nobody" does not exist/)
+  t.ok(oneLine(missing.stderr), 'one line, no stack trace')
+
+  const { createStaticCredential } = await import('../../src/sts/credentials.js')
+  const badSecret = await cli(argv, createStaticCredential(key.id, 'definitely-not-the-secret'))
+  t.equal(badSecret.code, 1)
+  t.match(badSecret.stderr, /SignatureDoesNotMatch/)
+  t.notMatch(badSecret.stderr + badSecret.stdout, /definitely-not-the-secret/)
+  t.notMatch(badSecret.stderr + badSecret.stdout, key.secret)
+  t.ok(oneLine(badSecret.stderr), 'one line, no stack trace')
+})
+
+t.test('--help for the program and each command', async (t) => {
+  const main = await cli(['--help'])
+  t.equal(main.code, 0)
+  for (const name of Object.keys(commands)) t.match(main.stdout, new RegExp(`^  ${name} `, 'm'))
+  for (const name of Object.keys(commands)) {
+    const run = await cli([name, '--help'])
+    t.equal(run.code, 0, name)
+    t.match(run.stdout, `Usage: sts-vending ${name}`)
+    const short = await cli([name, '-h'])
+    t.equal(short.stdout, run.stdout)
+  }
+})
+
+t.test('the entry point is an executable script', async (t) => {
+  const source = readFileSync(new URL('../../src/cli.ts', import.meta.url), 'utf8')
+  t.ok(source.startsWith('#!/usr/bin/env node\n'))
+})
