@@ -1,0 +1,61 @@
+// The demo page in a real browser (Debian's Chromium, driven by playwright-core): a user
+// signs in, uploads a file with ali-oss straight to the OSS emulator using credentials
+// from POST /credentials, sees it listed, and is refused when uploading outside their
+// directory. The screenshot goes to test-artifacts/demo.png, or to docs/demo.png (the
+// README's picture) with UPDATE_SCREENSHOT=1.
+import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { pino } from 'pino'
+import { startDevStack } from '../../src/dev/stack.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+if (!existsSync(CHROMIUM)) {
+  t.plan(0, `${CHROMIUM} is missing: install it with scripts/install-system-deps.sh (CI does) to run the browser test`)
+} else {
+  t.test('the demo page uploads inside the user\'s directory and is refused outside it', async (t) => {
+    const { chromium } = await import('playwright-core')
+    const stack = await startDevStack({ logger: pino({ level: 'silent' }) })
+    t.teardown(stack.close)
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000 })
+    t.teardown(() => browser.close())
+    const page = await browser.newPage({ viewport: { width: 900, height: 760 } })
+    const pageErrors: string[] = []
+    page.on('pageerror', (err) => pageErrors.push(err.message))
+    const cspViolations: string[] = []
+    page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text()) })
+
+    await page.goto(`${stack.url}/demo`)
+    await page.fill('#user', 'alice')
+    await page.click('#signin')
+    await page.waitForSelector('#who:not([hidden])', { timeout: 10_000 })
+    t.equal(await page.textContent('#prefix'), 'users/alice/')
+
+    const content = Buffer.from('hello from a real browser\n')
+    await page.setInputFiles('#file', { name: 'hello.txt', mimeType: 'text/plain', buffer: content })
+    await page.click('#upload')
+    await page.waitForSelector('#status.ok >> text=Uploaded users/alice/hello.txt', { timeout: 10_000 })
+    t.ok(stack.oss.object('users/alice/hello.txt')?.body.equals(content), 'the file is in the OSS emulator under the user\'s prefix')
+    await page.waitForSelector('#listing li >> text=users/alice/hello.txt')
+
+    await page.click('#outside')
+    await page.waitForSelector('#status.denied', { timeout: 10_000 })
+    const denial = await page.textContent('#status')
+    t.match(denial, /users\/someone-else\/hello\.txt failed with AccessDenied/, 'the page shows OSS\'s denial')
+    t.same(stack.oss.keys(), ['users/alice/hello.txt'], 'nothing was stored outside')
+    t.ok(stack.oss.requests.some((r) => r.operation === 'PutObject' && r.key === 'users/someone-else/hello.txt' && r.outcome === 'AccessDenied'), 'the emulator refused it')
+    t.ok(stack.oss.requests.some((r) => r.operation === 'Preflight' && r.outcome === 'ok'), 'cross-origin, through a CORS preflight')
+
+    const target = process.env.UPDATE_SCREENSHOT === '1' ? `${ROOT}docs/demo.png` : `${ROOT}test-artifacts/demo.png`
+    await mkdir(dirname(target), { recursive: true })
+    await page.screenshot({ path: target, fullPage: true })
+    t.ok(existsSync(target), `screenshot at ${target}`)
+    t.same(pageErrors, [], 'no script errors on the page')
+    t.same(cspViolations, [], 'nothing blocked by the Content-Security-Policy')
+  })
+}

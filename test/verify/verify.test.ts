@@ -1,0 +1,126 @@
+// `sts-vending verify` against the dev setup (service + STS + OSS emulators), and
+// against a deliberately broken service whose session policy is too wide: verify must
+// notice that an upload outside the caller's directory succeeded.
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import t from 'tap'
+import { pino } from 'pino'
+import { runVerify, type VerifyIo } from '../../src/verify/verify.js'
+import { startDevStack, DEV_BUCKET, DEV_ROLE_ARN, devRolePolicy } from '../../src/dev/stack.js'
+import { buildApp } from '../../src/app.js'
+import { parseConfig } from '../../src/config/load.js'
+import { createDevIssuer } from '../../src/dev/issuer.js'
+import { startOssEmulator } from '../../src/emulator/oss.js'
+import { startStsEmulator } from '../../src/emulator/sts.js'
+import { createStsClient } from '../../src/sts/client.js'
+import { createStaticCredential } from '../../src/sts/credentials.js'
+import { buildSessionPolicy, serializePolicy } from '../../src/policy/build.js'
+
+function capture (env: Record<string, string | undefined> = {}): VerifyIo & { out: () => string, err: () => string } {
+  let out = ''
+  let err = ''
+  return { stdout: { write: (s: string) => { out += s } }, stderr: { write: (s: string) => { err += s } }, env, out: () => out, err: () => err }
+}
+
+const silent = pino({ level: 'silent' })
+
+/** A loopback URL on which nothing listens (a port just released). */
+async function freePort (): Promise<string> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return `http://127.0.0.1:${port}`
+}
+
+t.test('passes against the dev setup, and leaves nothing behind', async (t) => {
+  const stack = await startDevStack({ logger: silent })
+  t.teardown(stack.close)
+  const token = stack.issuer.mint({ sub: 'alice' })
+  const dir = t.testdir({ token: token + '\n' })
+  const io = capture()
+  const code = await runVerify(['--url', stack.url, '--token-file', join(dir, 'token'), '--expect-actions', 'list,read,write,delete'], io)
+  t.equal(code, 0, io.out() + io.err())
+  t.match(io.out(), /prefix users\/alice\/, actions list,read,write,delete/)
+  t.match(io.out(), /list the bucket root\s+denied\s+denied\s+ok/)
+  t.match(io.out(), /put in a sibling directory: users\/sts-vending-verify-\w+\/probe\.txt\s+denied\s+denied\s+ok/)
+  t.match(io.out(), /put in a lookalike sibling: users\/alice-sts-vending-verify-\w+\/probe\.txt\s+denied\s+denied\s+ok/)
+  t.match(io.out(), /all 10 checks as expected/)
+  t.notMatch(io.out() + io.err(), token, 'the token is never printed')
+  const issued = stack.sts.calls.length
+  t.equal(issued, 1)
+  t.same(stack.oss.keys(), [], 'the probe object was deleted')
+  const puts = stack.oss.requests.filter((r) => r.operation === 'PutObject')
+  t.same(puts.map((r) => r.outcome), ['ok', 'AccessDenied', 'AccessDenied', 'AccessDenied'], 'really tried, really refused')
+
+  const viaEnv = capture({ STS_VENDING_TOKEN: token })
+  t.equal(await runVerify(['--url', stack.url, '--oss-endpoint', stack.oss.url], viaEnv), 0, 'token from the environment, endpoint overridden')
+
+  const wrongExpectation = capture({ STS_VENDING_TOKEN: token })
+  t.equal(await runVerify(['--url', stack.url, '--expect-actions', 'list,read'], wrongExpectation), 1, 'more actions than expected is a surprise')
+  t.match(wrongExpectation.out(), /granted actions\s+list,read\s+delete,list,read,write\s+SURPRISE/)
+})
+
+t.test('reports a deliberately over-broad grant as a failure', async (t) => {
+  // A broken service: everything real (app, STS, OSS, ali-oss) except that the session
+  // policy it sends to AssumeRole covers users/ instead of users/<sub>/, while it still
+  // tells the caller their prefix is users/<sub>/. The role policy covers users/*.
+  const accessKeyId = `test${randomBytes(6).toString('hex')}`
+  const accessKeySecret = randomBytes(24).toString('base64url')
+  const sts = await startStsEmulator({ accessKeys: { [accessKeyId]: accessKeySecret }, roles: { [DEV_ROLE_ARN]: {} } })
+  t.teardown(sts.close)
+  const oss = await startOssEmulator({ bucket: DEV_BUCKET, credentials: (id) => sts.issued(id), rolePolicies: { [DEV_ROLE_ARN]: devRolePolicy() } })
+  t.teardown(oss.close)
+  const issuer = createDevIssuer()
+  const config = parseConfig({
+    sts: { endpoint: sts.url },
+    issuers: [{ name: 'dev', issuer: issuer.issuer, audience: issuer.audience, publicKey: issuer.publicKeyPem, algorithms: [issuer.alg] }],
+    grants: [{ name: 'uploads', issuers: ['dev'], roleArn: DEV_ROLE_ARN, bucket: DEV_BUCKET, region: 'cn-hangzhou', endpoint: oss.url, prefix: 'users/{sub}/', actions: ['list', 'read', 'write', 'delete'], durationSeconds: 3600 }]
+  })
+  const client = createStsClient({ endpoint: sts.url, timeoutMs: 2000, credential: createStaticCredential(accessKeyId, accessKeySecret) })
+  const broad = serializePolicy(buildSessionPolicy(DEV_BUCKET, 'users/', ['list', 'read', 'write', 'delete']))
+  const app = await buildApp(config, {
+    logger: silent,
+    upstream: { assumeRole: async (input) => client.assumeRole({ ...input, policy: broad }), breakerState: () => 'closed' }
+  })
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+
+  const io = capture({ STS_VENDING_TOKEN: issuer.mint({ sub: 'alice' }) })
+  const code = await runVerify(['--url', url], io)
+  t.equal(code, 1, 'exit status 1')
+  t.match(io.out(), /put in a sibling directory: \S+\s+denied\s+allowed\s+SURPRISE/)
+  t.match(io.out(), /put in a lookalike sibling: \S+\s+denied\s+allowed\s+SURPRISE/)
+  t.match(io.out(), /put at the bucket root: \S+\s+denied\s+denied\s+ok/, 'the role policy still stops the root')
+  t.match(io.out(), /list the parent users\/\s+denied\s+allowed\s+SURPRISE/)
+  t.match(io.out(), /the credentials reach outside the caller's directory/)
+  t.same(oss.keys(), [], 'the probes that got through were deleted again')
+})
+
+t.test('usage errors and an unreachable or refusing service exit 2 without printing the token', async (t) => {
+  const stack = await startDevStack({ logger: silent })
+  t.teardown(stack.close)
+  const closed = await freePort()
+  const rows: Array<{ desc: string, argv: string[], env?: Record<string, string>, err: RegExp }> = [
+    { desc: 'no --url', argv: ['--token', 'x'], err: /--url is required/ },
+    { desc: 'no token', argv: ['--url', stack.url], err: /a token is required/ },
+    { desc: 'unknown flag', argv: ['--url', stack.url, '--bogus'], err: /Unknown option '--bogus'/ },
+    { desc: 'bad action', argv: ['--url', stack.url, '--token', 'x', '--expect-actions', 'list,admin'], err: /unknown action admin/ },
+    { desc: 'missing token file', argv: ['--url', stack.url, '--token-file', '/nonexistent/token'], err: /cannot read --token-file: ENOENT/ },
+    { desc: 'a forged token', argv: ['--url', stack.url, '--token', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'], err: /POST \/credentials answered 401 \(STS_VENDING_\w+/ },
+    { desc: 'nothing listening', argv: ['--url', closed, '--token', 'secret-token-value'], err: /cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/ }
+  ]
+  for (const row of rows) {
+    const io = capture(row.env)
+    t.equal(await runVerify(row.argv, io), 2, row.desc)
+    t.match(io.err(), row.err, row.desc)
+    t.notMatch(io.err() + io.out(), /secret-token-value|eyJzdWIi/, `${row.desc}: no token in the output`)
+  }
+  const help = capture()
+  t.equal(await runVerify(['--help'], help), 0)
+  t.match(help.out(), /Usage: sts-vending verify/)
+})
