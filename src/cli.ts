@@ -21,6 +21,7 @@ import {
 import { DEFAULT_RAM_ENDPOINT, createRamClient, parseEndpoint } from './provision/ram-client.js'
 import { isSafePrefix } from './grants/template.js'
 import { runVerify, VERIFY_HELP } from './verify/verify.js'
+import { runSidecar, SIDECAR_HELP } from './sidecar/sidecar.js'
 
 export interface Writable { write: (chunk: string) => unknown }
 
@@ -263,7 +264,8 @@ async function runPolicy (args: string[], io: CliIo): Promise<number> {
 export const commands: Record<string, Command> = {
   provision: { summary: 'create the RAM role and policies for one OSS directory and RAM user', help: PROVISION_HELP, run: runProvision },
   policy: { summary: 'print the OSS permission policy (JSON) for a directory', help: POLICY_HELP, run: runPolicy },
-  verify: { summary: 'check with real credentials that a caller\'s directory works and nothing outside does', help: VERIFY_HELP, run: async (args, io) => await runVerify(args, { ...io, env: process.env }) }
+  verify: { summary: 'check with real credentials that a caller\'s directory works and nothing outside does', help: VERIFY_HELP, run: async (args, io) => await runVerify(args, { ...io, env: process.env }) },
+  sidecar: { summary: 'serve ALIBABA_CLOUD_CREDENTIALS_URI on loopback for a pod, using its service-account token', help: SIDECAR_HELP, run: async (args, io) => await runSidecar(args, io) }
 }
 
 function mainHelp (): string {

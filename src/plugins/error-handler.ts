@@ -70,8 +70,9 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, err: un
     if (!reply.hasHeader('retry-after')) void reply.header('retry-after', '1')
   }
   void reply.header('cache-control', 'no-store')
-  const rendered = request.renderError !== undefined ? request.renderError(body) : body
-  return reply.code(body.statusCode).type('application/json; charset=utf-8').send(rendered)
+  void reply.code(body.statusCode).type('application/json; charset=utf-8')
+  // Another shape is sent pre-serialised: the route's error schema describes ours.
+  return request.renderError !== undefined ? reply.send(JSON.stringify(request.renderError(body))) : reply.send(body)
 }
 
 async function errorHandler (app: FastifyInstance): Promise<void> {

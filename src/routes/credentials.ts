@@ -3,15 +3,18 @@
 // other: nothing can slip into a response by accident.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
+import cors from '@fastify/cors'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Config } from '../config/schema.js'
 import { Action } from '../config/schema.js'
 import { RateLimited, withRetryAfter } from '../errors.js'
 import type { Caller } from '../auth/verifier.js'
 import type { Vender, Issued } from '../vend.js'
+import { ossAppServerError, requestedFormat, shapeFor, type Format } from './formats.js'
+import { OriginNotAllowed } from '../errors.js'
 
 declare module 'fastify' {
-  interface FastifyRequest { caller?: Caller }
+  interface FastifyRequest { caller?: Caller, format?: Format }
 }
 
 export const CredentialsRequest = Type.Object({
@@ -29,6 +32,8 @@ export const CredentialsResponse = Type.Object({
   expiration: Type.String({ format: 'date-time' }),
   bucket: Type.String(),
   region: Type.String(),
+  /** ali-oss's form of the region (`oss-cn-hangzhou`), for `new OSS({ region })`. */
+  ossRegion: Type.String(),
   endpoint: Type.String(),
   prefix: Type.String(),
   actions: Type.Array(Action)
@@ -54,9 +59,19 @@ export function defaultBody (issued: Issued): Static<typeof CredentialsResponse>
     expiration: stsTime(issued.expiration),
     bucket: issued.bucket,
     region: issued.region,
+    ossRegion: `oss-${issued.region}`,
     endpoint: issued.endpoint,
     prefix: issued.prefix,
     actions: issued.actions
+  }
+}
+
+/** A page served by this service itself (the dev demo) is not cross-origin. */
+function sameOrigin (origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host
+  } catch {
+    return false
   }
 }
 
@@ -71,8 +86,16 @@ export interface CredentialsRouteOptions {
 export default async function credentialsRoutes (app: FastifyInstance, opts: CredentialsRouteOptions): Promise<void> {
   const { config, vender } = opts
 
-  // Authenticate in onRequest: an unauthenticated caller costs no body parsing.
+  const origins = new Set(config.cors.origins)
+  // Authenticate in onRequest: an unauthenticated caller costs no body parsing. The
+  // format comes first so that even a 401 is rendered in the shape the client reads.
   app.addHook('onRequest', async (request) => {
+    const format = requestedFormat(request.query, request.headers.accept)
+    request.format = format
+    if (format === 'oss-app-server') request.renderError = ossAppServerError
+    const origin = request.headers.origin
+    if (origin !== undefined && !origins.has(origin) && !sameOrigin(origin, request.headers.host)) throw new OriginNotAllowed()
+    if (request.method === 'OPTIONS') return // a preflight carries no credentials
     request.caller = await app.auth.authenticate(request)
   })
   app.addHook('onResponse', async (request, reply) => {
@@ -84,6 +107,16 @@ export default async function credentialsRoutes (app: FastifyInstance, opts: Cre
     if (request.body === undefined || request.body === null) request.body = {}
   })
 
+  // Browsers: an explicit allow-list; no cookies are involved, so never credentials mode.
+  await app.register(cors, {
+    origin: [...origins],
+    methods: ['POST'],
+    allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+    exposedHeaders: ['x-request-id', 'retry-after'],
+    credentials: false,
+    maxAge: 600,
+    strictPreflight: true
+  })
   await app.register(rateLimit, {
     global: true,
     hook: 'preHandler',
@@ -106,6 +139,9 @@ export default async function credentialsRoutes (app: FastifyInstance, opts: Cre
     const issued = await vender.vend(caller, request.body as CredentialsRequest)
     opts.onIssued?.(request, issued)
     void reply.header('cache-control', 'no-store')
-    return defaultBody(issued)
+    const body = defaultBody(issued)
+    if (request.format === undefined || request.format === 'ali-oss') return body
+    const shaped = shapeFor(request.format, body)
+    return reply.type('application/json; charset=utf-8').send(reply.serializeInput(shaped.body, shaped.schema))
   })
 }
