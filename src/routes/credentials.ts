@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import cors from '@fastify/cors'
+import underPressure from '@fastify/under-pressure'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Config } from '../config/schema.js'
 import { Action } from '../config/schema.js'
@@ -11,7 +12,7 @@ import { RateLimited, withRetryAfter } from '../errors.js'
 import type { Caller } from '../auth/verifier.js'
 import type { Vender, Issued } from '../vend.js'
 import { ossAppServerError, requestedFormat, shapeFor, type Format } from './formats.js'
-import { OriginNotAllowed } from '../errors.js'
+import { OriginNotAllowed, Overloaded } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest { caller?: Caller, format?: Format }
@@ -86,6 +87,19 @@ export interface CredentialsRouteOptions {
 export default async function credentialsRoutes (app: FastifyInstance, opts: CredentialsRouteOptions): Promise<void> {
   const { config, vender } = opts
 
+  // Shed load before doing any work when the event loop lags (only this route:
+  // the probes must keep answering). Registered first so its check runs first.
+  if (config.server.maxEventLoopDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.server.maxEventLoopDelayMs,
+      sampleInterval: 250,
+      exposeStatusRoute: false,
+      // A window with no sample reads as Infinity: that is missing data, not lag.
+      pressureHandler: (_request, _reply, _type, value) => {
+        if (value !== undefined && Number.isFinite(value)) throw withRetryAfter(new Overloaded(), 2)
+      }
+    })
+  }
   const origins = new Set(config.cors.origins)
   // Authenticate in onRequest: an unauthenticated caller costs no body parsing. The
   // format comes first so that even a 401 is rendered in the shape the client reads.

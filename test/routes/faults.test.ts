@@ -156,3 +156,17 @@ t.test('per-instance STS budget: the excess gets 503 from us, not throttling fro
   t.equal(h.emulator.callCount, 5, 'STS saw exactly the budget')
   t.ok(h.emulator.calls.every((c) => c.outcome === 'ok'), 'and never throttled')
 })
+
+t.test('event-loop lag sheds /credentials with 503, the probes keep answering', async (t) => {
+  const h = await build(t, { config: (c) => ({ ...c, server: { maxEventLoopDelayMs: 50 } }) })
+  const token = h.token()
+  t.equal((await h.vend(token)).statusCode, 200)
+  const until = Date.now() + 600
+  while (Date.now() < until) { /* block the event loop */ }
+  await new Promise((resolve) => setTimeout(resolve, 5)) // the overdue sampler runs first and sees the lag
+  const shed = await h.vend(token)
+  t.equal(shed.statusCode, 503)
+  t.equal(shed.json.code, 'STS_VENDING_OVERLOADED')
+  t.ok(Number(shed.headers['retry-after']) >= 1)
+  t.equal((await h.app.inject('/healthz')).statusCode, 200, 'liveness is not shed')
+})
