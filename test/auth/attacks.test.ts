@@ -107,3 +107,22 @@ t.test('exp at the clock-tolerance boundary, with a fake clock', async (t) => {
   const later = h.secret(signJws({ alg: 'RS256' }, claims(h.issuer, { nbf: exp + 40, exp: exp + 3600 }, fixed), h.issuer.privateKey))
   t.equal((await h.vend(later)).statusCode, 401, 'nbf 40 s ahead is refused')
 })
+
+t.test('duplicate claims: the last one wins, for verification and for the directory alike', async (t) => {
+  const h = await build(t)
+  const now = Math.floor(Date.now() / 1000)
+  const raw = `{"iss":${JSON.stringify(h.issuer.issuer)},"aud":"sts-vending","sub":"alice","sub":"bob","iat":${now},"exp":${now + 600}}`
+  const token = h.secret(signJws({ alg: 'RS256', kid: h.issuer.kid }, raw, h.issuer.privateKey))
+  const res = await h.vend(token)
+  t.equal(res.statusCode, 200)
+  t.equal(res.json.prefix, 'dir111/dir111_secondline1/bob/', 'the prefix is the sub that was validated')
+  t.match(h.emulator.calls[0]?.roleSessionName, /bob/)
+})
+
+t.test('a required typ refuses other token kinds (an ID token where an access token is expected)', async (t) => {
+  const h = await build(t, { config: (c: any) => ({ ...c, issuers: [{ ...c.issuers[0], typ: 'at+jwt' }] }) })
+  const idToken = h.secret(signJws({ alg: 'RS256', typ: 'JWT' }, claims(h.issuer), h.issuer.privateKey))
+  t.equal((await h.vend(idToken)).statusCode, 401)
+  const access = h.secret(signJws({ alg: 'RS256', typ: 'at+jwt' }, claims(h.issuer), h.issuer.privateKey))
+  t.equal((await h.vend(access)).statusCode, 200)
+})
