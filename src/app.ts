@@ -10,6 +10,7 @@ import errorHandler from './plugins/error-handler.js'
 import lifecycle from './plugins/lifecycle.js'
 import auth from './auth/plugin.js'
 import healthRoutes from './routes/health.js'
+import openapiRoutes from './plugins/openapi.js'
 import credentialsRoutes from './routes/credentials.js'
 import { createVender } from './vend.js'
 import { createCredentialCache } from './cache/credential-cache.js'
@@ -132,6 +133,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   const vender = createVender({ config, upstream, cache, now })
 
   await app.register(healthRoutes)
+  await app.register(openapiRoutes)
   await app.register(credentialsRoutes, {
     config,
     vender,

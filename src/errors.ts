@@ -2,6 +2,7 @@
 // name from here; the error handler (plugins/error-handler.ts) turns them into
 // { statusCode, code, error, message } and never passes upstream text through.
 import createError from '@fastify/error'
+import { Type } from '@sinclair/typebox'
 
 export const ERROR_PREFIX = 'STS_VENDING_'
 
@@ -53,6 +54,9 @@ export const ERROR_CODES = [
   const e = new E()
   return { code: e.code, statusCode: e.statusCode as number }
 })
+
+/** The `code` of an error body; the enum is documentation (serialisation does not check it). */
+export const ErrorCode = Type.String({ enum: ERROR_CODES.map((e) => e.code) })
 
 /** Errors that carry a Retry-After hint (seconds) for the caller. */
 export interface RetryHint { retryAfterSeconds?: number }

@@ -66,7 +66,7 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, err: un
     request.log.info({ err }, 'request refused')
   }
   if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds))
-  if (body.statusCode === 503 || body.statusCode === 429) {
+  if (body.statusCode === 429 || body.statusCode === 503 || body.statusCode === 504) {
     if (!reply.hasHeader('retry-after')) void reply.header('retry-after', '1')
   }
   void reply.header('cache-control', 'no-store')

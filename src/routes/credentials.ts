@@ -8,7 +8,7 @@ import underPressure from '@fastify/under-pressure'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Config } from '../config/schema.js'
 import { Action } from '../config/schema.js'
-import { RateLimited, withRetryAfter } from '../errors.js'
+import { ErrorCode, RateLimited, withRetryAfter } from '../errors.js'
 import type { Caller } from '../auth/verifier.js'
 import type { Vender, Issued } from '../vend.js'
 import { ossAppServerError, requestedFormat, shapeFor, type Format } from './formats.js'
@@ -41,8 +41,8 @@ export const CredentialsResponse = Type.Object({
 }, { additionalProperties: false })
 
 export const ErrorResponse = Type.Object({
-  statusCode: Type.Integer(),
-  code: Type.String(),
+  statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
+  code: ErrorCode,
   error: Type.String(),
   message: Type.String()
 }, { additionalProperties: false })

@@ -7,7 +7,7 @@
 // no field beyond the listed ones can leave the service.
 import { Type, type TSchema } from '@sinclair/typebox'
 import type { ErrorBody } from '../plugins/error-handler.js'
-import { UnknownFormat } from '../errors.js'
+import { ErrorCode, UnknownFormat } from '../errors.js'
 
 export const FORMATS = ['ali-oss', 'oss-app-server', 'credentials-uri'] as const
 export type Format = typeof FORMATS[number]
@@ -40,12 +40,12 @@ export const OssAppServerResponse = Type.Object({
   AccessKeyId: Type.String(),
   AccessKeySecret: Type.String(),
   SecurityToken: Type.String(),
-  Expiration: Type.String()
+  Expiration: Type.String({ format: 'date-time' })
 }, { additionalProperties: false })
 
 export const OssAppServerError = Type.Object({
-  StatusCode: Type.Integer(),
-  ErrorCode: Type.String(),
+  StatusCode: Type.Integer({ minimum: 400, maximum: 599 }),
+  ErrorCode,
   ErrorMessage: Type.String()
 }, { additionalProperties: false })
 
@@ -54,7 +54,7 @@ export const CredentialsUriResponse = Type.Object({
   AccessKeyId: Type.String(),
   AccessKeySecret: Type.String(),
   SecurityToken: Type.String(),
-  Expiration: Type.String()
+  Expiration: Type.String({ format: 'date-time' })
 }, { additionalProperties: false })
 
 export interface Sts4 { accessKeyId: string, accessKeySecret: string, securityToken: string, expiration: string }

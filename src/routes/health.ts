@@ -3,12 +3,14 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
 
-const Status = Type.Object({ status: Type.String(), failing: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false })
+export const Liveness = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false })
+export const Ready = Type.Object({ status: Type.Literal('ready') }, { additionalProperties: false })
+export const NotReady = Type.Object({ status: Type.Literal('not ready'), failing: Type.Array(Type.String()) }, { additionalProperties: false })
 
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
   app.get('/healthz', {
     logLevel: 'warn',
-    schema: { response: { 200: Status } }
+    schema: { response: { 200: Liveness } }
   }, async (_request, reply) => {
     void reply.header('cache-control', 'no-store')
     return { status: 'ok' }
@@ -16,7 +18,7 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
 
   app.get('/readyz', {
     logLevel: 'warn',
-    schema: { response: { 200: Status, 503: Status } }
+    schema: { response: { 200: Ready, 503: NotReady } }
   }, async (_request, reply) => {
     void reply.header('cache-control', 'no-store')
     const failing = app.lifecycle.notReady()

@@ -3,6 +3,7 @@ import t from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { build } from '../helpers/build.js'
+import { assertContract, exchange } from '../helpers/contract.js'
 import { b64, claims, signJws, otherRsaKey } from '../helpers/jwt.js'
 
 t.test('hostile and broken tokens are refused before STS', async (t) => {
@@ -84,6 +85,7 @@ t.test('a token in the query string is refused and its value is not logged', asy
   const h = await build(t)
   const token = h.token()
   const res = await h.app.inject({ method: 'POST', url: `/credentials?token=${token}`, headers: { authorization: `Bearer ${token}` }, payload: {} })
+  assertContract(t, exchange(res))
   t.equal(res.statusCode, 400)
   t.equal(res.json().code, 'STS_VENDING_TOKEN_IN_QUERY')
   t.ok(h.logs.some((l) => l.includes('/credentials?[redacted]')), 'the logged url is redacted')

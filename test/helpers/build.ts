@@ -1,7 +1,7 @@
 // build(t): a ready app on a real STS emulator (over loopback HTTP, through the
 // official SDK) with a generated issuer. Every log line is captured, and teardown
 // asserts that no secret the test used (tokens, AccessKey secrets, STS credentials)
-// appears in any of them.
+// appears in any of them. Every answer h.vend() gets is checked against openapi.yaml.
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
@@ -13,6 +13,8 @@ import { createDevIssuer, type DevIssuer } from '../../src/dev/issuer.js'
 import { startStsEmulator, type StsEmulator } from '../../src/emulator/sts.js'
 import { createStsClient } from '../../src/sts/client.js'
 import { createStaticCredential } from '../../src/sts/credentials.js'
+import { requestedFormat } from '../../src/routes/formats.js'
+import { assertContract } from './contract.js'
 
 export const ROLE_ARN = 'acs:ram::1234567890123456:role/oss-upload'
 
@@ -114,6 +116,8 @@ export async function build (t: Tap, opts: BuildOptions = {}): Promise<Harness> 
           if (typeof json[k] === 'string') secrets.add(json[k])
         }
       }
+      const accept = Object.entries(headers).find(([k]) => k.toLowerCase() === 'accept')?.[1]
+      assertContract(t, { method: 'POST', path: '/credentials', statusCode: res.statusCode, headers: res.headers, body: json, format: requestedFormat(undefined, accept) })
       return { statusCode: res.statusCode, headers: res.headers, json }
     }
   }

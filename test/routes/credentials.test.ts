@@ -1,6 +1,7 @@
 // POST /credentials over the app, against the STS emulator through the real SDK.
 import t from 'tap'
 import { build, ROLE_ARN } from '../helpers/build.js'
+import { assertContract, exchange } from '../helpers/contract.js'
 import { isAllowedByAll } from '../../src/policy/evaluate.js'
 
 const DIR = 'dir111/dir111_secondline1/'
@@ -130,6 +131,7 @@ t.test('a POST without a body uses the grant defaults', async (t) => {
   const h = await build(t)
   const token = h.token()
   const res = await h.app.inject({ method: 'POST', url: '/credentials', headers: { authorization: `Bearer ${token}` } })
+  assertContract(t, exchange(res))
   t.equal(res.statusCode, 200)
   h.secret(res.json().accessKeySecret)
   h.secret(res.json().securityToken)

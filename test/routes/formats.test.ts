@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import OSS from 'ali-oss'
 import CredentialModule from '@alicloud/credentials'
 import { build } from '../helpers/build.js'
+import { assertContract, exchange } from '../helpers/contract.js'
 import { startSidecar } from '../../src/sidecar/sidecar.js'
 
 const STS_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
@@ -47,6 +48,7 @@ t.test('OSS mobile SDK format: success and error shapes, by query or Accept', as
   const h = await build(t)
   const token = h.token({ sub: 'alice' })
   const ok = await h.app.inject({ method: 'POST', url: '/credentials?format=oss-app-server', headers: { authorization: `Bearer ${token}` } })
+  assertContract(t, exchange(ok))
   t.equal(ok.statusCode, 200)
   const body = ok.json()
   h.secret(body.AccessKeySecret)
@@ -58,17 +60,21 @@ t.test('OSS mobile SDK format: success and error shapes, by query or Accept', as
   t.equal(ok.headers['cache-control'], 'no-store')
 
   const viaAccept = await h.app.inject({ method: 'POST', url: '/credentials', headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.sts-vending.oss-app-server+json' } })
+  assertContract(t, exchange(viaAccept, 'oss-app-server'))
   t.equal(viaAccept.json().StatusCode, 200, 'Accept media type selects it too')
   h.secret(viaAccept.json().AccessKeySecret)
 
   const denied = await h.app.inject({ method: 'POST', url: '/credentials?format=oss-app-server', headers: { authorization: 'Bearer nope' } })
+  assertContract(t, exchange(denied))
   t.equal(denied.statusCode, 401)
   t.same(denied.json(), { StatusCode: 401, ErrorCode: 'STS_VENDING_INVALID_TOKEN', ErrorMessage: 'The token is not valid' })
   const forbidden = await h.app.inject({ method: 'POST', url: '/credentials?format=oss-app-server', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: { prefix: 'x/' } })
+  assertContract(t, exchange(forbidden))
   t.same(Object.keys(forbidden.json()), ['StatusCode', 'ErrorCode', 'ErrorMessage'])
   t.equal(forbidden.json().StatusCode, 403)
 
   const unknown = await h.app.inject({ method: 'POST', url: '/credentials?format=xml', headers: { authorization: `Bearer ${token}` } })
+  assertContract(t, exchange(unknown))
   t.equal(unknown.statusCode, 400)
   t.equal(unknown.json().code, 'STS_VENDING_UNKNOWN_FORMAT')
   t.equal(h.emulator.callCount, 1, 'one STS call for all of it')
@@ -77,6 +83,7 @@ t.test('OSS mobile SDK format: success and error shapes, by query or Accept', as
 t.test('credentials_uri shape, and the real @alicloud/credentials client through the sidecar', async (t) => {
   const h = await build(t)
   const json = await h.app.inject({ method: 'POST', url: '/credentials?format=credentials-uri', headers: { authorization: `Bearer ${h.token()}` } })
+  assertContract(t, exchange(json))
   const shape = json.json()
   h.secret(shape.AccessKeySecret)
   h.secret(shape.SecurityToken)
@@ -126,6 +133,7 @@ t.test('credentials_uri shape, and the real @alicloud/credentials client through
 t.test('CORS: the allow-list, preflight, and no wildcard', async (t) => {
   const h = await build(t, { config: (c) => ({ ...c, cors: { origins: ['https://app.example.com'] } }) })
   const pre = await h.app.inject({ method: 'OPTIONS', url: '/credentials', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } })
+  assertContract(t, exchange(pre))
   t.equal(pre.statusCode, 204)
   t.equal(pre.headers['access-control-allow-origin'], 'https://app.example.com')
   t.match(String(pre.headers['access-control-allow-headers']), /authorization/)
@@ -135,6 +143,7 @@ t.test('CORS: the allow-list, preflight, and no wildcard', async (t) => {
   t.equal(ok.headers['access-control-allow-origin'], 'https://app.example.com')
 
   const evil = await h.app.inject({ method: 'OPTIONS', url: '/credentials', headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'POST' } })
+  assertContract(t, exchange(evil))
   t.equal(evil.statusCode, 403, 'a preflight from an unlisted origin is refused')
   t.equal(evil.headers['access-control-allow-origin'], undefined)
   const evilPost = await h.vend(h.token(), {}, { origin: 'https://evil.example.com' })

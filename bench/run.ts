@@ -1,0 +1,430 @@
+// `npm run bench`: the hot path (a cache hit) against what it cannot beat (the
+// framework, the JWT verification), the cold path against the STS emulator, the naive
+// no-cache design, memory per cached credential and start-up time, in one table.
+//
+// This process is the load generator; every server under test is a child process of
+// its own. Throughput rows run in rounds, in a rotated order each round, and the table
+// gives medians, with ratios taken within each round, so that a noisy machine moves
+// the rows together rather than apart. `runBench({ smoke: true })` is the same code on
+// tiny numbers, for the test suite.
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { pathToFileURL } from 'node:url'
+import type { DevIssuer } from '../src/dev/issuer.js'
+import { cyclingRequests, roundRobinRequests, runLoad, type LoadResult } from './lib/load.js'
+import { childEnv, NODE_ARGS, ROOT, serverEntry, serviceModule, startChild, type Child } from './lib/process.js'
+import { machineInfo, renderMachine, renderTable, writeBenchmarks, type Machine, type Row } from './lib/report.js'
+import { renderProfile, summariseProfile } from './lib/profile.js'
+import type { MemoryResult } from './memory.js'
+import type { VerifyInit } from './servers/verify.js'
+
+export interface BenchParams {
+  rounds: number
+  /** Seconds per throughput run. */
+  seconds: number
+  warmupSeconds: number
+  connections: number
+  /** Cache-hit rows: distinct callers, and tokens minted for each (all warm). */
+  hitCallers: number
+  tokensPerCaller: number
+  /** Miss and naive rows: distinct callers per round, each asking `requestsPerCaller` times. */
+  missCallers: number
+  requestsPerCaller: number
+  missConnections: number
+  /** Added by the emulator to every AssumeRole. */
+  upstreamLatencyMs: number
+  memoryEntries: number[]
+  startupRuns: number
+  /** All servers under test in one child process: for the smoke test only (fewer TypeScript loads). */
+  oneProcess: boolean
+}
+
+export const FULL: BenchParams = {
+  rounds: 3,
+  seconds: 5,
+  warmupSeconds: 2,
+  connections: 10,
+  hitCallers: 20,
+  tokensPerCaller: 5,
+  missCallers: 100,
+  requestsPerCaller: 5,
+  // 5 connections × (1 / ~55 ms) stays under the 100 calls/s budget: the budget is its own row.
+  missConnections: 5,
+  upstreamLatencyMs: 50,
+  memoryEntries: [10_000, 100_000],
+  startupRuns: 3,
+  oneProcess: false
+}
+
+export const SMOKE: BenchParams = {
+  rounds: 1,
+  seconds: 0.3,
+  warmupSeconds: 0.1,
+  connections: 4,
+  hitCallers: 2,
+  tokensPerCaller: 2,
+  missCallers: 8,
+  requestsPerCaller: 4,
+  missConnections: 2,
+  upstreamLatencyMs: 20,
+  memoryEntries: [500, 1000],
+  startupRuns: 1,
+  oneProcess: true
+}
+
+export interface BenchOptions {
+  smoke?: boolean
+  params?: Partial<BenchParams>
+  /** Write the table into BENCHMARKS.md. */
+  write?: boolean
+  /** Also run rows 2a and 3a under --cpu-prof and print where the time goes. */
+  profile?: boolean
+  log?: (line: string) => void
+}
+
+export interface BenchResult {
+  machine: Machine
+  params: BenchParams
+  rows: Row[]
+  table: string
+  profile?: string
+}
+
+const ROLE_ARN = 'acs:ram::1234567890123456:role/oss-upload'
+
+function median (xs: number[]): number {
+  if (xs.length === 0) return Number.NaN
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid] as number : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+function rotate<T> (xs: T[], by: number): T[] {
+  const k = by % xs.length
+  return [...xs.slice(k), ...xs.slice(0, k)]
+}
+
+async function freePort (): Promise<number> {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const { port } = srv.address() as { port: number }
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+/** The bench's service config; `budget` is sts.maxCallsPerSecond (undefined: the default). */
+function serviceConfig (rs: DevIssuer, es: DevIssuer, stsUrl: string, o: { maxEntries?: number, budget?: number | undefined } = { budget: 100 }): Record<string, unknown> {
+  return {
+    sts: { endpoint: stsUrl, ...(o.budget !== undefined ? { maxCallsPerSecond: o.budget } : {}) },
+    issuers: [
+      { name: 'rs', issuer: rs.issuer, audience: rs.audience, publicKey: rs.publicKeyPem, algorithms: ['RS256'] },
+      { name: 'es', issuer: es.issuer, audience: es.audience, publicKey: es.publicKeyPem, algorithms: ['ES256'] }
+    ],
+    grants: [{
+      name: 'uploads',
+      issuers: ['rs', 'es'],
+      roleArn: ROLE_ARN,
+      bucket: 'oss-bench',
+      region: 'cn-hangzhou',
+      prefix: 'uploads/{issuer}/{sub}/',
+      actions: ['list', 'read', 'write'],
+      durationSeconds: 3600
+    }],
+    cache: { maxEntries: o.maxEntries ?? 100_000, minRemainingSeconds: 1200 },
+    // High enough never to answer 429 here: the per-caller limit is not what is measured.
+    rateLimit: { max: 1_000_000, timeWindowMs: 60_000 }
+  }
+}
+
+const EXIT_WITH_PARENT = `--import=data:text/javascript,${encodeURIComponent('process.on("disconnect", () => process.exit(1))')}`
+
+/** Time from spawning `node dist/server.js` to the first 200 from /readyz. */
+async function measureStartup (configPath: string): Promise<number> {
+  const port = await freePort()
+  const started = performance.now()
+  // The IPC channel only lets the server notice that we died (a killed test run) and go too.
+  const child = spawn(process.execPath, [...NODE_ARGS, EXIT_WITH_PARENT, serverEntry(), '--config', configPath], {
+    env: childEnv({ HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' }),
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+  })
+  const exited = once(child, 'exit')
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode} before it was ready`)
+      if (performance.now() - started > 60_000) throw new Error('the server was not ready within 60 s')
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`)
+        await res.arrayBuffer()
+        if (res.status === 200) return performance.now() - started
+      } catch {
+        // not listening yet
+      }
+      await sleep(5)
+    }
+  } finally {
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+}
+
+export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
+  const params: BenchParams = { ...(opts.smoke === true ? SMOKE : FULL), ...opts.params }
+  const t0 = performance.now()
+  const log = (line: string): void => { opts.log?.(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${line}`) }
+  const machine = machineInfo()
+  const children: Array<Child<unknown>> = []
+  const tmp = await mkdtemp(join(tmpdir(), 'sts-vending-bench-'))
+  async function child<R> (name: string, init: unknown, o?: Parameters<typeof startChild>[2]): Promise<Child<R>> {
+    const c = await startChild<R>(name, init, o)
+    children.push(c as Child<unknown>)
+    return c
+  }
+  /** A server under test, in a host process of its own (or, in the smoke test, a shared one). */
+  interface Server { port: number, host: Child<unknown> }
+  let sharedHost: Promise<Child<unknown>> | undefined
+  async function server (kind: 'floor' | 'verify' | 'service', init: unknown, execArgv: string[] = []): Promise<Server> {
+    const host = params.oneProcess && execArgv.length === 0
+      ? await (sharedHost ??= child('servers/host', {}))
+      : await child('servers/host', {}, { execArgv })
+    const { port } = await host.call({ kind, init }) as { port: number }
+    return { port, host }
+  }
+  const url = (s: Server): string => `http://127.0.0.1:${s.port}`
+
+  try {
+    log('minting tokens and starting the servers')
+    const { createDevIssuer } = await serviceModule<typeof import('../src/dev/issuer.js')>('dev/issuer')
+    const rs = createDevIssuer({ alg: 'RS256', issuer: 'https://rs.bench.sts-vending.local/' })
+    const es = createDevIssuer({ alg: 'ES256', issuer: 'https://es.bench.sts-vending.local/' })
+    const hitPool = (issuer: DevIssuer): string[] => Array.from({ length: params.hitCallers * params.tokensPerCaller },
+      (_, i) => issuer.mint({ sub: `hit-${i % params.hitCallers}` }, { expiresInSeconds: 7200 }))
+    const rsHit = hitPool(rs)
+    const esHit = hitPool(es)
+    // Fresh callers for every round of the miss row (and a warm-up population), so each round starts cold.
+    const populations = Array.from({ length: params.rounds + 1 }, (_, r) =>
+      Array.from({ length: params.missCallers }, (_, i) => rs.mint({ sub: `miss-${r}-${i}` }, { expiresInSeconds: 7200 })))
+
+    const accessKeyId = `bench${randomBytes(6).toString('hex')}`
+    const accessKeySecret = randomBytes(24).toString('base64url')
+    const emulator = await child<{ url: string }>('servers/emulator', {
+      accessKeys: { [accessKeyId]: accessKeySecret },
+      roles: { [ROLE_ARN]: { maxSessionDuration: 43_200 } },
+      latencyMs: params.upstreamLatencyMs
+    })
+    const stsUrl = emulator.ready.url
+    log('emulator ready')
+    const stsCalls = async (): Promise<number> => await emulator.call('count') as number
+    const service = async (config: Record<string, unknown>, logLevel = 'warn', execArgv: string[] = []): Promise<Server> =>
+      await server('service', { config, accessKeyId, accessKeySecret, logLevel }, execArgv)
+
+    const [svc, svcInfo, svcNaive, svcNaiveDefault] = await Promise.all([
+      service(serviceConfig(rs, es, stsUrl)),
+      service(serviceConfig(rs, es, stsUrl), 'info'),
+      service(serviceConfig(rs, es, stsUrl, { maxEntries: 0, budget: 100 })),
+      service(serviceConfig(rs, es, stsUrl, { maxEntries: 0 }))
+    ])
+
+    log('services ready')
+    // Warm the hit callers' cache entries, and take a real response as the floor's body.
+    let body: Record<string, unknown> | undefined
+    for (const s of [svc, svcInfo]) {
+      for (const t of [...rsHit, ...esHit]) {
+        for (let attempt = 1; ; attempt++) {
+          const res = await fetch(`${url(s)}/credentials`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: '{}' })
+          const json = await res.json() as Record<string, unknown>
+          if (res.status === 200) {
+            body ??= json
+            break
+          }
+          // Load shedding right after start (module loading lags the event loop) passes in a moment.
+          if (res.status !== 503 || attempt === 50) throw new Error(`the service answered ${res.status} ${JSON.stringify(json)} while warming up`)
+          await sleep(200)
+        }
+      }
+    }
+    if (body === undefined) throw new Error('no warm-up response')
+    const verifyInit = (issuer: DevIssuer, o: { cacheSize?: number, key?: VerifyInit['key'] } = {}): VerifyInit =>
+      ({ body, publicKey: issuer.publicKeyPem, alg: issuer.alg, issuer: issuer.issuer, audience: issuer.audience, cacheSize: o.cacheSize ?? 0, key: o.key ?? 'static' })
+    const [floor, verifyRs, verifyEs, verifyRsCached, verifyRsKeyFn, verifyRsKeyCallback] = await Promise.all([
+      server('floor', { body }),
+      server('verify', verifyInit(rs)),
+      server('verify', verifyInit(es)),
+      server('verify', verifyInit(rs, { cacheSize: 1000 })),
+      server('verify', verifyInit(rs, { key: 'function' })),
+      server('verify', verifyInit(rs, { key: 'callback' }))
+    ])
+
+    log('baselines ready')
+    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string }
+    const timed: Timed[] = [
+      { id: '1', scenario: 'Floor: bare Fastify route, same JSON body and schema', target: floor, tokens: rsHit },
+      { id: '2a', scenario: 'Verify baseline: @fastify/jwt RS256, no cache', target: verifyRs, tokens: rsHit },
+      { id: '2b', scenario: 'Verify baseline: @fastify/jwt ES256, no cache', target: verifyEs, tokens: esHit },
+      { id: '2c', scenario: 'Verify RS256 with fast-jwt cache (1000 tokens)', target: verifyRsCached, tokens: rsHit, baseline: '2a' },
+      { id: '2d', scenario: 'Verify RS256, @fastify/jwt, key from an async function (one verifier per key)', target: verifyRsKeyFn, tokens: rsHit, baseline: '2a' },
+      { id: '2e', scenario: 'Verify RS256, fast-jwt async `key` callback (as src/auth/verifier.ts)', target: verifyRsKeyCallback, tokens: rsHit, baseline: '2a' },
+      { id: '3a', scenario: 'Service, cache hit, RS256', target: svc, tokens: rsHit, baseline: '2a' },
+      { id: '3b', scenario: 'Service, cache hit, ES256', target: svc, tokens: esHit, baseline: '2b' },
+      { id: '3c', scenario: 'Service, cache hit, RS256, LOG_LEVEL=info (the default)', target: svcInfo, tokens: rsHit, baseline: '2a' }
+    ]
+    interface Counted { id: string, scenario: string, target: Server }
+    const ideal = 1 / params.requestsPerCaller
+    const counted: Counted[] = [
+      { id: '4', scenario: `Service, cache miss: ${params.missCallers} new callers × ${params.requestsPerCaller} requests, STS +${params.upstreamLatencyMs} ms (ideal ${ideal.toFixed(3)} calls/req)`, target: svc },
+      { id: '5a', scenario: 'Naive: same traffic, cache.maxEntries 0, STS budget 100/s', target: svcNaive },
+      { id: '5b', scenario: 'Naive: same traffic, default STS budget (20/s)', target: svcNaiveDefault }
+    ]
+
+    type Measured = LoadResult & { sts: number, cpuMicros: number }
+    const cpu = async (s: Server): Promise<number> => await s.host.call('cpu') as number
+    const measured = async (s: Server, load: () => Promise<LoadResult>): Promise<Measured> => {
+      const [calls, used] = [await stsCalls(), await cpu(s)]
+      const r = await load()
+      return { ...r, sts: await stsCalls() - calls, cpuMicros: await cpu(s) - used }
+    }
+    const timedRun = async (t: Timed, seconds: number): Promise<Measured> => await measured(t.target, async () =>
+      await runLoad({ url: url(t.target), connections: params.connections, duration: seconds, requests: cyclingRequests(t.tokens) }))
+    const countedRun = async (c: Counted, tokens: string[]): Promise<Measured> => await measured(c.target, async () =>
+      await runLoad({ url: url(c.target), connections: params.missConnections, amount: tokens.length * params.requestsPerCaller, requests: roundRobinRequests(tokens) }))
+
+    log('warming up')
+    for (const t of timed) await timedRun(t, params.warmupSeconds)
+    const warmPopulation = populations[params.rounds] as string[]
+    for (const c of counted) await countedRun(c, warmPopulation.slice(0, Math.max(2, params.missConnections * 4)))
+
+    const results = new Map<string, Measured[]>()
+    const push = (id: string, r: Measured): void => { results.set(id, [...(results.get(id) ?? []), r]) }
+    for (let round = 0; round < params.rounds; round++) {
+      for (const t of rotate(timed, round)) {
+        const r = await timedRun(t, params.seconds)
+        push(t.id, r)
+        log(`round ${round + 1}/${params.rounds} ${t.id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${(r.cpuMicros / Math.max(1, r.requests)).toFixed(0)} µs CPU/req, non-2xx ${r.non2xx}`)
+      }
+      for (const c of rotate(counted, round)) {
+        const r = await countedRun(c, populations[round] as string[])
+        push(c.id, r)
+        log(`round ${round + 1}/${params.rounds} ${c.id}: ${r.rps.toFixed(0)} req/s, ${r.sts} STS calls for ${r.requests} requests, non-2xx ${r.non2xx}`)
+      }
+    }
+
+    const rows: Row[] = []
+    for (const s of [...timed, ...counted]) {
+      const runs = results.get(s.id) ?? []
+      const requests = runs.reduce((a, r) => a + r.requests, 0)
+      const row: Row = {
+        id: s.id,
+        scenario: s.scenario,
+        rps: median(runs.map((r) => r.rps)),
+        p50: median(runs.map((r) => r.p50)),
+        p99: median(runs.map((r) => r.p99)),
+        cpuPerRequest: median(runs.map((r) => r.cpuMicros / Math.max(1, r.requests))),
+        stsPerRequest: runs.reduce((a, r) => a + r.sts, 0) / Math.max(1, requests),
+        requests,
+        non2xx: runs.reduce((a, r) => a + r.non2xx + r.errors, 0)
+      }
+      const baselineId = (s as { baseline?: string }).baseline
+      const base = baselineId !== undefined ? results.get(baselineId) : undefined
+      if (baselineId !== undefined && base !== undefined) {
+        const vs = {
+          baseline: baselineId,
+          rps: median(runs.map((r, i) => r.rps / (base[i]?.rps ?? Number.NaN))),
+          p99: median(runs.map((r, i) => r.p99 / (base[i]?.p99 ?? Number.NaN))),
+          cpu: median(runs.map((r, i) => (r.cpuMicros / Math.max(1, r.requests)) / ((base[i]?.cpuMicros ?? Number.NaN) / Math.max(1, base[i]?.requests ?? 0))))
+        }
+        row.vsBaseline = vs
+        if (s.id === '3a' || s.id === '3b') {
+          const met = vs.rps >= 0.9 && vs.p99 <= 1.5
+          row.note = `target ≥ 0.90× req/s and ≤ 1.5× p99: ${met ? 'met' : 'missed'}`
+        }
+      }
+      if (s.id === '4') row.note = `ideal ${ideal.toFixed(3)}`
+      rows.push(row)
+    }
+
+    log('memory per cached credential')
+    for (const [i, entries] of params.memoryEntries.entries()) {
+      const m = await child<{ result: MemoryResult }>('memory', { entries }, { execArgv: ['--expose-gc'] })
+      rows.push({ id: `6${String.fromCharCode(97 + i)}`, scenario: `Memory: ${entries.toLocaleString('en-US')} cached credentials`, memory: m.ready.result })
+      await m.close()
+    }
+
+    log('start-up time')
+    const configPath = join(tmp, 'config.json')
+    await writeFile(configPath, JSON.stringify(serviceConfig(rs, es, stsUrl)))
+    const startups: number[] = []
+    for (let i = 0; i < params.startupRuns; i++) startups.push(await measureStartup(configPath))
+    rows.push({ id: '6c', scenario: `Start-up: \`node ${serverEntry().slice(ROOT.length + 1)}\` to /readyz 200`, startupMs: median(startups), note: `runs: ${startups.map((s) => Math.round(s)).join(', ')} ms` })
+
+    let profile: string | undefined
+    if (opts.profile === true) {
+      log('profiling rows 2a and 3a')
+      const parts: string[] = []
+      for (const [id, start] of [
+        ['2a', async (dir: string) => await server('verify', verifyInit(rs), ['--cpu-prof', '--cpu-prof-dir', dir])],
+        ['3a', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'warn', ['--cpu-prof', '--cpu-prof-dir', dir])]
+      ] as const) {
+        const dir = join(tmp, `prof-${id}`)
+        const target = await start(dir)
+        await runLoad({ url: url(target), connections: params.connections, duration: params.warmupSeconds, requests: cyclingRequests(rsHit) })
+        const r = await runLoad({ url: url(target), connections: params.connections, duration: params.seconds, requests: cyclingRequests(rsHit) })
+        await target.host.close()
+        const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))
+        if (file === undefined) throw new Error(`no CPU profile for ${id}`)
+        parts.push(renderProfile(`row ${id} (${r.rps.toFixed(0)} req/s while profiled)`, await summariseProfile(join(dir, file), params.seconds, 25)))
+      }
+      profile = parts.join('\n\n')
+    }
+
+    const table = renderTable(rows)
+    if (opts.write === true) {
+      await writeBenchmarks(join(ROOT, 'BENCHMARKS.md'), `${renderMachine(machine, params as unknown as Record<string, unknown>)}\n\n${table}`)
+    }
+    return { machine, params, rows, table, ...(profile !== undefined ? { profile } : {}) }
+  } finally {
+    await Promise.allSettled(children.map(async (c) => { await c.close() }))
+    await rm(tmp, { recursive: true, force: true })
+  }
+}
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false }
+    },
+    strict: true
+  })
+  const params: Partial<BenchParams> = {}
+  if (values.rounds !== undefined) params.rounds = Number(values.rounds)
+  if (values.seconds !== undefined) params.seconds = Number(values.seconds)
+  const result = await runBench({
+    smoke: values.smoke,
+    params,
+    write: !values.smoke && !values['no-write'],
+    profile: values.profile,
+    log: (line) => process.stderr.write(`bench: ${line}\n`)
+  })
+  process.stdout.write(`${renderMachine(result.machine, result.params as unknown as Record<string, unknown>)}\n\n${result.table}\n`)
+  if (result.profile !== undefined) process.stdout.write(`\n${result.profile}\n`)
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exit(1)
+  })
+}

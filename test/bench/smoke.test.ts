@@ -1,0 +1,45 @@
+// The benchmark on tiny numbers, so that it cannot rot between the runs that fill
+// BENCHMARKS.md. Structure and accounting only, never timing: a slow CI machine must
+// not fail this, a broken row must.
+import t from 'tap'
+import { runBench } from '../../bench/run.js'
+
+// Child processes load TypeScript through the test runner's loader: slower than the real run.
+t.setTimeout(240_000)
+
+t.test('npm run bench -- --smoke: every row, finite numbers, the cache saves STS calls', async (t) => {
+  const result = await runBench({ smoke: true })
+  const byId = new Map(result.rows.map((r) => [r.id, r]))
+  t.same(result.rows.map((r) => r.id), ['1', '2a', '2b', '2c', '2d', '2e', '3a', '3b', '3c', '4', '5a', '5b', '6a', '6b', '6c'])
+
+  for (const id of ['1', '2a', '2b', '2c', '2d', '2e', '3a', '3b', '3c', '4', '5a', '5b']) {
+    const row = byId.get(id)
+    for (const k of ['rps', 'p50', 'p99', 'cpuPerRequest', 'stsPerRequest'] as const) {
+      t.ok(Number.isFinite(row?.[k]), `row ${id}: ${k} is a finite number (${String(row?.[k])})`)
+    }
+    t.ok((row?.requests ?? 0) > 0, `row ${id}: requests were answered`)
+  }
+  for (const id of ['1', '2a', '2b', '2c', '2d', '2e', '3a', '3b', '3c', '4', '5a']) {
+    t.equal(byId.get(id)?.non2xx, 0, `row ${id}: every request answered 2xx`)
+  }
+  for (const id of ['2c', '2d', '2e', '3a', '3b', '3c']) {
+    const vs = byId.get(id)?.vsBaseline
+    t.ok(vs !== undefined && [vs.rps, vs.p99, vs.cpu].every(Number.isFinite), `row ${id}: ratios to its baseline`)
+  }
+
+  for (const id of ['3a', '3b', '3c']) t.equal(byId.get(id)?.stsPerRequest, 0, `row ${id}: a warm cache never calls STS`)
+  const miss = byId.get('4')?.stsPerRequest ?? Number.NaN
+  const naive = byId.get('5a')?.stsPerRequest ?? Number.NaN
+  t.ok(miss < naive, `STS calls per request: cached ${miss} < naive ${naive}`)
+  t.ok(miss >= 1 / result.params.requestsPerCaller - 1e-9, 'each new caller costs at least one AssumeRole')
+  t.equal(naive, 1, 'without the cache, one AssumeRole per request')
+
+  for (const id of ['6a', '6b']) {
+    const m = byId.get(id)?.memory
+    t.ok(m !== undefined && Number.isFinite(m.heapBytesPerEntry) && m.heapBytesPerEntry > 0, `row ${id}: heap per entry measured`)
+    t.ok(m !== undefined && Number.isFinite(m.rssBytesPerEntry), `row ${id}: RSS per entry measured`)
+  }
+  t.ok(Number.isFinite(byId.get('6c')?.startupMs) && (byId.get('6c')?.startupMs ?? 0) > 0, 'start-up time measured')
+
+  for (const id of byId.keys()) t.match(result.table, new RegExp(`^\\| ${id} \\|`, 'm'), `the table has row ${id}`)
+})
