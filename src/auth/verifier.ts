@@ -45,27 +45,43 @@ export function checkTimeClaims (payload: Record<string, unknown>, issuer: Issue
 export type IssuerVerifier = (decoded: DecodedToken) => Promise<Caller>
 
 export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now: () => number): IssuerVerifier {
-  const verify = createVerifier({
-    key: async (complete: { header: Record<string, unknown> }) => keys.getKey(complete.header.kid as string | undefined, String(complete.header.alg)),
-    algorithms: issuer.algorithms as never,
-    allowedIss: issuer.issuer,
-    allowedAud: issuer.audience,
-    requiredClaims: ['iss', 'aud', 'sub', 'exp'],
-    // Time claims are checked in checkTimeClaims with the injected clock.
-    ignoreExpiration: true,
-    ignoreNotBefore: true,
-    ...(issuer.typ !== undefined ? { checkTyp: issuer.typ } : {}),
-    cache: false
-  })
+  // The key is looked up first and one synchronous verifier is kept per key: given an
+  // async key callback, fast-jwt re-parses the PEM on every verification, which
+  // profiled at ~40 % of a cache-hit request (BENCHMARKS.md).
+  const verifiers = new Map<string | Buffer, (token: string) => unknown>()
+  const verifierFor = (key: string | Buffer): (token: string) => unknown => {
+    let verify = verifiers.get(key)
+    if (verify === undefined) {
+      if (verifiers.size >= 64) verifiers.clear() // keys rotate; never grow without bound
+      verify = createVerifier({
+        key,
+        algorithms: issuer.algorithms as never,
+        allowedIss: issuer.issuer,
+        allowedAud: issuer.audience,
+        requiredClaims: ['iss', 'aud', 'sub', 'exp'],
+        // Time claims are checked in checkTimeClaims with the injected clock.
+        ignoreExpiration: true,
+        ignoreNotBefore: true,
+        ...(issuer.typ !== undefined ? { checkTyp: issuer.typ } : {}),
+        cache: false
+      })
+      verifiers.set(key, verify)
+    }
+    return verify
+  }
 
   return async (decoded) => {
+    let key: string | Buffer
+    try {
+      key = await keys.getKey(decoded.header.kid, decoded.header.alg)
+    } catch (err) {
+      if (err instanceof KeysUnavailable) throw err
+      throw new TokenRejected('signature')
+    }
     let payload: Record<string, unknown>
     try {
-      payload = await verify(decoded.token) as Record<string, unknown>
+      payload = verifierFor(key)(decoded.token) as Record<string, unknown>
     } catch (err) {
-      const original = (err as TokenError & { originalError?: unknown }).originalError
-      if (original instanceof KeysUnavailable) throw original
-      if (original instanceof InvalidToken) throw new TokenRejected('signature')
       const code = (err as TokenError).code
       throw new TokenRejected(code === 'FAST_JWT_INVALID_SIGNATURE' || code === 'FAST_JWT_INVALID_ALGORITHM' ? 'signature' : 'claims')
     }

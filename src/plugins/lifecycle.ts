@@ -40,7 +40,7 @@ async function lifecycle (app: FastifyInstance): Promise<void> {
     if (closing) void reply.header('connection', 'close')
   })
   app.addHook('onRequest', async (request, reply) => {
-    if (!closing || PROBES.has(request.url)) return
+    if (!closing || PROBES.has(request.url.split('?', 1)[0] ?? '')) return
     void reply.header('connection', 'close')
     throw new ShuttingDown()
   })

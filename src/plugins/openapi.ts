@@ -4,11 +4,19 @@
 // missing or unparsable file fails the start: a service must not run without its
 // contract. The bodies are the file's bytes (and their JSON form), not data, so these
 // routes have no response schema.
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { parse } from 'yaml'
 
-export const OPENAPI_FILE = new URL('../../openapi.yaml', import.meta.url)
+/** The package's openapi.yaml: the nearest one above this module (src/, dist/, or a copy under dist/bench/). */
+export const OPENAPI_FILE = ((): URL => {
+  for (const rel of ['../../openapi.yaml', '../../../openapi.yaml', '../../../../openapi.yaml']) {
+    const candidate = new URL(rel, import.meta.url)
+    if (existsSync(candidate)) return candidate
+  }
+  return new URL('../../openapi.yaml', import.meta.url)
+})()
 
 export interface OpenApiOptions {
   /** Another document (tests); default: the package's openapi.yaml. */
