@@ -170,3 +170,21 @@ t.test('event-loop lag sheds /credentials with 503, the probes keep answering', 
   t.ok(Number(shed.headers['retry-after']) >= 1)
   t.equal((await h.app.inject('/healthz')).statusCode, 200, 'liveness is not shed')
 })
+
+t.test('1000 concurrent first requests for one key: one AssumeRole; 500 new callers: the budget holds', async (t) => {
+  const clock = Date.now()
+  const o = faultHarness((c) => ({ ...c, rateLimit: { max: 100_000, timeWindowMs: 60_000 }, sts: { ...c.sts, maxCallsPerSecond: 20, timeoutMs: 10_000, deadlineMs: 20_000 } }), { now: () => clock })
+  const h = await build(t, o)
+  const token = h.token({ sub: 'popular' })
+  const same = await Promise.all(Array.from({ length: 1000 }, async () => h.vend(token)))
+  t.ok(same.every((r) => r.statusCode === 200), '1000 × 200')
+  t.equal(new Set(same.map((r) => r.json.accessKeyId)).size, 1, 'identical credentials')
+  t.equal(h.emulator.callCount, 1, 'exactly one AssumeRole')
+
+  const crowd = await Promise.all(Array.from({ length: 500 }, async (_v, i) => h.vend(h.token({ sub: `crowd${i}` }))))
+  const ok = crowd.filter((r) => r.statusCode === 200).length
+  t.equal(ok, 19, 'the rest of this second\'s budget (20 - 1) was issued')
+  t.ok(crowd.filter((r) => r.statusCode !== 200).every((r) => r.statusCode === 503 && r.json.code === 'STS_VENDING_STS_BUDGET_EXHAUSTED'), 'the excess gets 503 from us')
+  t.equal(h.emulator.callCount, 20)
+  t.ok(h.emulator.calls.every((c) => c.outcome === 'ok'), 'STS never throttled')
+})
