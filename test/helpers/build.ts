@@ -36,7 +36,8 @@ export interface Harness {
 
 export function baseConfig (issuer: DevIssuer, emulatorUrl: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    sts: { endpoint: emulatorUrl, timeoutMs: 1000, deadlineMs: 3000, backoffBaseMs: 10, backoffMaxMs: 50 },
+    // Generous timeouts: a loaded 2-core CI machine must not turn into 504s; fault tests set their own.
+    sts: { endpoint: emulatorUrl, timeoutMs: 5000, deadlineMs: 10_000, backoffBaseMs: 10, backoffMaxMs: 50 },
     issuers: [{ name: 'app', issuer: issuer.issuer, audience: issuer.audience, publicKey: issuer.publicKeyPem, algorithms: [issuer.alg] }],
     grants: [{
       name: 'uploads',
