@@ -84,6 +84,10 @@ GET /credentials it reads the projected service-account token from --token-file 
 asks sts-vending for credentials with it. Listens on loopback only.`
 
 export async function runSidecar (argv: string[], io: { stdout: { write: (s: string) => unknown }, stderr: { write: (s: string) => unknown } }): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout.write(SIDECAR_HELP + '\n')
+    return 0
+  }
   const { parseArgs } = await import('node:util')
   let values: Record<string, string | boolean | undefined>
   try {
