@@ -9,6 +9,7 @@
 // Addressing: the bucket is the first label of Host (virtual-hosted style); on an IP
 // or `localhost` (ali-oss against 127.0.0.1, or a browser, which cannot set Host) the
 // configured bucket is implied. Listens on 127.0.0.1 only. Storage is in memory.
+import { readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
@@ -225,18 +226,6 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     res.end()
   }
 
-  async function readBody (req: IncomingMessage): Promise<Buffer | undefined> {
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of req) {
-      const buf = chunk as Buffer
-      size += buf.length
-      if (size > maxBody) return undefined
-      chunks.push(buf)
-    }
-    return Buffer.concat(chunks)
-  }
-
   /** Who is calling, checked in OSS's order: AccessKey, token, expiry, signature, date. */
   function authenticate (req: IncomingMessage, key: string, q: Map<string, string>): { accessKeyId: string, roleArn: string, policy: unknown } {
     const rawAuth = req.headers.authorization
@@ -450,7 +439,7 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
       }
       if (q === undefined || key.includes('\u0000') || Buffer.byteLength(key) > 1023) throw new OssError(400, 'InvalidArgument', 'The request URI is not valid.')
       record.key = key
-      const body = await readBody(req)
+      const body = await readBody(req, maxBody)
       if (body === undefined) throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.')
       const who = authenticate(req, key, q)
       record.accessKeyId = who.accessKeyId

@@ -9,6 +9,7 @@
 // The SDK sends every parameter in the query (RPC style, POST, empty body); a form body
 // is accepted too. Faults (NoPermission, any code, 5xx) are injected per action.
 // Listens on 127.0.0.1 only.
+import { readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { randomInt, randomUUID } from 'node:crypto'
@@ -528,18 +529,6 @@ export async function startRamEmulator (opts: RamEmulatorOptions): Promise<RamEm
     res.end(payload)
   }
 
-  async function readBody (req: IncomingMessage): Promise<Buffer | undefined> {
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of req) {
-      const buf = chunk as Buffer
-      size += buf.length
-      if (size > MAX_BODY_BYTES) return undefined
-      chunks.push(buf)
-    }
-    return Buffer.concat(chunks)
-  }
-
   function answerFault (fault: RamFault, requestId: string): { status: number, body: object } {
     switch (fault.kind) {
       case 'no-permission':
@@ -558,7 +547,7 @@ export async function startRamEmulator (opts: RamEmulatorOptions): Promise<RamEm
       opts.logger?.debug({ requestId, code }, 'ram emulator refused a call')
       send(res, requestId, status, errorBody(requestId, code, message))
     }
-    const body = await readBody(req)
+    const body = await readBody(req, MAX_BODY_BYTES)
     if (body === undefined) return fail(413, 'InvalidParameter.BodyTooLarge', 'The request body is too large.')
 
     const verdict = verifyAcs3({ method: req.method ?? '', url: req.url ?? '/', headers: req.headersDistinct, body }, {

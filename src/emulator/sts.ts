@@ -4,6 +4,7 @@
 // ill-formed session policy) and answers errors with STS's JSON shape, so the real SDK
 // classifies them as it would in production. Faults are injected per call, in order,
 // to rehearse throttling, 5xx, slowness and hangs. Listens on 127.0.0.1 only.
+import { readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { randomBytes, randomInt, randomUUID } from 'node:crypto'
@@ -230,25 +231,13 @@ export async function startStsEmulator (opts: StsEmulatorOptions): Promise<StsEm
     }
   }
 
-  async function readBody (req: IncomingMessage): Promise<Buffer | undefined> {
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of req) {
-      const buf = chunk as Buffer
-      size += buf.length
-      if (size > MAX_BODY_BYTES) return undefined
-      chunks.push(buf)
-    }
-    return Buffer.concat(chunks)
-  }
-
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = randomUUID().toUpperCase()
     const fail = (status: number, code: string, message: string): void => {
       opts.logger?.debug({ requestId, code }, 'sts emulator refused a call')
       send(res, requestId, { status, body: errorBody(requestId, code, message) })
     }
-    const body = await readBody(req)
+    const body = await readBody(req, MAX_BODY_BYTES)
     if (body === undefined) return fail(413, 'InvalidParameter.BodyTooLarge', 'The request body is too large.')
     await sleep(opts.latencyMs ?? 0)
 

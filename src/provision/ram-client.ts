@@ -8,8 +8,7 @@ import RamModule, {
   DeletePolicyVersionRequest, GetPolicyRequest, GetRoleRequest, GetUserRequest, ListPoliciesForRoleRequest,
   ListPoliciesForUserRequest, ListPolicyVersionsRequest, UpdateRoleRequest
 } from '@alicloud/ram20150501'
-import { $OpenApiUtil } from '@alicloud/openapi-core'
-import type { Credential } from '../sts/credentials.js'
+import { CredentialLookupFailed, parseEndpoint as parseSdkEndpoint, sdkConfig } from '../sts/sdk-config.js'
 import type { CredentialLike } from '../sts/client.js'
 import { trimUpstreamMessage } from '../sts/client.js'
 import { RamApiError, type AttachedPolicy, type PolicyType, type RamOperations, type RamRole } from './provision.js'
@@ -27,24 +26,12 @@ export interface RamClientOptions {
   timeoutMs?: number
 }
 
-class CredentialLookupFailed extends Error {}
-
 function str (v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' && v !== 'undefined' ? v : undefined
 }
 
 export function parseEndpoint (endpoint: string): { host: string, protocol: 'http' | 'https' } {
-  let url: URL
-  try {
-    url = new URL(endpoint)
-  } catch {
-    throw new TypeError('the RAM endpoint must be an absolute http(s) URL')
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' ||
-      (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
-    throw new TypeError('the RAM endpoint must be http(s)://host[:port] with no path, query or credentials')
-  }
-  return { host: url.host, protocol: url.protocol === 'https:' ? 'https' : 'http' }
+  return parseSdkEndpoint(endpoint, 'the RAM endpoint')
 }
 
 /** Maps whatever the SDK threw to a RamApiError, copying only safe fields. */
@@ -89,27 +76,7 @@ function toAttached (list: Array<{ policyName?: string, policyType?: string }> |
 }
 
 export function createRamClient (opts: RamClientOptions): RamOperations {
-  const { host, protocol } = parseEndpoint(opts.endpoint)
-  const timeoutMs = opts.timeoutMs ?? 10_000
-  const inner = opts.credential
-  const credential: CredentialLike = {
-    async getCredential () {
-      try {
-        return await inner.getCredential()
-      } catch {
-        throw new CredentialLookupFailed('credential lookup failed')
-      }
-    }
-  }
-  const sdk = new SdkClient(new $OpenApiUtil.Config({
-    // openapi-core calls only getCredential() on it.
-    credential: credential as unknown as Credential,
-    endpoint: host,
-    protocol,
-    readTimeout: timeoutMs,
-    connectTimeout: timeoutMs,
-    userAgent: 'sts-vending-provision'
-  }))
+  const sdk = new SdkClient(sdkConfig({ endpoint: opts.endpoint, what: 'the RAM endpoint', timeoutMs: opts.timeoutMs ?? 10_000, credential: opts.credential, userAgent: 'sts-vending-provision' }))
 
   async function call<T> (action: string, fn: () => Promise<T>, notFound?: string): Promise<T | undefined> {
     try {

@@ -11,8 +11,7 @@
 // successful response and can clear a later request's timer on a reused keep-alive
 // socket, so a deadline of our own also bounds every call.
 import StsModule, { AssumeRoleRequest } from '@alicloud/sts20150401'
-import { $OpenApiUtil } from '@alicloud/openapi-core'
-import type { Credential } from './credentials.js'
+import { CredentialLookupFailed, sdkConfig, type CredentialLike } from './sdk-config.js'
 
 // CommonJS: under Node's ESM loader the default import is module.exports.
 const SdkClient = StsModule.default
@@ -71,9 +70,7 @@ export interface StsClient {
 }
 
 /** What the SDK needs from a credential: @alicloud/credentials' Credential satisfies it. */
-export interface CredentialLike {
-  getCredential (): Promise<{ accessKeyId?: string, accessKeySecret?: string, securityToken?: string, type?: string, providerName?: string }>
-}
+export type { CredentialLike } from './sdk-config.js'
 
 export interface StsClientOptions {
   /** http(s)://host[:port], no path. */
@@ -96,9 +93,6 @@ const KIND_TEXT: Record<StsErrorKind, string> = {
   rejected: 'rejected',
   bad_response: 'answered with something unusable'
 }
-
-/** Thrown by the credential wrapper so its failures are told apart from STS's. */
-class CredentialLookupFailed extends Error {}
 
 function str (v: unknown): string | undefined {
   // The SDK stringifies absent fields into "undefined".
@@ -186,45 +180,9 @@ function toCredentials (response: unknown): StsCredentials {
   return { accessKeyId, accessKeySecret, securityToken, expiration }
 }
 
-function parseEndpoint (endpoint: string): { host: string, protocol: 'http' | 'https' } {
-  let url: URL
-  try {
-    url = new URL(endpoint)
-  } catch {
-    throw new TypeError('sts endpoint must be an absolute http(s) URL')
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' ||
-      (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
-    throw new TypeError('sts endpoint must be http(s)://host[:port] with no path, query or credentials')
-  }
-  return { host: url.host, protocol: url.protocol === 'https:' ? 'https' : 'http' }
-}
-
 export function createStsClient (opts: StsClientOptions): StsClient {
-  const { host, protocol } = parseEndpoint(opts.endpoint)
   if (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive integer')
-  const inner = opts.credential
-  // Failures of the credential chain (RRSA token exchange, IMDS, missing env) are told
-  // apart from STS's answers, and never carry the provider's own error text along.
-  const credential: CredentialLike = {
-    async getCredential () {
-      try {
-        return await inner.getCredential()
-      } catch {
-        throw new CredentialLookupFailed('credential lookup failed')
-      }
-    }
-  }
-  const sdk = new SdkClient(new $OpenApiUtil.Config({
-    // openapi-core calls only getCredential() on it.
-    credential: credential as unknown as Credential,
-    endpoint: host,
-    protocol,
-    readTimeout: opts.timeoutMs,
-    connectTimeout: opts.timeoutMs,
-    userAgent: USER_AGENT
-    // retryOptions left unset: openapi-core's shouldRetry() then allows the first attempt only.
-  }))
+  const sdk = new SdkClient(sdkConfig({ endpoint: opts.endpoint, what: 'sts endpoint', timeoutMs: opts.timeoutMs, credential: opts.credential, userAgent: USER_AGENT }))
 
   return {
     async assumeRole (input) {
