@@ -9,9 +9,9 @@
 // Addressing: the bucket is the first label of Host (virtual-hosted style); on an IP
 // or `localhost` (ali-oss against 127.0.0.1, or a browser, which cannot set Host) the
 // configured bucket is implied. Listens on 127.0.0.1 only. Storage is in memory.
-import { readBody } from './http.js'
+import { listenLoopback, readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
 import { compilePolicy, type AccessRequest, type Decision } from '../policy/evaluate.js'
 import { canonicalResource, parseAuthorization, parseQuery, sign, signatureMatches, stringToSign } from './oss-signature.js'
@@ -466,15 +466,7 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
       if (!res.headersSent && !res.destroyed) sendError(req, res, 'emulator', new OssError(500, 'InternalError', 'Emulator failure.'))
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve() })
-  })
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const url = await listenLoopback(server, opts.port ?? 0, sockets)
   let closed = false
 
   return {

@@ -9,9 +9,9 @@
 // The SDK sends every parameter in the query (RPC style, POST, empty body); a form body
 // is accepted too. Faults (NoPermission, any code, 5xx) are injected per action.
 // Listens on 127.0.0.1 only.
-import { readBody } from './http.js'
+import { listenLoopback, readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { randomInt, randomUUID } from 'node:crypto'
 import { NonceStore, parseQuery, verifyAcs3 } from './acs3.js'
 import { checkPolicy } from './policy-grammar.js'
@@ -600,16 +600,7 @@ export async function startRamEmulator (opts: RamEmulatorOptions): Promise<RamEm
       if (!res.headersSent && !res.destroyed) send(res, 'emulator', 500, errorBody('emulator', 'InternalError', 'Emulator failure.'))
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve() })
-  })
-  const { port } = server.address() as AddressInfo
-  const url = `http://127.0.0.1:${port}`
+  const url = await listenLoopback(server, opts.port ?? 0, sockets)
 
   function attachmentsView (list: Attachment[] | undefined): AttachmentView[] {
     return (list ?? []).map((a) => ({ policyType: a.policyType, policyName: a.policyName }))

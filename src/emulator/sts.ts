@@ -4,9 +4,9 @@
 // ill-formed session policy) and answers errors with STS's JSON shape, so the real SDK
 // classifies them as it would in production. Faults are injected per call, in order,
 // to rehearse throttling, 5xx, slowness and hangs. Listens on 127.0.0.1 only.
-import { readBody } from './http.js'
+import { listenLoopback, readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { randomBytes, randomInt, randomUUID } from 'node:crypto'
 import { NonceStore, verifyAcs3 } from './acs3.js'
 import { checkPolicy, type RamPolicy } from './policy-grammar.js'
@@ -314,16 +314,7 @@ export async function startStsEmulator (opts: StsEmulatorOptions): Promise<StsEm
       if (!res.headersSent && !res.destroyed) send(res, 'emulator', { status: 500, body: errorBody('emulator', 'InternalError', 'Emulator failure.') })
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve() })
-  })
-  const { port } = server.address() as AddressInfo
-  const url = `http://127.0.0.1:${port}`
+  const url = await listenLoopback(server, opts.port ?? 0, sockets)
 
   return {
     url,

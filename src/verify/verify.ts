@@ -43,7 +43,7 @@ interface Check {
   ok: boolean
 }
 
-interface Vended {
+export interface Vended {
   accessKeyId: string
   accessKeySecret: string
   securityToken: string

@@ -19,17 +19,8 @@ export function rolePolicy (bucket = BUCKET, dir = ROLE_DIR): unknown {
   }
 }
 
-export interface VendedCredentials {
-  accessKeyId: string
-  accessKeySecret: string
-  securityToken: string
-  expiration: string
-  bucket: string
-  region: string
-  endpoint: string
-  prefix: string
-  actions: string[]
-}
+import type { Vended as VendedCredentials } from '../../src/verify/verify.js'
+export type { VendedCredentials }
 
 export interface E2eHarness extends Harness {
   oss: OssEmulator
