@@ -17,9 +17,9 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
-import type { DevIssuer } from '../src/dev/issuer.js'
+import type { DevIssuer } from '../devkit/dev/issuer.js'
 import { cyclingRequests, roundRobinRequests, runLoad, type LoadResult } from './lib/load.js'
-import { childEnv, NODE_ARGS, ROOT, serverEntry, serviceModule, startChild, type Child } from './lib/process.js'
+import { childEnv, NODE_ARGS, ROOT, serverEntry, devkitModule, startChild, type Child } from './lib/process.js'
 import { machineInfo, renderMachine, renderTable, writeBenchmarks, type Machine, type Row } from './lib/report.js'
 import { renderProfile, summariseProfile } from './lib/profile.js'
 import type { MemoryResult } from './memory.js'
@@ -204,7 +204,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
 
   try {
     log('minting tokens and starting the servers')
-    const { createDevIssuer } = await serviceModule<typeof import('../src/dev/issuer.js')>('dev/issuer')
+    const { createDevIssuer } = await devkitModule<typeof import('../devkit/dev/issuer.js')>('dev/issuer')
     const rs = createDevIssuer({ alg: 'RS256', issuer: 'https://rs.bench.sts-vending.local/' })
     const es = createDevIssuer({ alg: 'ES256', issuer: 'https://es.bench.sts-vending.local/' })
     const hitPool = (issuer: DevIssuer): string[] => Array.from({ length: params.hitCallers * params.tokensPerCaller },

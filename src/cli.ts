@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ACTIONS, type Action } from './config/schema.js'
 import { buildSessionPolicy, canonicalActions } from './policy/build.js'
-import { createUpstreamCredential } from './sts/credentials.js'
-import type { CredentialLike } from './sts/client.js'
+import { createUpstreamCredential } from './alicloud/credentials.js'
+import type { CredentialLike } from './alicloud/sts-client.js'
 import {
   BUCKET, SYSTEM_ASSUME_POLICY, checkRequest, defaultGrantName, defaultRoleName, grantYaml, renderPolicy,
   type ProvisionRequest
@@ -18,7 +18,7 @@ import {
 import {
   applyPlan, changeCall, emptyAccountReader, explainError, formatCall, planProvision, type Plan
 } from './provision/provision.js'
-import { DEFAULT_RAM_ENDPOINT, createRamClient, parseEndpoint } from './provision/ram-client.js'
+import { DEFAULT_RAM_ENDPOINT, createRamClient, parseEndpoint } from './alicloud/ram-client.js'
 import { isSafePrefix } from './grants/template.js'
 import { runVerify, VERIFY_HELP } from './verify/verify.js'
 import { runSidecar, SIDECAR_HELP } from './sidecar/sidecar.js'

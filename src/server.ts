@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
-import { loggerOptions } from './logger.js'
+import { loggerOptions } from './observability/logger.js'
 
 export const EXIT_CONFIG = 2
 

@@ -15,9 +15,9 @@ import { build } from './helpers/build.js'
 import { assertContract, contractErrors, document, DOCUMENT_BYTES, exchange, type Exchange } from './helpers/contract.js'
 import { ERROR_CODES, ErrorCode } from '../src/errors.js'
 import { Action } from '../src/config/schema.js'
-import { CredentialsRequest, CredentialsResponse, ErrorResponse } from '../src/routes/credentials.js'
-import { CredentialsUriResponse, FORMATS, MEDIA_TYPES, OssAppServerError, OssAppServerResponse } from '../src/routes/formats.js'
-import { Liveness, NotReady, Ready } from '../src/routes/health.js'
+import { CredentialsRequest, CredentialsResponse, ErrorResponse } from '../src/http/credentials/route.js'
+import { CredentialsUriResponse, FORMATS, MEDIA_TYPES, OssAppServerError, OssAppServerResponse } from '../src/http/credentials/formats.js'
+import { Liveness, NotReady, Ready } from '../src/http/health.js'
 
 const TWINS: Record<string, TSchema> = {
   Action,

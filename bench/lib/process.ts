@@ -56,6 +56,11 @@ export async function serviceModule<T> (name: string): Promise<T> {
   return await import(pathToFileURL(join(ROOT, FROM_SOURCE ? 'src' : 'dist', `${name}${EXT}`)).href) as T
 }
 
+/** A module of devkit/ (emulators, dev issuer) by its extensionless path, beside bench/ in source and compiled form alike. */
+export async function devkitModule<T> (name: string): Promise<T> {
+  return await import(pathToFileURL(join(dirname(BENCH_DIR), 'devkit', `${name}${EXT}`)).href) as T
+}
+
 /** The service's process shell: dist/server.js (built by `npm run build`), or src/server.ts from source. */
 export function serverEntry (): string {
   return FROM_SOURCE ? join(ROOT, 'src', 'server.ts') : join(ROOT, 'dist', 'server.js')

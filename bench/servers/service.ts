@@ -15,9 +15,9 @@ export async function start (init: ServiceInit): Promise<Running> {
   const [{ buildApp }, { parseConfig }, { loggerOptions }, { createStsClient }, { createStaticCredential }] = await Promise.all([
     serviceModule<typeof import('../../src/app.js')>('app'),
     serviceModule<typeof import('../../src/config/load.js')>('config/load'),
-    serviceModule<typeof import('../../src/logger.js')>('logger'),
-    serviceModule<typeof import('../../src/sts/client.js')>('sts/client'),
-    serviceModule<typeof import('../../src/sts/credentials.js')>('sts/credentials')
+    serviceModule<typeof import('../../src/observability/logger.js')>('observability/logger'),
+    serviceModule<typeof import('../../src/alicloud/sts-client.js')>('alicloud/sts-client'),
+    serviceModule<typeof import('../../src/alicloud/credentials.js')>('alicloud/credentials')
   ])
   const config = parseConfig(init.config)
   const app = await buildApp(config, {

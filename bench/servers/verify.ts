@@ -8,7 +8,7 @@ import { createVerifier } from 'fast-jwt'
 import { serviceModule } from '../lib/process.js'
 import type { Running } from './host.js'
 
-type Routes = typeof import('../../src/routes/credentials.js')
+type Routes = typeof import('../../src/http/credentials/route.js')
 
 export interface VerifyInit {
   body: Record<string, unknown>
@@ -28,7 +28,7 @@ export interface VerifyInit {
 }
 
 export async function start (init: VerifyInit): Promise<Running> {
-  const { CredentialsResponse } = await serviceModule<Routes>('routes/credentials')
+  const { CredentialsResponse } = await serviceModule<Routes>('http/credentials/route')
   const options = {
     algorithms: [init.alg],
     allowedIss: init.issuer,

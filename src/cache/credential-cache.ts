@@ -5,7 +5,7 @@
 // cache and the coalescing (the "naive" design, kept for benchmarks).
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import type { StsCredentials } from '../sts/client.js'
+import type { StsCredentials } from '../alicloud/sts-client.js'
 
 export interface CacheEvents {
   hit?: () => void

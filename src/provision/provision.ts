@@ -6,7 +6,7 @@
 // A dry run plans against an empty account without any I/O, so it prints every call a
 // first run makes.
 import { canonicalActions } from '../policy/build.js'
-import { trimUpstreamMessage } from '../sts/client.js'
+import { trimUpstreamMessage } from '../alicloud/sts-client.js'
 import {
   SYSTEM_ASSUME_POLICY, accountOfArn, buildAssumePolicy, buildDocuments, describeTrustDifference, renderPolicy,
   samePolicy, type ProvisionDocuments, type ProvisionRequest

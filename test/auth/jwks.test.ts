@@ -4,7 +4,7 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { build } from '../helpers/build.js'
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js'
-import { createDevIssuer } from '../../src/dev/issuer.js'
+import { createDevIssuer } from '../../devkit/dev/issuer.js'
 
 async function waitFor (cond: () => Promise<boolean>, ms = 5000): Promise<boolean> {
   const until = Date.now() + ms

@@ -9,7 +9,7 @@ import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { pino } from 'pino'
-import { startDevStack } from '../../src/dev/stack.js'
+import { startDevStack } from '../../devkit/dev/stack.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']

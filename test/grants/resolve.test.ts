@@ -2,7 +2,7 @@ import t from 'tap'
 import type { GrantConfig } from '../../src/config/schema.js'
 import { compileGrants, resolveGrant, type VendRequest } from '../../src/grants/resolve.js'
 import { buildSessionPolicy, POLICY_MAX_BYTES, serializePolicy } from '../../src/policy/build.js'
-import { evaluatePolicy } from '../../src/policy/evaluate.js'
+import { evaluatePolicy } from '../../devkit/policy/evaluate.js'
 
 function grant (g: Partial<GrantConfig> & { name: string }): GrantConfig {
   return {

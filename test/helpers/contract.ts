@@ -10,7 +10,7 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { parse } from 'yaml'
 import type { LightMyRequestResponse as InjectResponse } from 'fastify'
-import { FORMATS, type Format } from '../../src/routes/formats.js'
+import { FORMATS, type Format } from '../../src/http/credentials/formats.js'
 
 export const DOCUMENT_FILE = new URL('../../openapi.yaml', import.meta.url)
 export const DOCUMENT_BYTES = readFileSync(DOCUMENT_FILE)

@@ -3,7 +3,7 @@
 // the real `ali-oss` client built from what POST /credentials returned.
 import OSS from 'ali-oss'
 import { build, ROLE_ARN, type BuildOptions, type Harness } from './build.js'
-import { startOssEmulator, type OssEmulator } from '../../src/emulator/oss.js'
+import { startOssEmulator, type OssEmulator } from '../../devkit/emulator/oss.js'
 
 export const BUCKET = 'oss-test'
 export const ROLE_DIR = 'dir111/'

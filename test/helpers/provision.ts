@@ -1,9 +1,9 @@
 // Shared by the provision tests: a RAM emulator with one RAM user, a test key, a RAM
 // client (our wrapper over the real SDK) signed with it, and the seed's example request.
 import { randomBytes } from 'node:crypto'
-import { startRamEmulator, type RamEmulator } from '../../src/emulator/ram.js'
-import { createStaticCredential } from '../../src/sts/credentials.js'
-import { createRamClient } from '../../src/provision/ram-client.js'
+import { startRamEmulator, type RamEmulator } from '../../devkit/emulator/ram.js'
+import { createStaticCredential } from '../../src/alicloud/credentials.js'
+import { createRamClient } from '../../src/alicloud/ram-client.js'
 import { defaultGrantName, defaultRoleName, type ProvisionRequest } from '../../src/provision/documents.js'
 import type { RamOperations } from '../../src/provision/provision.js'
 

@@ -4,7 +4,7 @@ import { fillPrefix, parsePrefixTemplate } from '../../src/grants/template.js'
 import {
   ACTION_MAP, buildSessionPolicy, POLICY_MAX_BYTES, policyBytes, serializePolicy, worstCasePolicyBytes
 } from '../../src/policy/build.js'
-import { evaluatePolicy } from '../../src/policy/evaluate.js'
+import { evaluatePolicy } from '../../devkit/policy/evaluate.js'
 
 const ALL: Action[] = ['list', 'read', 'write', 'delete']
 

@@ -7,7 +7,7 @@ import type { Action, GrantConfig } from '../../src/config/schema.js'
 import { compileGrants, resolveGrant } from '../../src/grants/resolve.js'
 import { fillPrefix, parsePrefixTemplate } from '../../src/grants/template.js'
 import { buildSessionPolicy, POLICY_MAX_BYTES, serializePolicy } from '../../src/policy/build.js'
-import { compilePolicy, type AccessRequest } from '../../src/policy/evaluate.js'
+import { compilePolicy, type AccessRequest } from '../../devkit/policy/evaluate.js'
 
 const RUNS = 10_000
 const BUCKET = 'b'.repeat(60) + '-up'

@@ -127,7 +127,7 @@ t.test('failures exit 1 with one explanatory line and no secret', async (t) => {
   t.match(missing.stderr, /RAM user "nobody" does not exist/)
   t.ok(oneLine(missing.stderr), 'one line, no stack trace')
 
-  const { createStaticCredential } = await import('../../src/sts/credentials.js')
+  const { createStaticCredential } = await import('../../src/alicloud/credentials.js')
   const badSecret = await cli(argv, createStaticCredential(key.id, 'definitely-not-the-secret'))
   t.equal(badSecret.code, 1)
   t.match(badSecret.stderr, /SignatureDoesNotMatch/)

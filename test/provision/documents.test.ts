@@ -11,9 +11,9 @@ import {
   defaultRoleName, describeTrustDifference, grantYaml, policyNames, renderPolicy, samePolicy
 } from '../../src/provision/documents.js'
 import { buildSessionPolicy } from '../../src/policy/build.js'
-import { evaluatePolicy, isAllowedByAll } from '../../src/policy/evaluate.js'
-import { checkPolicy } from '../../src/emulator/policy-grammar.js'
-import { trustPolicyProblem } from '../../src/emulator/ram.js'
+import { evaluatePolicy, isAllowedByAll } from '../../devkit/policy/evaluate.js'
+import { checkPolicy } from '../../devkit/emulator/policy-grammar.js'
+import { trustPolicyProblem } from '../../devkit/emulator/ram.js'
 import { ACCOUNT, BUCKET, PREFIX, USER, exampleRequest } from '../helpers/provision.js'
 
 const obj = (key: string): string => `acs:oss:*:*:${BUCKET}/${key}`

@@ -7,9 +7,9 @@ import {
 } from '../../src/provision/provision.js'
 import { buildTrustPolicy, renderPolicy, samePolicy, policyNames, type ProvisionRequest } from '../../src/provision/documents.js'
 import { buildSessionPolicy } from '../../src/policy/build.js'
-import { evaluatePolicy, isAllowedByAll } from '../../src/policy/evaluate.js'
-import { createRamClient } from '../../src/provision/ram-client.js'
-import { createStaticCredential } from '../../src/sts/credentials.js'
+import { evaluatePolicy, isAllowedByAll } from '../../devkit/policy/evaluate.js'
+import { createRamClient } from '../../src/alicloud/ram-client.js'
+import { createStaticCredential } from '../../src/alicloud/credentials.js'
 import { ACCOUNT, BUCKET, PREFIX, USER, exampleRequest, setup } from '../helpers/provision.js'
 
 async function provision (request: ProvisionRequest, ram: RamOperations): Promise<{ plan: Plan, applied: string[] }> {

@@ -1,0 +1,46 @@
+// The audit trail: one JSON line per issuance and per refusal, on a dedicated child
+// logger (`"log":"audit"`), so an operator can answer "who got what, for which
+// directory" and match ActionTrail records by the AccessKeyId's first characters.
+// It never carries the secret, the security token or the caller's JWT.
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { Issued } from '../vend.js'
+import { stsTime } from '../http/credentials/route.js'
+
+export const ACCESS_KEY_ID_SHOWN = 12
+
+export interface Audit {
+  issued (request: FastifyRequest, issued: Issued): void
+  refused (request: FastifyRequest, statusCode: number, code: string): void
+}
+
+export function createAudit (logger: FastifyBaseLogger): Audit {
+  const log = logger.child({ log: 'audit' })
+  return {
+    issued (request, issued) {
+      log.info({
+        event: 'credentials.issued',
+        requestId: request.id,
+        issuer: request.caller?.issuer,
+        subject: request.caller?.subject,
+        grant: issued.grant,
+        prefix: issued.prefix,
+        actions: issued.actions,
+        roleSessionName: issued.roleSessionName,
+        durationSeconds: issued.durationSeconds,
+        expiration: stsTime(issued.expiration),
+        fromCache: issued.fromCache,
+        accessKeyIdPrefix: issued.accessKeyId.slice(0, ACCESS_KEY_ID_SHOWN)
+      }, 'credentials issued')
+    },
+    refused (request, statusCode, code) {
+      log.info({
+        event: 'credentials.refused',
+        requestId: request.id,
+        statusCode,
+        code,
+        issuer: request.caller?.issuer,
+        subject: request.caller?.subject
+      }, 'credentials refused')
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// GET /metrics (Prometheus text) and the per-request HTTP metrics. With
+// `metrics.port` set, the endpoint moves to its own listener so that the ingress,
+// which only routes the main port, can never expose it.
+import { createServer, type Server } from 'node:http'
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from '../config/schema.js'
+import type { Metrics } from './metrics.js'
+
+export interface MetricsPluginOptions { config: Config, metrics: Metrics, host?: string }
+
+async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
+  const { metrics, config } = opts
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) }
+    metrics.httpRequests.inc(labels)
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
+  })
+  if (!config.metrics.enabled) return
+
+  if (config.metrics.port === 0) {
+    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+      void reply.type(metrics.registry.contentType).header('cache-control', 'no-store')
+      return await metrics.registry.metrics()
+    })
+    return
+  }
+  let server: Server | undefined
+  app.addHook('onListen', async () => {
+    server = createServer((req, res) => {
+      if (req.method !== 'GET' || req.url !== '/metrics') {
+        res.writeHead(404).end()
+        return
+      }
+      metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }).end(text)
+      }, () => res.writeHead(500).end())
+    })
+    await new Promise<void>((resolve, reject) => {
+      server?.once('error', reject)
+      server?.listen(config.metrics.port, opts.host ?? '0.0.0.0', () => resolve())
+    })
+  })
+  app.addHook('onClose', async () => {
+    if (server === undefined) return
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server?.close(() => resolve()))
+  })
+}
+
+export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x' })

@@ -1,0 +1,153 @@
+// Client compatibility, proven with the real client libraries: ali-oss signs with the
+// credentials as returned, the mobile SDKs' "STS app server" shape, and
+// @alicloud/credentials' credentials_uri provider through the loopback sidecar.
+import t from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import OSS from 'ali-oss'
+import CredentialModule from '@alicloud/credentials'
+import { build } from '../../helpers/build.js'
+import { assertContract, exchange } from '../../helpers/contract.js'
+import { startSidecar } from '../../../src/sidecar/sidecar.js'
+
+const STS_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
+
+t.test('ali-oss plugs the JSON in as returned, and refreshes through the service', async (t) => {
+  const h = await build(t)
+  const token = h.token({ sub: 'alice' })
+  const fetchCreds = async (): Promise<any> => (await h.vend(token)).json
+  const c = await fetchCreds()
+  let refreshed = 0
+  const client = new OSS({
+    region: c.ossRegion,
+    bucket: c.bucket,
+    accessKeyId: c.accessKeyId,
+    accessKeySecret: c.accessKeySecret,
+    stsToken: c.securityToken,
+    secure: true,
+    refreshSTSToken: async () => {
+      refreshed++
+      const n = await fetchCreds()
+      return { accessKeyId: n.accessKeyId, accessKeySecret: n.accessKeySecret, stsToken: n.securityToken }
+    }
+  }) as any
+  // Capture the request ali-oss signs instead of sending it anywhere.
+  let sent: { url: string, params: { headers: Record<string, string> } } | undefined
+  client.urllib = { request: async (url: string, params: { headers: Record<string, string> }) => { sent = { url, params }; throw new Error('captured') } }
+  await client.put(`${c.prefix}photo.jpg`, Buffer.from('hello')).catch(() => {})
+  t.ok(sent !== undefined, 'ali-oss built a request')
+  t.equal(new URL(sent!.url).host, `${c.bucket}.oss-cn-hangzhou.aliyuncs.com`, 'region and bucket give the right host')
+  t.equal(sent!.params.headers['x-oss-security-token'], c.securityToken, 'the signed request carries the STS token')
+  t.match(sent!.params.headers.authorization, new RegExp(`^OSS ${c.accessKeyId.replace('.', '\\.')}:`), 'signed with the STS AccessKeyId')
+  t.equal(refreshed, 0, 'fresh credentials: no refresh')
+})
+
+t.test('OSS mobile SDK format: success and error shapes, by query or Accept', async (t) => {
+  const h = await build(t)
+  const token = h.token({ sub: 'alice' })
+  const ok = await h.app.inject({ method: 'POST', url: '/credentials?format=oss-app-server', headers: { authorization: `Bearer ${token}` } })
+  assertContract(t, exchange(ok))
+  t.equal(ok.statusCode, 200)
+  const body = ok.json()
+  h.secret(body.AccessKeySecret)
+  h.secret(body.SecurityToken)
+  t.same(Object.keys(body), ['StatusCode', 'AccessKeyId', 'AccessKeySecret', 'SecurityToken', 'Expiration'])
+  t.equal(body.StatusCode, 200)
+  t.match(body.AccessKeyId, /^STS\./)
+  t.match(body.Expiration, STS_TIME)
+  t.equal(ok.headers['cache-control'], 'no-store')
+
+  const viaAccept = await h.app.inject({ method: 'POST', url: '/credentials', headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.sts-vending.oss-app-server+json' } })
+  assertContract(t, exchange(viaAccept, 'oss-app-server'))
+  t.equal(viaAccept.json().StatusCode, 200, 'Accept media type selects it too')
+  h.secret(viaAccept.json().AccessKeySecret)
+
+  const denied = await h.app.inject({ method: 'POST', url: '/credentials?format=oss-app-server', headers: { authorization: 'Bearer nope' } })
+  assertContract(t, exchange(denied))
+  t.equal(denied.statusCode, 401)
+  t.same(denied.json(), { StatusCode: 401, ErrorCode: 'STS_VENDING_INVALID_TOKEN', ErrorMessage: 'The token is not valid' })
+  const forbidden = await h.app.inject({ method: 'POST', url: '/credentials?format=oss-app-server', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: { prefix: 'x/' } })
+  assertContract(t, exchange(forbidden))
+  t.same(Object.keys(forbidden.json()), ['StatusCode', 'ErrorCode', 'ErrorMessage'])
+  t.equal(forbidden.json().StatusCode, 403)
+
+  const unknown = await h.app.inject({ method: 'POST', url: '/credentials?format=xml', headers: { authorization: `Bearer ${token}` } })
+  assertContract(t, exchange(unknown))
+  t.equal(unknown.statusCode, 400)
+  t.equal(unknown.json().code, 'STS_VENDING_UNKNOWN_FORMAT')
+  t.equal(h.emulator.callCount, 1, 'one STS call for all of it')
+})
+
+t.test('credentials_uri shape, and the real @alicloud/credentials client through the sidecar', async (t) => {
+  const h = await build(t)
+  const json = await h.app.inject({ method: 'POST', url: '/credentials?format=credentials-uri', headers: { authorization: `Bearer ${h.token()}` } })
+  assertContract(t, exchange(json))
+  const shape = json.json()
+  h.secret(shape.AccessKeySecret)
+  h.secret(shape.SecurityToken)
+  t.same(Object.keys(shape), ['Code', 'AccessKeyId', 'AccessKeySecret', 'SecurityToken', 'Expiration'])
+  t.equal(shape.Code, 'Success')
+  t.match(shape.Expiration, STS_TIME)
+
+  const served = (): number => h.logs.filter((l) => l.includes('"msg":"request completed"') && l.includes('"statusCode":200')).length
+  await h.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = h.app.server.address() as AddressInfo
+  const dir = mkdtempSync(join(tmpdir(), 'stsv-sidecar-'))
+  const tokenFile = join(dir, 'token')
+  writeFileSync(tokenFile, h.token({ sub: 'system-serviceaccount-payments-api' }))
+  const sidecar = await startSidecar({ serviceUrl: `http://127.0.0.1:${port}/credentials`, tokenFile, port: 0 })
+  t.teardown(() => sidecar.close())
+
+  const Credential = (CredentialModule as any).default ?? CredentialModule
+  const Config = (CredentialModule as any).Config
+  const client = new Credential(new Config({ type: 'credentials_uri', credentialsURI: sidecar.url }))
+  const first = await client.getCredential()
+  h.secret(first.accessKeySecret)
+  h.secret(first.securityToken)
+  t.match(first.accessKeyId, /^STS\./)
+  t.equal(first.type, 'credentials_uri')
+  const again = await client.getCredential()
+  t.equal(again.accessKeyId, first.accessKeyId, 'fresh credentials are reused by the client')
+  const callsBefore = served()
+
+  // Age them: 50 minutes later the client considers them stale (15 min before expiry) and asks again.
+  const realNow = Date.now
+  Date.now = () => realNow() + 50 * 60_000
+  try {
+    const later = await client.getCredential()
+    h.secret(later.accessKeySecret)
+    h.secret(later.securityToken)
+    t.ok(served() > callsBefore, 'the client went back to the service when they aged')
+  } finally {
+    Date.now = realNow
+  }
+
+  writeFileSync(tokenFile, 'garbage')
+  const broken = new Credential(new Config({ type: 'credentials_uri', credentialsURI: sidecar.url }))
+  await t.rejects(broken.getCredential(), /401/, 'an unauthenticated call is refused')
+  t.rejects(startSidecar({ serviceUrl: 'http://x/credentials', tokenFile, host: '0.0.0.0', port: 0 }), /loopback only/, 'the sidecar never listens beyond loopback')
+})
+
+t.test('CORS: the allow-list, preflight, and no wildcard', async (t) => {
+  const h = await build(t, { config: (c) => ({ ...c, cors: { origins: ['https://app.example.com'] } }) })
+  const pre = await h.app.inject({ method: 'OPTIONS', url: '/credentials', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } })
+  assertContract(t, exchange(pre))
+  t.equal(pre.statusCode, 204)
+  t.equal(pre.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.match(String(pre.headers['access-control-allow-headers']), /authorization/)
+  t.not(pre.headers['access-control-allow-credentials'], 'true')
+  const ok = await h.vend(h.token(), {}, { origin: 'https://app.example.com' })
+  t.equal(ok.statusCode, 200)
+  t.equal(ok.headers['access-control-allow-origin'], 'https://app.example.com')
+
+  const evil = await h.app.inject({ method: 'OPTIONS', url: '/credentials', headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'POST' } })
+  assertContract(t, exchange(evil))
+  t.equal(evil.statusCode, 403, 'a preflight from an unlisted origin is refused')
+  t.equal(evil.headers['access-control-allow-origin'], undefined)
+  const evilPost = await h.vend(h.token(), {}, { origin: 'https://evil.example.com' })
+  t.equal(evilPost.statusCode, 403)
+  t.equal(evilPost.json.code, 'STS_VENDING_ORIGIN_NOT_ALLOWED')
+  t.equal(h.emulator.callCount, 1, 'no STS call for the refused origin')
+})
