@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import type { DevIssuer } from '../devkit/dev/issuer.js'
 import { cyclingRequests, roundRobinRequests, runLoad, type LoadResult } from './lib/load.js'
-import { childEnv, NODE_ARGS, ROOT, serverEntry, devkitModule, startChild, type Child } from './lib/process.js'
+import { childEnv, ROOT, SERVER_NODE_ARGS, serverEntry, devkitModule, startChild, type Child } from './lib/process.js'
 import { machineInfo, renderMachine, renderTable, writeBenchmarks, type Machine, type Row } from './lib/report.js'
 import { renderProfile, summariseProfile } from './lib/profile.js'
 import type { MemoryResult } from './memory.js'
@@ -152,7 +152,7 @@ async function measureStartup (configPath: string): Promise<number> {
   const port = await freePort()
   const started = performance.now()
   // The IPC channel only lets the server notice that we died (a killed test run) and go too.
-  const child = spawn(process.execPath, [...NODE_ARGS, EXIT_WITH_PARENT, serverEntry(), '--config', configPath], {
+  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, EXIT_WITH_PARENT, serverEntry(), '--config', configPath], {
     env: childEnv({ HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' }),
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
   })
@@ -397,17 +397,42 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
   }
 }
 
+const USAGE = `Usage: npm run bench [-- options]
+
+Builds the service (dist/), runs every row against it on loopback and writes the table
+into BENCHMARKS.md between its markers. About five minutes on 2 cores.
+
+Options:
+  --rounds N      rounds of every throughput row (default ${FULL.rounds})
+  --seconds S     seconds per throughput run (default ${FULL.seconds})
+  --no-write      print the table only; leave BENCHMARKS.md alone
+  --profile       also run rows 2a and 3a under --cpu-prof and say where the time goes
+  --smoke         tiny numbers, seconds (what test/bench/smoke.test.ts runs); never writes
+  -h, --help      this text
+`
+
 async function main (): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      smoke: { type: 'boolean', default: false },
-      rounds: { type: 'string' },
-      seconds: { type: 'string' },
-      'no-write': { type: 'boolean', default: false },
-      profile: { type: 'boolean', default: false }
-    },
-    strict: true
-  })
+  let values
+  try {
+    values = parseArgs({
+      options: {
+        smoke: { type: 'boolean', default: false },
+        rounds: { type: 'string' },
+        seconds: { type: 'string' },
+        'no-write': { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false }
+      },
+      strict: true
+    }).values
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`)
+    process.exit(2)
+  }
+  if (values.help) {
+    process.stdout.write(USAGE)
+    return
+  }
   const params: Partial<BenchParams> = {}
   if (values.rounds !== undefined) params.rounds = Number(values.rounds)
   if (values.seconds !== undefined) params.seconds = Number(values.seconds)

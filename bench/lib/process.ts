@@ -1,8 +1,9 @@
 // Child processes of the benchmark. Every server under test runs in its own process,
 // apart from the load generator (the parent), so that on a 2-core machine one core
-// serves and the other loads. The same code runs compiled (npm run bench: .js files
-// under dist/bench/, children started with plain `node`) and from source in the test
-// suite (.ts files, children started with the test runner's loader flags).
+// serves and the other loads. bench/ and devkit/ always run from source (through tsx
+// for `npm run bench`, through the test runner's loader under the suite); the service
+// runs from dist/ (what `npm run build` makes and the image ships), except under the
+// test suite, which loads src/ so that the smoke test needs no build.
 import { fork, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -10,9 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const here = fileURLToPath(import.meta.url)
 
-/** True under the test suite's TypeScript loader, false when compiled. */
-export const FROM_SOURCE = here.endsWith('.ts')
-const EXT = FROM_SOURCE ? '.ts' : '.js'
+/** True under the test suite (tap sets TAP=1 in its test processes). */
+export const UNDER_TEST = process.env.TAP === '1'
 const BENCH_DIR = dirname(dirname(here))
 
 function findRoot (from: string): string {
@@ -28,11 +28,14 @@ function findRoot (from: string): string {
 export const ROOT = findRoot(BENCH_DIR)
 
 /**
- * Node flags a child needs to load our modules: the TypeScript loader under the test
- * suite (not the runner's coverage and mock hooks, which would slow every server
- * down), none when compiled.
+ * Node flags a bench child needs to load TypeScript: the test runner's loader under the
+ * suite (not its coverage and mock hooks, which would slow every server down), tsx
+ * otherwise. The service's own process shell (dist/server.js) is started without them.
  */
-export const NODE_ARGS: readonly string[] = FROM_SOURCE ? process.execArgv.filter((a) => !/@tapjs\/(processinfo|mock)\b/.test(a)) : []
+export const NODE_ARGS: readonly string[] = UNDER_TEST ? process.execArgv.filter((a) => !/@tapjs\/(processinfo|mock)\b/.test(a)) : ['--import', 'tsx']
+
+/** Flags for the service's process shell: none for dist/server.js, the loader for src/server.ts. */
+export const SERVER_NODE_ARGS: readonly string[] = UNDER_TEST ? NODE_ARGS : []
 
 /** The environment for children: ours, less V8 coverage collection (set by the test runner). */
 export function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -43,27 +46,22 @@ export function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv
 
 /** A module of bench/ by its extensionless path, e.g. 'servers/floor'. */
 export function benchModule (name: string): string {
-  return join(BENCH_DIR, `${name}${EXT}`)
+  return join(BENCH_DIR, `${name}.ts`)
 }
 
-/**
- * A module of the service by its extensionless path under src/, e.g. 'app': loaded
- * from dist/ (what `npm run build` makes and the image ships) when compiled, from
- * src/ under the test suite. Never from the bench's own compiled copy of src/, whose
- * different depth would break files the service finds relative to itself.
- */
+/** A module of the service by its extensionless path under src/, e.g. 'app': from dist/, or src/ under the test suite. */
 export async function serviceModule<T> (name: string): Promise<T> {
-  return await import(pathToFileURL(join(ROOT, FROM_SOURCE ? 'src' : 'dist', `${name}${EXT}`)).href) as T
+  return await import(pathToFileURL(join(ROOT, UNDER_TEST ? 'src' : 'dist', `${name}${UNDER_TEST ? '.ts' : '.js'}`)).href) as T
 }
 
-/** A module of devkit/ (emulators, dev issuer) by its extensionless path, beside bench/ in source and compiled form alike. */
+/** A module of devkit/ (emulators, dev issuer) by its extensionless path; always from source. */
 export async function devkitModule<T> (name: string): Promise<T> {
-  return await import(pathToFileURL(join(dirname(BENCH_DIR), 'devkit', `${name}${EXT}`)).href) as T
+  return await import(pathToFileURL(join(ROOT, 'devkit', `${name}.ts`)).href) as T
 }
 
-/** The service's process shell: dist/server.js (built by `npm run build`), or src/server.ts from source. */
+/** The service's process shell: dist/server.js (built by `npm run build`), or src/server.ts under the test suite. */
 export function serverEntry (): string {
-  return FROM_SOURCE ? join(ROOT, 'src', 'server.ts') : join(ROOT, 'dist', 'server.js')
+  return UNDER_TEST ? join(ROOT, 'src', 'server.ts') : join(ROOT, 'dist', 'server.js')
 }
 
 export interface Child<Ready> {
