@@ -48,7 +48,7 @@ function buildRenderer () {
     ? spawnSync('sh', ['-c', 'command -v go'], { stdio: 'ignore' }).status !== 0
     : !existsSync(what)).map(([, pkg]) => pkg)
   if (missing.length) {
-    console.log(`--- apt-get install ${missing.join(' ')}`)
+    console.log(`--- test:chart needs Debian packages that are missing: ${missing.join(' ')}; installing them now with apt-get (root)`)
     run('apt-get', ['update', '-qq'])
     run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { DEBIAN_FRONTEND: 'noninteractive' })
   }
@@ -120,6 +120,7 @@ const MODELS = {
 async function validateK8s (obj) {
   const key = `${obj.apiVersion}/${obj.kind}`
   if (key === 'monitoring.coreos.com/v1/ServiceMonitor') return validateServiceMonitor(obj)
+  if (key === 'monitoring.coreos.com/v1/PrometheusRule') return validatePrometheusRule(obj)
   const mod = MODELS[key]
   if (!mod) return [`no schema for ${key}`]
   const Cls = (await import(mod))[obj.kind]
@@ -148,6 +149,39 @@ function validateServiceMonitor (o) {
   }
   const ns = o.spec?.namespaceSelector
   if (ns !== undefined && !(Array.isArray(ns.matchNames) || typeof ns.any === 'boolean')) p.push('ServiceMonitor: namespaceSelector needs matchNames or any')
+  return p
+}
+
+// The alerts must name metrics the service really exports (src/observability/),
+// with balanced braces and parentheses; PromQL itself is not parsed here.
+function validatePrometheusRule (o) {
+  const p = []
+  const dur = /^[0-9]+(ms|s|m|h|d|w|y)$/
+  const exported = new Set()
+  const metricsDir = join(ROOT, 'src/observability')
+  for (const f of readdirSync(metricsDir)) {
+    for (const m of readFileSync(join(metricsDir, f), 'utf8').matchAll(/name: '(stsv_[a-z_]+)'/g)) exported.add(m[1])
+  }
+  if (!o.metadata?.name) p.push('PrometheusRule: metadata.name missing')
+  const groups = o.spec?.groups
+  if (!Array.isArray(groups) || groups.length === 0) return [...p, 'PrometheusRule: spec.groups must be a non-empty list']
+  for (const g of groups) {
+    if (typeof g.name !== 'string' || !g.name) p.push('PrometheusRule: group without a name')
+    for (const r of g.rules ?? []) {
+      const known = new Set(['alert', 'record', 'expr', 'for', 'labels', 'annotations', 'keep_firing_for'])
+      for (const k of Object.keys(r)) if (!known.has(k)) p.push(`PrometheusRule: unknown rule field ${k}`)
+      if (typeof r.alert !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(r.alert)) p.push(`PrometheusRule: bad alert name ${r.alert}`)
+      if (typeof r.expr !== 'string' || !r.expr) { p.push(`PrometheusRule ${r.alert}: expr missing`); continue }
+      if (r.for !== undefined && !dur.test(String(r.for))) p.push(`PrometheusRule ${r.alert}: for "${r.for}" is not a duration`)
+      for (const [open, close] of [['(', ')'], ['{', '}'], ['[', ']']]) {
+        if (r.expr.split(open).length !== r.expr.split(close).length) p.push(`PrometheusRule ${r.alert}: unbalanced ${open}${close}`)
+      }
+      for (const m of r.expr.matchAll(/\b(stsv_[a-z_]+)/g)) {
+        const base = m[1].replace(/_(bucket|sum|count)$/, '')
+        if (!exported.has(m[1]) && !exported.has(base)) p.push(`PrometheusRule ${r.alert}: the service exports no metric ${m[1]}`)
+      }
+    }
+  }
   return p
 }
 
@@ -354,6 +388,7 @@ const broken = [
   { name: 'readiness probe on the wrong path', args: ['--chart', mutate('probe', 'deployment.yaml', 'path: /readyz', 'path: /healthz')] },
   { name: 'grace period below preStop + shutdown grace', args: ['--chart', mutate('grace', 'deployment.yaml', '{{ include "sts-vending.terminationGracePeriodSeconds" . }}', '10')] },
   { name: 'Deployment invalid for Kubernetes (replicas as a string)', args: ['--chart', mutate('k8s', 'deployment.yaml', 'replicas: {{ .Values.replicaCount }}', 'replicas: "{{ .Values.replicaCount }}"'), '--set', 'autoscaling.enabled=false'] },
+  { name: 'alert on a metric the service does not export', args: ['--chart', mutate('alert', 'prometheusrule.yaml', 'stsv_sts_rejected_total', 'stsv_sts_rejected_typo_total'), '--set', 'prometheusRule.enabled=true'] },
   { name: 'ConfigMap config not YAML', args: ['--chart', mutate('cfg', 'configmap.yaml', '{{- toYaml .Values.config | nindent 4 }}', '{{- toJson .Values.config | nindent 4 }}\n    : [oops')] }
 ]
 for (const b of broken) {
