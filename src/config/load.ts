@@ -22,7 +22,7 @@ export function parseConfig (input: unknown, options: LoadOptions = {}): Config 
     throw new ConfigError('config: the document must be a mapping of keys')
   }
   const withDefaults = Value.Default(ConfigSchema, structuredClone(input))
-  const problem = explain([...Value.Errors(ConfigSchema, withDefaults)], withDefaults)
+  const problem = explain([...Value.Errors(ConfigSchema, withDefaults)], input)
   if (problem !== undefined) throw new ConfigError(`config: ${problem}`)
   const config = withDefaults as Config
   const issuers = crossCheck(config) ?? (options.env !== undefined ? checkEnvironment(config, options.env) : undefined)

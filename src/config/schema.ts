@@ -20,7 +20,7 @@ export const IssuerSchema = Type.Object({
   issuer: Type.String({ minLength: 1, maxLength: 512, description: 'exact `iss` claim' }),
   audience: Type.String({ minLength: 1, maxLength: 512, description: 'exact `aud` the token must carry' }),
   jwksUri: Type.Optional(Url),
-  publicKey: Type.Optional(Type.String({ pattern: '-----BEGIN PUBLIC KEY-----', description: 'SPKI PEM' })),
+  publicKey: Type.Optional(Type.String({ pattern: '-----BEGIN PUBLIC KEY-----', description: 'a public key in SPKI PEM form (-----BEGIN PUBLIC KEY-----)' })),
   secretEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'the name of an environment variable (A-Z 0-9 _) holding the HMAC secret' })),
   algorithms: Type.Array(Type.Union(ALGORITHMS.map((a) => Type.Literal(a))), { minItems: 1, uniqueItems: true }),
   clockToleranceSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 30 }),
@@ -38,9 +38,9 @@ export const GrantSchema = Type.Object({
   issuers: Type.Array(Name, { minItems: 1, uniqueItems: true }),
   /** Claims that must equal these values (or, for array claims such as `scope`, contain them). */
   when: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_:.-]{0,63}$' }), Type.String({ minLength: 1, maxLength: 256 }))),
-  roleArn: Type.String({ pattern: '^acs:ram::[0-9]{1,32}:role/[A-Za-z0-9.-]{1,64}$', description: 'acs:ram::<account-id>:role/<role-name>' }),
-  bucket: Type.String({ pattern: BUCKET_PATTERN, description: 'OSS bucket name: 3-63 of a-z 0-9 -, not starting or ending with -' }),
-  region: Type.String({ pattern: '^[a-z]{2}-[a-z0-9-]{2,40}$', description: 'OSS region id such as cn-hangzhou' }),
+  roleArn: Type.String({ pattern: '^acs:ram::[0-9]{1,32}:role/[A-Za-z0-9.-]{1,64}$', description: 'a role ARN: acs:ram::<account-id>:role/<role-name>' }),
+  bucket: Type.String({ pattern: BUCKET_PATTERN, description: 'an OSS bucket name: 3-63 of a-z 0-9 -, not starting or ending with -' }),
+  region: Type.String({ pattern: '^[a-z]{2}-[a-z0-9-]{2,40}$', description: 'an OSS region id such as cn-hangzhou' }),
   /** OSS endpoint handed to clients; default https://oss-<region>.aliyuncs.com. */
   endpoint: Type.Optional(Url),
   prefix: Type.String({ minLength: 1, maxLength: 512, pattern: '/$', description: 'directory template, ends with "/"; {claim} or {claim:sha256} placeholders' }),
@@ -58,7 +58,7 @@ export const GrantSchema = Type.Object({
 
 export const ConfigSchema = Type.Object({
   sts: Type.Object({
-    endpoint: Type.String({ pattern: '^https?://[^\\s/]+/?$', default: 'https://sts.aliyuncs.com', description: 'STS endpoint URL (scheme and host[:port])' }),
+    endpoint: Type.String({ pattern: '^https?://[^\\s/]+/?$', default: 'https://sts.aliyuncs.com', description: 'an STS endpoint URL: scheme and host[:port], no path' }),
     timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 3000, description: 'timeout of one AssumeRole call' }),
     /** Overall deadline for one request's upstream work, retries included. */
     deadlineMs: Type.Integer({ minimum: 200, maximum: 120_000, default: 5000 }),
