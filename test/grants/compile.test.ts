@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { parseConfig, parseConfigText } from '../../src/config/load.js'
 import { compileGrants } from '../../src/grants/compile.js'
 import { resolveGrant } from '../../src/grants/resolve.js'
+import { build, ROLE_ARN } from '../helpers/build.js'
 
 const load = (input: unknown): ReturnType<typeof compileGrants> => compileGrants(parseConfig(input))
 
@@ -150,4 +151,17 @@ t.test('the refused overlaps really are overlaps', async (t) => {
   const alice = resolveGrant(root, 'corp', { sub: 'alice' }, { grant: 'home' })
   const home = resolveGrant(root, 'corp', { sub: 'home' }, { grant: 'root' })
   t.ok(alice.prefix.startsWith(home.prefix), `${home.prefix} contains ${alice.prefix}`)
+})
+
+t.test('the app serves the grants compiled at load, not a second compilation', async (t) => {
+  const compiled = compileGrants({
+    issuers: [{ name: 'app' }],
+    grants: [{ name: 'uploads', issuers: ['app'], roleArn: ROLE_ARN, bucket: 'oss-test', region: 'cn-hangzhou', prefix: 'compiled/{sub}/', actions: ['read'], durationSeconds: 3600 }],
+    cache: { minRemainingSeconds: 1200 }
+  })
+  const h = await build(t, { deps: { grants: compiled } })
+  const res = await h.vend(h.token({ sub: 'alice' }))
+  t.equal(res.statusCode, 200)
+  t.equal(res.json.prefix, 'compiled/alice/', 'the directory comes from the compiled grant, not from config.grants')
+  t.same(res.json.actions, ['read'])
 })
