@@ -1,7 +1,7 @@
 import t from 'tap'
 import {
   fillPrefix, hashClaim, isPerCaller, isSafePrefix, isSafeSegment, maxFilledLength, mayShareDirectory,
-  parsePrefixTemplate, SAFE_SEGMENT, usesIssuer, worstCasePrefix
+  parsePrefixTemplate, SAFE_SEGMENT, sameDirectoryRule, usesIssuer, worstCasePrefix
 } from '../../src/grants/template.js'
 
 t.test('parsePrefixTemplate accepts templates and splits them into parts', async (t) => {
@@ -195,4 +195,21 @@ t.test('mayShareDirectory', async (t) => {
   }
   t.ok(isPerCaller(p('users/{sub:sha256}/')))
   t.notOk(isPerCaller(p('apps/{issuer}/')))
+})
+
+t.test('sameDirectoryRule: one directory per caller under both templates', async (t) => {
+  const p = parsePrefixTemplate
+  const rows: Array<[string, string, string, string, string, boolean]> = [
+    ['identical', 'users/{sub}/', 'a', 'users/{sub}/', 'a', true],
+    ['{issuer} spelled out', 'apps/{issuer}/{sub}/', 'corp', 'apps/corp/{sub}/', 'corp', true],
+    ['other claim', 'home/{sub}/', 'a', 'home/{preferred_username}/', 'a', false],
+    ['hashed vs plain', 'u/{sub}/', 'a', 'u/{sub:sha256}/', 'a', false],
+    ['deeper', 'u/{sub}/', 'a', 'u/{sub}/x/', 'a', false],
+    ['other literal', 'u/{sub}/', 'a', 'v/{sub}/', 'a', false],
+    ['{issuer} for two issuers', 'apps/{issuer}/{sub}/', 'corp', 'apps/{issuer}/{sub}/', 'partner', false]
+  ]
+  for (const [why, a, ia, b, ib, want] of rows) {
+    t.equal(sameDirectoryRule(p(a), ia, p(b), ib), want, why)
+    t.equal(sameDirectoryRule(p(b), ib, p(a), ia), want, `${why} (swapped)`)
+  }
 })
