@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml'
 import { ConfigSchema, type Config } from './schema.js'
 import { ConfigError } from './error.js'
 import { explain } from './explain.js'
-import { checkEnvironment, crossCheck } from './validate.js'
+import { checkEnvironment, checkIssuers } from './validate.js'
 
 export { ConfigError } from './error.js'
 
@@ -25,7 +25,7 @@ export function parseConfig (input: unknown, options: LoadOptions = {}): Config 
   const problem = explain([...Value.Errors(ConfigSchema, withDefaults)], input)
   if (problem !== undefined) throw new ConfigError(`config: ${problem}`)
   const config = withDefaults as Config
-  const issuers = crossCheck(config) ?? (options.env !== undefined ? checkEnvironment(config, options.env) : undefined)
+  const issuers = checkIssuers(config) ?? (options.env !== undefined ? checkEnvironment(config, options.env) : undefined)
   if (issuers !== undefined) throw new ConfigError(`config: ${issuers}`)
   return config
 }

@@ -4,7 +4,7 @@
 import { HMAC_SECRET_MIN_BYTES } from '../core/index.js'
 import type { Config } from './schema.js'
 
-export function crossCheck (config: Pick<Config, 'issuers'>): string | undefined {
+export function checkIssuers (config: Pick<Config, 'issuers'>): string | undefined {
   const names = new Map<string, number>()
   const issValues = new Map<string, number>()
   for (const [i, iss] of config.issuers.entries()) {
