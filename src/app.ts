@@ -13,6 +13,7 @@ import healthRoutes from './http/health.js'
 import openapiRoutes from './http/openapi.js'
 import credentialsRoutes from './http/credentials/route.js'
 import { createVender } from './vend.js'
+import type { CompiledGrants } from './grants/compile.js'
 import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './alicloud/upstream.js'
 import { createStsClient, type StsClient } from './alicloud/sts-client.js'
@@ -32,6 +33,8 @@ export interface AppDeps {
   /** Backoff sleep for the upstream retries (fake time in tests). */
   sleep?: (ms: number) => Promise<void>
   random?: () => number
+  /** Grants compiled at load; compiled from `config` when absent. */
+  grants?: CompiledGrants
   /** Environment for `secretEnv` issuers. */
   env?: Record<string, string | undefined>
   /** Set false to skip process metrics (many apps in one test process). */
@@ -130,7 +133,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   })
   cacheSize = () => cache.size
   const audit = createAudit(app.log)
-  const vender = createVender({ config, upstream, cache, now })
+  const vender = createVender({ config, grants: deps.grants, upstream, cache, now })
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
+import { compileGrants, type CompiledGrants } from './grants/compile.js'
 import type { Config } from './config/schema.js'
 import { loggerOptions } from './observability/logger.js'
 
@@ -60,16 +61,18 @@ export async function startServer (config: Config, settings: Omit<ServerSettings
 async function main (): Promise<void> {
   let settings: ServerSettings
   let config: Config
+  let grants: CompiledGrants
   try {
     settings = readSettings(process.argv.slice(2), process.env)
-    config = await loadConfigFile(settings.configPath)
+    config = await loadConfigFile(settings.configPath, { env: process.env })
+    grants = compileGrants(config)
   } catch (err) {
     process.stderr.write(`sts-vending: ${(err as Error).message}\n`)
     process.exit(EXIT_CONFIG)
   }
   let app: FastifyInstance
   try {
-    app = await startServer(config, settings)
+    app = await startServer(config, settings, { grants })
   } catch (err) {
     process.stderr.write(`sts-vending: cannot start: ${(err as Error).message}\n`)
     process.exit(1)

@@ -2,9 +2,10 @@
 // build the session policy, derive the session name and return credentials from the
 // cache or from STS. Every refusal happens before the upstream is touched.
 import type { Config } from './config/schema.js'
-import { MIN_USABLE_SECONDS } from './config/validate.js'
+import { MIN_USABLE_SECONDS } from './core/index.js'
 import { DurationNotAllowed, UpstreamBadResponse } from './errors.js'
-import { compileGrants, resolveGrant, type VendRequest } from './grants/resolve.js'
+import { resolveGrant, type VendRequest } from './grants/resolve.js'
+import { compileGrants, type CompiledGrants } from './grants/compile.js'
 import { cacheKey, type CredentialCache } from './cache/credential-cache.js'
 import type { Upstream } from './alicloud/upstream.js'
 import { roleSessionName } from './policy/session-name.js'
@@ -33,9 +34,11 @@ export function ossEndpoint (region: string): string {
   return `https://oss-${region}.aliyuncs.com`
 }
 
-export function createVender (deps: { config: Config, upstream: Upstream, cache: CredentialCache, now: () => number }): Vender {
+export function createVender (deps: { config: Config, grants?: CompiledGrants, upstream: Upstream, cache: CredentialCache, now: () => number }): Vender {
   const { config, upstream, cache, now } = deps
-  const grants = compileGrants(config.grants)
+  // Compiled once at load (server.ts); compiled here only when a caller (a test, the
+  // dev stack) builds the app from a plain config.
+  const grants = deps.grants ?? compileGrants(config)
   const minDuration = config.cache.minRemainingSeconds + MIN_USABLE_SECONDS
   const marginMs = config.cache.minRemainingSeconds * 1000
 

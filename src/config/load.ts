@@ -1,43 +1,37 @@
 // Loading and validating the configuration, once, at start. A bad config is refused
-// with one line that names the key and the problem; server.ts exits 2 on ConfigError.
+// with one line that names the key and the problem in plain words; server.ts exits 2
+// on ConfigError. The grant rules run next, in grants/compile.ts, before listening.
 import { readFile } from 'node:fs/promises'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { ConfigSchema, type Config } from './schema.js'
-import { crossCheck } from './validate.js'
+import { ConfigError } from './error.js'
+import { explain } from './explain.js'
+import { checkEnvironment, checkIssuers } from './validate.js'
 
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+export { ConfigError } from './error.js'
 
-function jsonPointerToPath (pointer: string): string {
-  if (pointer === '') return '(root)'
-  return pointer.slice(1).split('/')
-    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((p, i) => /^\d+$/.test(p) ? `[${p}]` : (i === 0 ? p : `.${p}`))
-    .join('')
+export interface LoadOptions {
+  /** The process environment: when given, every `secretEnv` variable must be set. */
+  env?: Readonly<Record<string, string | undefined>>
 }
 
 /** Validate a plain object (from a file, or a test) and fill defaults. Throws ConfigError. */
-export function parseConfig (input: unknown): Config {
+export function parseConfig (input: unknown, options: LoadOptions = {}): Config {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new ConfigError('config: the document must be a mapping of keys')
   }
   const withDefaults = Value.Default(ConfigSchema, structuredClone(input))
-  const first = Value.Errors(ConfigSchema, withDefaults).First()
-  if (first !== undefined) {
-    const path = jsonPointerToPath(first.path)
-    const detail = first.message === 'Unexpected property' ? 'unknown key' : first.message
-    throw new ConfigError(`config: ${path}: ${detail}`)
-  }
-  const config = withDefaults as Config
-  const problem = crossCheck(config)
+  const problem = explain([...Value.Errors(ConfigSchema, withDefaults)], input)
   if (problem !== undefined) throw new ConfigError(`config: ${problem}`)
+  const config = withDefaults as Config
+  const issuers = checkIssuers(config) ?? (options.env !== undefined ? checkEnvironment(config, options.env) : undefined)
+  if (issuers !== undefined) throw new ConfigError(`config: ${issuers}`)
   return config
 }
 
 /** Parse YAML (a superset of JSON) text into a Config. */
-export function parseConfigText (text: string, source = 'config'): Config {
+export function parseConfigText (text: string, source = 'config', options: LoadOptions = {}): Config {
   let doc: unknown
   try {
     doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 })
@@ -45,15 +39,15 @@ export function parseConfigText (text: string, source = 'config'): Config {
     const msg = (err as Error).message.split('\n')[0]
     throw new ConfigError(`${source}: not valid YAML or JSON: ${msg}`)
   }
-  return parseConfig(doc)
+  return parseConfig(doc, options)
 }
 
-export async function loadConfigFile (path: string): Promise<Config> {
+export async function loadConfigFile (path: string, options: LoadOptions = {}): Promise<Config> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
     throw new ConfigError(`config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unknown error'}`)
   }
-  return parseConfigText(text, path)
+  return parseConfigText(text, path, options)
 }

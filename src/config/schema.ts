@@ -1,14 +1,17 @@
 // The one configuration schema. The type the rest of the code uses is derived from it,
-// so a key cannot exist in one and not the other. Cross-field rules that JSON Schema
-// cannot say (grants naming issuers, policy size, margins) live in validate.ts.
+// so a key cannot exist in one and not the other. Rules across issuers that JSON Schema
+// cannot say live in validate.ts; every rule about grants (issuers named, templates,
+// policy size, margins, shared directories) lives in grants/compile.ts. A `description`
+// is what a config error tells the operator was expected, so it is written in plain words.
 import { Type, type Static } from '@sinclair/typebox'
+import { ACTIONS, BUCKET_PATTERN, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, NAME_PATTERN, type Action as CoreAction } from '../core/index.js'
 
-const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'lowercase identifier' })
+const Name = Type.String({ pattern: NAME_PATTERN, description: 'a lowercase name: 1-63 of a-z 0-9 _ -, starting with a letter or digit' })
 const Url = Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', description: 'an absolute http(s) URL' })
 
-export const ACTIONS = ['list', 'read', 'write', 'delete'] as const
+export { ACTIONS }
 export const Action = Type.Union(ACTIONS.map((a) => Type.Literal(a)))
-export type Action = Static<typeof Action>
+export type Action = CoreAction
 
 export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'] as const
 
@@ -17,8 +20,8 @@ export const IssuerSchema = Type.Object({
   issuer: Type.String({ minLength: 1, maxLength: 512, description: 'exact `iss` claim' }),
   audience: Type.String({ minLength: 1, maxLength: 512, description: 'exact `aud` the token must carry' }),
   jwksUri: Type.Optional(Url),
-  publicKey: Type.Optional(Type.String({ pattern: '-----BEGIN PUBLIC KEY-----', description: 'SPKI PEM' })),
-  secretEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'env var holding an HS256 secret' })),
+  publicKey: Type.Optional(Type.String({ pattern: '-----BEGIN PUBLIC KEY-----', description: 'a public key in SPKI PEM form (-----BEGIN PUBLIC KEY-----)' })),
+  secretEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'the name of an environment variable (A-Z 0-9 _) holding the HMAC secret' })),
   algorithms: Type.Array(Type.Union(ALGORITHMS.map((a) => Type.Literal(a))), { minItems: 1, uniqueItems: true }),
   clockToleranceSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 30 }),
   /** Reject tokens whose `iat` is older than this (0 = no limit beyond `exp`). */
@@ -35,21 +38,27 @@ export const GrantSchema = Type.Object({
   issuers: Type.Array(Name, { minItems: 1, uniqueItems: true }),
   /** Claims that must equal these values (or, for array claims such as `scope`, contain them). */
   when: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_:.-]{0,63}$' }), Type.String({ minLength: 1, maxLength: 256 }))),
-  roleArn: Type.String({ pattern: '^acs:ram::[0-9]{1,32}:role/[A-Za-z0-9.-]{1,64}$', description: 'acs:ram::<account-id>:role/<role-name>' }),
-  bucket: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$', description: 'OSS bucket name: 3-63 of a-z 0-9 -, not starting or ending with -' }),
-  region: Type.String({ pattern: '^[a-z]{2}-[a-z0-9-]{2,40}$', description: 'OSS region id such as cn-hangzhou' }),
+  roleArn: Type.String({ pattern: '^acs:ram::[0-9]{1,32}:role/[A-Za-z0-9.-]{1,64}$', description: 'a role ARN: acs:ram::<account-id>:role/<role-name>' }),
+  bucket: Type.String({ pattern: BUCKET_PATTERN, description: 'an OSS bucket name: 3-63 of a-z 0-9 -, not starting or ending with -' }),
+  region: Type.String({ pattern: '^[a-z]{2}-[a-z0-9-]{2,40}$', description: 'an OSS region id such as cn-hangzhou' }),
   /** OSS endpoint handed to clients; default https://oss-<region>.aliyuncs.com. */
   endpoint: Type.Optional(Url),
   prefix: Type.String({ minLength: 1, maxLength: 512, pattern: '/$', description: 'directory template, ends with "/"; {claim} or {claim:sha256} placeholders' }),
   actions: Type.Array(Action, { minItems: 1, uniqueItems: true }),
-  durationSeconds: Type.Integer({ minimum: 900, maximum: 43_200 }),
+  durationSeconds: Type.Integer({ minimum: MIN_DURATION_SECONDS, maximum: MAX_DURATION_SECONDS }),
   /** Passed to AssumeRole as ExternalId when the role's trust policy asks for one. */
-  externalId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9=,.@:/-]{2,1224}$' }))
+  externalId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9=,.@:/-]{2,1224}$', description: '2-1224 of A-Z a-z 0-9 = , . @ : / -' })),
+  /**
+   * The operator's statement that this grant's directory is meant to overlap other
+   * grants' callers (an admin reading every home, say); without it such overlaps are
+   * refused at load.
+   */
+  shared: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
 export const ConfigSchema = Type.Object({
   sts: Type.Object({
-    endpoint: Type.String({ pattern: '^https?://[^\\s/]+/?$', default: 'https://sts.aliyuncs.com', description: 'STS endpoint URL (scheme and host[:port])' }),
+    endpoint: Type.String({ pattern: '^https?://[^\\s/]+/?$', default: 'https://sts.aliyuncs.com', description: 'an STS endpoint URL: scheme and host[:port], no path' }),
     timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 3000, description: 'timeout of one AssumeRole call' }),
     /** Overall deadline for one request's upstream work, retries included. */
     deadlineMs: Type.Integer({ minimum: 200, maximum: 120_000, default: 5000 }),
@@ -74,7 +83,7 @@ export const ConfigSchema = Type.Object({
     timeWindowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 })
   }, { additionalProperties: false, default: {} }),
   cors: Type.Object({
-    origins: Type.Array(Type.String({ pattern: '^https?://[^\\s/*]+$' }), { default: [], uniqueItems: true })
+    origins: Type.Array(Type.String({ pattern: '^https?://[^\\s/*]+$', description: 'an origin such as https://app.example.com (scheme and host, no path, no wildcard)' }), { default: [], uniqueItems: true })
   }, { additionalProperties: false, default: {} }),
   server: Type.Object({
     bodyLimitBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, default: 4096 }),

@@ -1,29 +1,25 @@
-// Rules across keys that the schema cannot express. Each returns the first problem
-// as "<path>: <what is wrong>", or undefined when the config is sound.
+// Rules about issuers that the schema cannot express (every rule about grants lives in
+// grants/compile.ts). Each returns the first problem as "<path>: <what is wrong>", or
+// undefined when the issuers are sound.
+import { HMAC_SECRET_MIN_BYTES } from '../core/index.js'
 import type { Config } from './schema.js'
-import { isPerCaller, mayShareDirectory, parsePrefixTemplate, type PrefixTemplate } from '../grants/template.js'
-import { worstCasePolicyBytes, POLICY_MAX_BYTES } from '../policy/build.js'
 
-/** Credentials must stay cacheable for at least this long after the margin is taken off. */
-export const MIN_USABLE_SECONDS = 300
-
-function duplicates (names: string[]): string | undefined {
-  const seen = new Set<string>()
-  for (const n of names) {
-    if (seen.has(n)) return n
-    seen.add(n)
-  }
-  return undefined
-}
-
-export function crossCheck (config: Config): string | undefined {
-  const dupIssuer = duplicates(config.issuers.map((i) => i.name))
-  if (dupIssuer !== undefined) return `issuers: the name "${dupIssuer}" is used twice`
-  const dupGrant = duplicates(config.grants.map((g) => g.name))
-  if (dupGrant !== undefined) return `grants: the name "${dupGrant}" is used twice`
-
+export function checkIssuers (config: Pick<Config, 'issuers'>): string | undefined {
+  const names = new Map<string, number>()
+  const issValues = new Map<string, number>()
   for (const [i, iss] of config.issuers.entries()) {
     const at = `issuers[${i}]`
+    const sameName = names.get(iss.name)
+    if (sameName !== undefined) return `${at}.name: the name "${iss.name}" is used twice (also issuers[${sameName}])`
+    names.set(iss.name, i)
+    // Tokens are matched to an issuer by their exact `iss`; a second entry would
+    // silently replace the first and turn all of its callers away.
+    const sameIss = issValues.get(iss.issuer)
+    if (sameIss !== undefined) {
+      return `${at}.issuer: issuers[${sameIss}] ("${config.issuers[sameIss]?.name ?? ''}") already has this iss; each iss may appear once (merge their settings or list both names in the grants)`
+    }
+    issValues.set(iss.issuer, i)
+
     const sources = [iss.jwksUri, iss.publicKey, iss.secretEnv].filter((s) => s !== undefined)
     if (sources.length !== 1) return `${at}: exactly one of jwksUri, publicKey or secretEnv is required`
     const hmac = iss.algorithms.filter((a) => a.startsWith('HS'))
@@ -35,46 +31,23 @@ export function crossCheck (config: Config): string | undefined {
       return `${at}.algorithms: HS* algorithms need secretEnv; they are refused with public keys`
     }
   }
+  return undefined
+}
 
-  const issuerNames = new Set(config.issuers.map((i) => i.name))
-  const templates: PrefixTemplate[] = []
-  for (const [i, grant] of config.grants.entries()) {
-    const at = `grants[${i}]`
-    for (const name of grant.issuers) {
-      if (!issuerNames.has(name)) return `${at}.issuers: no issuer is named "${name}"`
+/**
+ * The environment a config names: every `secretEnv` variable must be set and long
+ * enough. Checked at load so that a missing secret is a config error (exit 2), not a
+ * failure half-way through start-up. The message names the variable, never its value.
+ */
+export function checkEnvironment (config: Pick<Config, 'issuers'>, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  for (const [i, iss] of config.issuers.entries()) {
+    if (iss.secretEnv === undefined) continue
+    const value = env[iss.secretEnv]
+    if (value === undefined || value === '') {
+      return `issuers[${i}].secretEnv: the environment variable ${iss.secretEnv} is not set`
     }
-    let template
-    try {
-      template = parsePrefixTemplate(grant.prefix)
-    } catch (err) {
-      return `${at}.prefix: ${(err as Error).message}`
-    }
-    templates.push(template)
-    const bytes = worstCasePolicyBytes(grant.bucket, template, grant.actions)
-    if (bytes > POLICY_MAX_BYTES) {
-      return `${at}: the session policy can reach ${bytes} bytes, over STS's limit of ${POLICY_MAX_BYTES}`
-    }
-    if (config.cache.minRemainingSeconds + MIN_USABLE_SECONDS > grant.durationSeconds) {
-      return `${at}.durationSeconds: must exceed cache.minRemainingSeconds (${config.cache.minRemainingSeconds}) by at least ${MIN_USABLE_SECONDS}`
-    }
-  }
-
-  // The same `sub` from two issuers is two people: their directories (in one bucket)
-  // must never be equal or nested, within one grant or across grants. Conservative:
-  // a claim placeholder may equal any literal segment. Two directories without claims
-  // are shared on purpose (e.g. `public/`) and are left alone.
-  for (const [j, b] of config.grants.entries()) {
-    for (const [i, a] of config.grants.entries()) {
-      if (i > j || a.bucket !== b.bucket) continue
-      if (!isPerCaller(templates[i] as PrefixTemplate) && !isPerCaller(templates[j] as PrefixTemplate)) continue
-      for (const issA of a.issuers) {
-        for (const issB of b.issuers) {
-          if (issA === issB || !mayShareDirectory(templates[i] as PrefixTemplate, issA, templates[j] as PrefixTemplate, issB)) continue
-          return i === j
-            ? `grants[${j}].prefix: this grant serves several issuers; put {issuer} in its prefix so the same subject from "${issA}" and "${issB}" never shares a directory`
-            : `grants[${j}].prefix: callers of "${issB}" could reach the same directory as callers of "${issA}" under grants[${i}] in bucket "${b.bucket}"; use {issuer} or distinct literal segments`
-        }
-      }
+    if (Buffer.byteLength(value, 'utf8') < HMAC_SECRET_MIN_BYTES) {
+      return `issuers[${i}].secretEnv: the environment variable ${iss.secretEnv} must hold a secret of at least ${HMAC_SECRET_MIN_BYTES} bytes`
     }
   }
   return undefined

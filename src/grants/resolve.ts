@@ -2,16 +2,14 @@
 // clipping: a request for anything outside the grant is refused, not silently cut
 // down, so a client never believes it holds rights it does not have. Grant names do
 // not leak: "no such grant" and "not yours" are the same GrantNotAllowed.
-import type { Action, GrantConfig } from '../config/schema.js'
-import { ACTIONS } from '../config/schema.js'
+import { isAction, MIN_DURATION_SECONDS, POLICY_MAX_BYTES, type Action } from '../core/index.js'
+import type { GrantConfig } from '../config/schema.js'
 import {
   ActionsNotAllowed, ClaimNotUsable, DurationNotAllowed, GrantAmbiguous, GrantNotAllowed, PrefixNotAllowed
 } from '../errors.js'
-import { buildSessionPolicy, canonicalActions, POLICY_MAX_BYTES, serializePolicy } from '../policy/build.js'
-import { fillPrefix, isSafePrefix, parsePrefixTemplate, type PrefixTemplate } from './template.js'
-
-/** Shortest duration STS AssumeRole accepts. */
-export const MIN_DURATION_SECONDS = 900
+import { buildSessionPolicy, canonicalActions, serializePolicy } from '../policy/build.js'
+import type { CompiledGrant } from './compile.js'
+import { fillPrefix, isSafePrefix } from './template.js'
 
 export interface VendRequest { grant?: string, prefix?: string, actions?: Action[], durationSeconds?: number }
 
@@ -26,12 +24,6 @@ export interface ResolvedGrant {
   durationSeconds: number
   /** The serialised session policy for `prefix` and `actions` (≤ POLICY_MAX_BYTES). */
   policy: string
-}
-
-export interface CompiledGrant { config: GrantConfig, template: PrefixTemplate }
-
-export function compileGrants (grants: readonly GrantConfig[]): CompiledGrant[] {
-  return grants.map((config) => ({ config, template: parsePrefixTemplate(config.prefix) }))
 }
 
 /**
@@ -71,7 +63,7 @@ function narrowActions (allowed: readonly Action[], asked: unknown): Action[] {
   if (asked === undefined) return canonicalActions(allowed)
   if (!Array.isArray(asked) || asked.length === 0) throw new ActionsNotAllowed()
   for (const a of asked) {
-    if (!(ACTIONS as readonly unknown[]).includes(a) || !allowed.includes(a as Action)) throw new ActionsNotAllowed()
+    if (!isAction(a) || !allowed.includes(a)) throw new ActionsNotAllowed()
   }
   return canonicalActions(asked as Action[])
 }
@@ -104,7 +96,7 @@ export function resolveGrant (
   const actions = narrowActions(grant.actions, req.actions)
   const durationSeconds = narrowDuration(grant.durationSeconds, req.durationSeconds)
   const policy = serializePolicy(buildSessionPolicy(grant.bucket, prefix, actions))
-  // Config validation bounds the grant's own directory; a longer requested prefix can
+  // Grant compilation bounds the grant's own directory; a longer requested prefix can
   // still push the policy over what STS takes.
   if (Buffer.byteLength(policy, 'utf8') > POLICY_MAX_BYTES) throw new PrefixNotAllowed()
   return { grant, prefix, grantPrefix, actions, durationSeconds, policy }

@@ -1,22 +1,20 @@
 // Prefix templates: the directory a grant gives each caller, such as
 // `tenants/{tenant}/{sub:sha256}/`. The one invariant: a filled prefix is built only
-// from whole segments of the safe alphabet below, so it can never hold a wildcard
+// from whole segments of the safe alphabet (core/names.ts), so it can never hold a wildcard
 // (`*`, `?`), a path trick (`/`, `\`, `.`, `..`), a JSON or policy metacharacter, or a
 // lookalike of another user's name. Unsafe claim values are refused, never escaped or
 // normalised: escaping is where two people end up in one directory.
 import { createHash } from 'node:crypto'
+import { isSafePrefix, isSafeSegment, NAME_MAX_LENGTH, PREFIX_MAX_LENGTH } from '../core/index.js'
 
-/** One path segment a claim value may become: ASCII letters, digits, `_ . @ -`, 1-128 chars. */
-export const SAFE_SEGMENT = /^[A-Za-z0-9_.@-]{1,128}$/
+export { isSafePrefix, isSafeSegment, PREFIX_MAX_LENGTH, SAFE_SEGMENT } from '../core/index.js'
 
-/** Longest prefix (template filled, or requested) accepted anywhere; OSS keys stop at 1023 bytes. */
-export const PREFIX_MAX_LENGTH = 1024
 /** Longest claim value `{claim:sha256}` accepts. */
 export const HASHED_CLAIM_MAX_LENGTH = 1024
 /** Hex characters kept of the SHA-256 of a hashed claim (128 bits). */
 export const HASH_HEX_LENGTH = 32
-/** Worst-case length of an issuer's name (the schema allows 1-63 of `[a-z0-9_-]`). */
-export const ISSUER_MAX_LENGTH = 63
+/** Worst-case length of an issuer's name. */
+export const ISSUER_MAX_LENGTH = NAME_MAX_LENGTH
 const PLAIN_CLAIM_MAX_LENGTH = 128
 
 const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/
@@ -29,19 +27,6 @@ export type TemplatePart =
   | { kind: 'issuer' }
 
 export interface PrefixTemplate { source: string, parts: TemplatePart[] }
-
-export function isSafeSegment (s: unknown): s is string {
-  return typeof s === 'string' && SAFE_SEGMENT.test(s) && s !== '.' && s !== '..'
-}
-
-/**
- * A relative directory made only of safe segments: `a/b/`, never `/a/`, `a//b/`,
- * `a/../b/` or `a` (it must end with `/`, so `al/` can never be a prefix of `alice/`).
- */
-export function isSafePrefix (s: unknown): s is string {
-  if (typeof s !== 'string' || s.length < 2 || s.length > PREFIX_MAX_LENGTH || !s.endsWith('/')) return false
-  return s.slice(0, -1).split('/').every(isSafeSegment)
-}
 
 function appendLiteral (parts: TemplatePart[], text: string): void {
   const last = parts.at(-1)
@@ -151,14 +136,14 @@ export function isPerCaller (t: PrefixTemplate): boolean {
   return t.parts.some((p) => p.kind === 'claim')
 }
 
-type Segment = { kind: 'literal', text: string } | { kind: 'claim', hash: boolean }
+type Segment = { kind: 'literal', text: string } | { kind: 'claim', claim: string, hash: boolean }
 
 function segmentsOf (t: PrefixTemplate, issuerName: string): Segment[] {
   const out: Segment[] = []
   let pending = ''
   for (const part of t.parts) {
     if (part.kind === 'claim') {
-      out.push({ kind: 'claim', hash: part.hash })
+      out.push({ kind: 'claim', claim: part.claim, hash: part.hash })
       continue
     }
     pending += part.kind === 'issuer' ? issuerName : part.text
@@ -185,7 +170,7 @@ function segmentsMayBeEqual (a: Segment, b: Segment): boolean {
 /**
  * Conservative: could a caller of issuer A under template `a` and a caller of
  * issuer B under template `b` get the same directory, or one inside the other?
- * Used by config validation so the same `sub` from two issuers never shares files.
+ * Used by grant compilation so that no two callers ever share files by accident.
  */
 export function mayShareDirectory (a: PrefixTemplate, issuerA: string, b: PrefixTemplate, issuerB: string): boolean {
   const sa = segmentsOf(a, issuerA)
@@ -195,4 +180,19 @@ export function mayShareDirectory (a: PrefixTemplate, issuerA: string, b: Prefix
     if (!segmentsMayBeEqual(sa[i] as Segment, sb[i] as Segment)) return false
   }
   return true
+}
+
+/**
+ * Whether the two templates build the same directory from the same claims, segment by
+ * segment, for these issuers: then one caller gets one directory under both, and two
+ * callers with different claims get directories that are neither equal nor nested.
+ */
+export function sameDirectoryRule (a: PrefixTemplate, issuerA: string, b: PrefixTemplate, issuerB: string): boolean {
+  const sa = segmentsOf(a, issuerA)
+  const sb = segmentsOf(b, issuerB)
+  return sa.length === sb.length && sa.every((x, i) => {
+    const y = sb[i] as Segment
+    if (x.kind === 'literal') return y.kind === 'literal' && x.text === y.text
+    return y.kind === 'claim' && x.claim === y.claim && x.hash === y.hash
+  })
 }

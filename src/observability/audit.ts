@@ -4,7 +4,7 @@
 // It never carries the secret, the security token or the caller's JWT.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Issued } from '../vend.js'
-import { stsTime } from '../http/credentials/route.js'
+import { stsTime } from '../core/index.js'
 
 export const ACCESS_KEY_ID_SHOWN = 12
 

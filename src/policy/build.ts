@@ -5,14 +5,10 @@
 // alphabet only, the object Resource is `acs:oss:*:*:<bucket>/<prefix>*` whose only
 // key wildcard is that final `*`, and the document is built as objects and serialised
 // with JSON.stringify, never by gluing strings.
-import type { Action } from '../config/schema.js'
-import { ACTIONS } from '../config/schema.js'
-import { isSafePrefix, worstCasePrefix, type PrefixTemplate } from '../grants/template.js'
+import { ACTIONS, isBucketName, isSafePrefix, type Action } from '../core/index.js'
 
 /** STS refuses session policies longer than this (InvalidParameter.PolicyGrammar / length). */
-export const POLICY_MAX_BYTES = 2048
-
-const BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
+export { POLICY_MAX_BYTES } from '../core/index.js'
 
 export interface PolicyStatement {
   Effect: 'Allow' | 'Deny'
@@ -49,7 +45,7 @@ export function objectArn (bucket: string, prefix: string): string {
 }
 
 export function buildSessionPolicy (bucket: string, prefix: string, actions: readonly Action[]): PolicyDocument {
-  if (typeof bucket !== 'string' || !BUCKET.test(bucket)) throw new Error('session policy: the bucket name is not valid')
+  if (!isBucketName(bucket)) throw new Error('session policy: the bucket name is not valid')
   if (!isSafePrefix(prefix)) throw new Error('session policy: the prefix is not a safe directory')
   if (!Array.isArray(actions) || actions.some((a) => !(ACTIONS as readonly string[]).includes(a))) {
     throw new Error('session policy: unknown action')
@@ -80,13 +76,4 @@ export function serializePolicy (doc: PolicyDocument): string {
 /** Size in bytes of the serialised policy (what STS counts). */
 export function policyBytes (doc: PolicyDocument): number {
   return Buffer.byteLength(serializePolicy(doc), 'utf8')
-}
-
-/**
- * The largest session policy a template can produce: every placeholder filled with a
- * value of its maximum length. Exact, not an estimate, because the safe alphabet needs
- * no JSON escaping, so every character costs one byte.
- */
-export function worstCasePolicyBytes (bucket: string, template: PrefixTemplate, actions: readonly Action[]): number {
-  return policyBytes(buildSessionPolicy(bucket, worstCasePrefix(template), actions))
 }

@@ -13,14 +13,15 @@ import { createHash } from 'node:crypto'
 import type { Action } from '../config/schema.js'
 import { buildSessionPolicy, canonicalActions, type PolicyDocument } from '../policy/build.js'
 import { isSafePrefix, parsePrefixTemplate } from '../grants/template.js'
+import { BUCKET_PATTERN, NAME_PATTERN } from '../core/index.js'
 
 /** RAM's limits (CreateRole, CreatePolicy, CreatePolicyVersion). */
 export const ROLE_NAME = /^[A-Za-z0-9.-]{1,64}$/
 export const POLICY_NAME = /^[A-Za-z0-9-]{1,128}$/
 export const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/
 export const ACCOUNT_ID = /^[0-9]{1,32}$/
-export const BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
-export const GRANT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/
+export const BUCKET = new RegExp(BUCKET_PATTERN)
+export const GRANT_NAME = new RegExp(NAME_PATTERN)
 export const REGION = /^[a-z]{2}-[a-z0-9-]{2,40}$/
 export const CUSTOM_POLICY_MAX_CHARS = 6144
 export const TRUST_POLICY_MAX_CHARS = 2048

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { GrantConfig } from '../../src/config/schema.js'
-import { compileGrants, resolveGrant, type VendRequest } from '../../src/grants/resolve.js'
+import { resolveGrant, type VendRequest } from '../../src/grants/resolve.js'
+import { compileGrants } from '../../src/grants/compile.js'
 import { buildSessionPolicy, POLICY_MAX_BYTES, serializePolicy } from '../../src/policy/build.js'
 import { evaluatePolicy } from '../../devkit/policy/evaluate.js'
 
@@ -17,7 +18,11 @@ function grant (g: Partial<GrantConfig> & { name: string }): GrantConfig {
   }
 }
 
-const GRANTS = compileGrants([
+function compile (grants: GrantConfig[]): ReturnType<typeof compileGrants> {
+  return compileGrants({ issuers: [{ name: 'corp' }, { name: 'partner' }], grants, cache: { minRemainingSeconds: 1200 } })
+}
+
+const GRANTS = compile([
   grant({ name: 'home' }),
   grant({ name: 'reports', prefix: 'reports/{tenant}/{sub:sha256}/', actions: ['read'], when: { scope: 'reports:read' } }),
   grant({ name: 'admin', prefix: 'admin/{sub}/', when: { groups: 'admins' } }),
@@ -207,5 +212,5 @@ t.test('duration narrowing', async (t) => {
 })
 
 t.test('compileGrants refuses a bad template', async (t) => {
-  t.throws(() => compileGrants([grant({ name: 'x', prefix: 'u-{sub}/' })]), { message: /whole segment/ })
+  t.throws(() => compile([grant({ name: 'x', prefix: 'u-{sub}/' })]), { name: 'ConfigError', message: /grants\[0\]\.prefix: .*whole segment/ })
 })

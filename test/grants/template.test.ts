@@ -1,9 +1,8 @@
 import t from 'tap'
 import {
   fillPrefix, hashClaim, isPerCaller, isSafePrefix, isSafeSegment, maxFilledLength, mayShareDirectory,
-  parsePrefixTemplate, SAFE_SEGMENT, usesIssuer, worstCasePrefix
+  parsePrefixTemplate, SAFE_SEGMENT, sameDirectoryRule, usesIssuer, worstCasePrefix
 } from '../../src/grants/template.js'
-import { parseConfig } from '../../src/config/load.js'
 
 t.test('parsePrefixTemplate accepts templates and splits them into parts', async (t) => {
   const rows: Array<[string, unknown]> = [
@@ -198,41 +197,19 @@ t.test('mayShareDirectory', async (t) => {
   t.notOk(isPerCaller(p('apps/{issuer}/')))
 })
 
-function config (grants: unknown[]): unknown {
-  const issuer = (name: string): unknown => ({
-    name, issuer: `https://${name}.example.com/`, audience: 'sts-vending', jwksUri: `https://${name}.example.com/jwks`, algorithms: ['RS256']
-  })
-  const grant = (g: Record<string, unknown>): unknown => ({
-    roleArn: 'acs:ram::123456789012:role/uploader', bucket: 'uploads', region: 'cn-hangzhou', actions: ['write'], durationSeconds: 3600, ...g
-  })
-  return { issuers: [issuer('corp'), issuer('partner')], grants: grants.map((g) => grant(g as Record<string, unknown>)) }
-}
-
-t.test('config validation: the same subject of two issuers never shares a directory', async (t) => {
-  const ok: Array<[string, unknown[]]> = [
-    ['one grant, two issuers, {issuer}', [{ name: 'g', issuers: ['corp', 'partner'], prefix: 'apps/{issuer}/{sub}/' }]],
-    ['one grant, one issuer', [{ name: 'g', issuers: ['corp'], prefix: 'users/{sub}/' }]],
-    ['two grants, distinct literals', [
-      { name: 'a', issuers: ['corp'], prefix: 'users/{sub}/' }, { name: 'b', issuers: ['partner'], prefix: 'partners/{sub}/' }]],
-    ['two grants, same template, other buckets', [
-      { name: 'a', issuers: ['corp'], prefix: 'users/{sub}/' }, { name: 'b', issuers: ['partner'], prefix: 'users/{sub}/', bucket: 'other' }]],
-    ['a shared directory for two issuers', [{ name: 'g', issuers: ['corp', 'partner'], prefix: 'public/' }]],
-    ['two grants of one issuer', [
-      { name: 'a', issuers: ['corp'], prefix: 'users/{sub}/' }, { name: 'b', issuers: ['corp'], prefix: 'users/{sub}/', actions: ['read'] }]]
+t.test('sameDirectoryRule: one directory per caller under both templates', async (t) => {
+  const p = parsePrefixTemplate
+  const rows: Array<[string, string, string, string, string, boolean]> = [
+    ['identical', 'users/{sub}/', 'a', 'users/{sub}/', 'a', true],
+    ['{issuer} spelled out', 'apps/{issuer}/{sub}/', 'corp', 'apps/corp/{sub}/', 'corp', true],
+    ['other claim', 'home/{sub}/', 'a', 'home/{preferred_username}/', 'a', false],
+    ['hashed vs plain', 'u/{sub}/', 'a', 'u/{sub:sha256}/', 'a', false],
+    ['deeper', 'u/{sub}/', 'a', 'u/{sub}/x/', 'a', false],
+    ['other literal', 'u/{sub}/', 'a', 'v/{sub}/', 'a', false],
+    ['{issuer} for two issuers', 'apps/{issuer}/{sub}/', 'corp', 'apps/{issuer}/{sub}/', 'partner', false]
   ]
-  for (const [why, grants] of ok) t.doesNotThrow(() => parseConfig(config(grants)), why)
-
-  const bad: Array<[string, unknown[], RegExp]> = [
-    ['one grant, two issuers, no {issuer}', [{ name: 'g', issuers: ['corp', 'partner'], prefix: 'users/{sub}/' }],
-      /grants\[0\]\.prefix: this grant serves several issuers; put \{issuer\}/],
-    ['hashing does not tell issuers apart', [{ name: 'g', issuers: ['corp', 'partner'], prefix: 'users/{sub:sha256}/' }],
-      /grants\[0\]\.prefix: this grant serves several issuers/],
-    ['two grants, same directory, different issuers', [
-      { name: 'a', issuers: ['corp'], prefix: 'users/{sub}/' }, { name: 'b', issuers: ['partner'], prefix: 'users/{sub}/' }],
-    /grants\[1\]\.prefix: callers of "partner" could reach the same directory as callers of "corp" under grants\[0\]/],
-    ['a top-level claim could name another issuer\'s shared directory', [
-      { name: 'a', issuers: ['corp'], prefix: '{sub}/' }, { name: 'b', issuers: ['partner'], prefix: 'shared/' }],
-    /grants\[1\]\.prefix: callers of "partner"/]
-  ]
-  for (const [why, grants, message] of bad) t.throws(() => parseConfig(config(grants)), { message }, why)
+  for (const [why, a, ia, b, ib, want] of rows) {
+    t.equal(sameDirectoryRule(p(a), ia, p(b), ib), want, why)
+    t.equal(sameDirectoryRule(p(b), ib, p(a), ia), want, `${why} (swapped)`)
+  }
 })

@@ -2,8 +2,9 @@ import t from 'tap'
 import { ACTIONS, type Action } from '../../src/config/schema.js'
 import { fillPrefix, parsePrefixTemplate } from '../../src/grants/template.js'
 import {
-  ACTION_MAP, buildSessionPolicy, POLICY_MAX_BYTES, policyBytes, serializePolicy, worstCasePolicyBytes
+  ACTION_MAP, buildSessionPolicy, POLICY_MAX_BYTES, policyBytes, serializePolicy
 } from '../../src/policy/build.js'
+import { worstCasePolicyBytes } from '../../src/grants/compile.js'
 import { evaluatePolicy } from '../../devkit/policy/evaluate.js'
 
 const ALL: Action[] = ['list', 'read', 'write', 'delete']

@@ -4,7 +4,8 @@
 import t from 'tap'
 import fc from 'fast-check'
 import type { Action, GrantConfig } from '../../src/config/schema.js'
-import { compileGrants, resolveGrant } from '../../src/grants/resolve.js'
+import { resolveGrant } from '../../src/grants/resolve.js'
+import { compileGrants } from '../../src/grants/compile.js'
 import { fillPrefix, parsePrefixTemplate } from '../../src/grants/template.js'
 import { buildSessionPolicy, POLICY_MAX_BYTES, serializePolicy } from '../../src/policy/build.js'
 import { compilePolicy, type AccessRequest } from '../../devkit/policy/evaluate.js'
@@ -164,7 +165,7 @@ function grant (g: Partial<GrantConfig>): GrantConfig {
 }
 
 t.test('every string as the requested prefix: refused, or narrowed inside the directory', async (t) => {
-  const grants = compileGrants([grant({})])
+  const grants = compileGrants({ issuers: [{ name: 'corp' }], grants: [grant({})], cache: { minRemainingSeconds: 1200 } })
   const grantPrefix = 'users/alice/'
   for (const [name, str] of GENERATORS) {
     let accepted = 0

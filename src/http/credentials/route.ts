@@ -8,6 +8,7 @@ import underPressure from '@fastify/under-pressure'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Config } from '../../config/schema.js'
 import { Action } from '../../config/schema.js'
+import { stsTime } from '../../core/index.js'
 import { ErrorCode, RateLimited, withRetryAfter } from '../../errors.js'
 import type { Caller } from '../../auth/verifier.js'
 import type { Vender, Issued } from '../../vend.js'
@@ -46,11 +47,6 @@ export const ErrorResponse = Type.Object({
   error: Type.String(),
   message: Type.String()
 }, { additionalProperties: false })
-
-/** STS's Expiration format: seconds precision, UTC, `Z`. */
-export function stsTime (d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
-}
 
 export function defaultBody (issued: Issued): Static<typeof CredentialsResponse> {
   return {
