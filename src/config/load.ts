@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { ConfigSchema, type Config } from './schema.js'
+import { ConfigSchema, REPLACED_KEYS, type Config } from './schema.js'
 import { crossCheck } from './validate.js'
 
 export class ConfigError extends Error {
@@ -27,6 +27,8 @@ export function parseConfig (input: unknown): Config {
   const first = Value.Errors(ConfigSchema, withDefaults).First()
   if (first !== undefined) {
     const path = jsonPointerToPath(first.path)
+    const replacement = REPLACED_KEYS[path]
+    if (replacement !== undefined) throw new ConfigError(`config: ${path} was replaced by ${replacement}`)
     const detail = first.message === 'Unexpected property' ? 'unknown key' : first.message
     throw new ConfigError(`config: ${path}: ${detail}`)
   }
