@@ -79,6 +79,8 @@ export function createUpstream (opts: UpstreamOptions): Upstream {
     try {
       const creds = await withRetries(opts, clock, {
         beforeAttempt: (attempt, lastError) => {
+          // The circuit opened while this request waited to retry: its last answer stands.
+          if (attempt > 1 && breaker.state() !== 'closed') throw lastError
           if (!budget.take()) {
             ev.budgetExhausted?.()
             throw new BudgetSpent(lastError)

@@ -81,12 +81,12 @@ t.test('a throttling hint raises the delay', async (t) => {
 })
 
 t.test('when it gives up (and with what)', async (t) => {
-  const cases: Array<{ desc: string, script: unknown[], extra?: Partial<RetryHooks<string>>, policy?: Partial<RetryPolicy>, calls: number, sleeps: number[], error: object }> = [
+  const cases: Array<{ desc: string, script: unknown[], extra?: Partial<RetryHooks<string>>, policy?: Partial<RetryPolicy>, calls: number, sleeps: number[], error: { name: string, tag?: string } }> = [
     { desc: 'attempts exhausted: the last failure', script: [new Transient(), new Transient(), new Transient(0, 'last')], calls: 3, sleeps: [100, 200], error: { name: 'Transient', tag: 'last' } },
-    { desc: 'not retryable', script: [new Fatal()], calls: 1, sleeps: [], error: Fatal },
-    { desc: 'the quota says no: no sleep', script: [new Transient(), 'ok'], extra: { permit: () => false }, calls: 1, sleeps: [], error: Transient },
-    { desc: 'the delay would pass the deadline', script: [new Transient(5000), 'ok'], calls: 1, sleeps: [], error: Transient },
-    { desc: 'one attempt allowed', script: [new Transient(), 'ok'], policy: { maxAttempts: 1 }, calls: 1, sleeps: [], error: Transient }
+    { desc: 'not retryable', script: [new Fatal()], calls: 1, sleeps: [], error: { name: 'Fatal' } },
+    { desc: 'the quota says no: no sleep', script: [new Transient(), 'ok'], extra: { permit: () => false }, calls: 1, sleeps: [], error: { name: 'Transient' } },
+    { desc: 'the delay would pass the deadline', script: [new Transient(5000), 'ok'], calls: 1, sleeps: [], error: { name: 'Transient' } },
+    { desc: 'one attempt allowed', script: [new Transient(), 'ok'], policy: { maxAttempts: 1 }, calls: 1, sleeps: [], error: { name: 'Transient' } }
   ]
   for (const c of cases) {
     const f = fake(1)
