@@ -127,6 +127,10 @@ t.test('a real outage opens the circuit within minimumRequests failed requests, 
   t.equal(seen.at(-1), 'STS_VENDING_CIRCUIT_OPEN', 'then the circuit is open')
   t.equal(h.emulator.callCount, 30, 'ten requests, three attempts each')
 
+  const one = performance.now()
+  t.equal((await h.vend(token)).json.code, 'STS_VENDING_CIRCUIT_OPEN')
+  const oneMs = performance.now() - one
+  t.ok(oneMs < 50, `one refusal fails fast (${oneMs.toFixed(1)} ms)`)
   const started = performance.now()
   const open = await Promise.all(Array.from({ length: 20 }, async (_v, i) => await h.vend(h.token({ sub: `other${i}` }))))
   const ms = performance.now() - started
