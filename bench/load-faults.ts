@@ -32,7 +32,7 @@ async function main (): Promise<void> {
   const sts = await startStsEmulator({ accessKeys: { [id]: secret }, roles: { [ROLE]: { maxSessionDuration: 3600 } }, latencyMs: 20 })
   const issuer = createDevIssuer()
   const config = parseConfig({
-    sts: { endpoint: sts.url, timeoutMs: 500, deadlineMs: 1500, maxCallsPerSecond: 50, breaker: { failureThreshold: 5, resetTimeoutMs: 2000 } },
+    sts: { endpoint: sts.url, timeoutMs: 500, deadlineMs: 1500, maxCallsPerSecond: 50, breaker: { minimumRequests: 5, openMs: 1000, maxOpenMs: 4000 } },
     issuers: [{ name: 'app', issuer: issuer.issuer, audience: issuer.audience, publicKey: issuer.publicKeyPem, algorithms: ['RS256'] }],
     grants: [{ name: 'uploads', issuers: ['app'], roleArn: ROLE, bucket: 'load-bucket', region: 'cn-hangzhou', prefix: 'users/{sub}/', actions: ['list', 'read', 'write'], durationSeconds: 3600 }],
     rateLimit: { max: 1_000_000 },

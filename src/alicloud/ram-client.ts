@@ -2,15 +2,14 @@
 // one RAM call (RPC style, parameters in the query, ACS3-HMAC-SHA256 signed by
 // openapi-core). "Not found" answers of reads become undefined; every other failure
 // becomes a RamApiError carrying only the action, code, status, request id and a
-// trimmed, redacted message: SDK errors hold the signed request and are never passed on.
+// trimmed, redacted message (sdk-errors.ts): SDK errors are never passed on.
 import RamModule, {
   AttachPolicyToRoleRequest, AttachPolicyToUserRequest, CreatePolicyRequest, CreatePolicyVersionRequest, CreateRoleRequest,
   DeletePolicyVersionRequest, GetPolicyRequest, GetRoleRequest, GetUserRequest, ListPoliciesForRoleRequest,
   ListPoliciesForUserRequest, ListPolicyVersionsRequest, UpdateRoleRequest
 } from '@alicloud/ram20150501'
-import { CredentialLookupFailed, parseEndpoint as parseSdkEndpoint, sdkConfig } from './sdk-config.js'
-import type { CredentialLike } from './sts-client.js'
-import { trimUpstreamMessage } from './sts-client.js'
+import { parseEndpoint as parseSdkEndpoint, sdkConfig, type CredentialLike } from './sdk-config.js'
+import { readSdkError, str } from './sdk-errors.js'
 import { RamApiError, type AttachedPolicy, type PolicyType, type RamOperations, type RamRole } from '../provision/provision.js'
 
 // CommonJS: under Node's ESM loader the default import is module.exports.
@@ -26,29 +25,22 @@ export interface RamClientOptions {
   timeoutMs?: number
 }
 
-function str (v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' && v !== 'undefined' ? v : undefined
-}
-
 export function parseEndpoint (endpoint: string): { host: string, protocol: 'http' | 'https' } {
   return parseSdkEndpoint(endpoint, 'the RAM endpoint')
 }
 
-/** Maps whatever the SDK threw to a RamApiError, copying only safe fields. */
+/** Maps whatever the SDK threw to a RamApiError (safe fields only, see sdk-errors.ts). */
 export function toRamApiError (action: string, err: unknown): RamApiError {
   if (err instanceof RamApiError) return err
-  if (err instanceof CredentialLookupFailed) return new RamApiError(action, 'CredentialUnavailable', 'credential lookup failed')
-  if (typeof err !== 'object' || err === null) return new RamApiError(action, 'Unknown', 'unknown failure')
-  const e = err as Record<string, unknown>
-  const code = str(e.code) ?? 'Unknown'
-  const status = typeof e.statusCode === 'number' ? e.statusCode : undefined
-  if (status !== undefined) {
-    return new RamApiError(action, code, trimUpstreamMessage(e.message) ?? '', status, str(e.requestId))
+  const f = readSdkError(err)
+  switch (f.kind) {
+    case 'answer': return new RamApiError(action, f.code, f.message ?? '', f.status, f.requestId)
+    case 'credential': return new RamApiError(action, 'CredentialUnavailable', 'credential lookup failed')
+    case 'timeout': return new RamApiError(action, 'TIMEOUT', 'the call timed out')
+    case 'network': return new RamApiError(action, f.code, f.code)
+    case 'not-json': return new RamApiError(action, 'InvalidJSON', 'RAM answered with something that is not JSON')
+    case 'unknown': return new RamApiError(action, 'Unknown', 'unknown failure')
   }
-  if (str(e.name) === 'RequestTimeoutError') return new RamApiError(action, 'TIMEOUT', 'the call timed out')
-  if (/^E[A-Z_]+$/.test(code)) return new RamApiError(action, code, code)
-  if (err instanceof SyntaxError) return new RamApiError(action, 'InvalidJSON', 'RAM answered with something that is not JSON')
-  return new RamApiError(action, 'Unknown', 'unknown failure')
 }
 
 function bad (action: string, what: string): RamApiError {

@@ -1,17 +1,17 @@
 // A thin client over @alicloud/sts20150401: one assumeRole() is exactly one HTTP request
-// (the SDK's retries stay off; the resilience layer in resilient.ts decides), bounded by
+// (the SDK's retries stay off; upstream/ decides), bounded by
 // timeoutMs, and every failure becomes an StsError of a small, closed set of kinds.
 //
-// SDK errors are never passed on: they carry the signed request (`data`, the headers with
-// the Authorization) and their messages echo the full URL. Only the code, status, request
-// id and a trimmed, redacted upstream message are copied.
+// SDK errors are never passed on (sdk-errors.ts reads them): only the code, status,
+// request id and a trimmed, redacted upstream message reach an StsError.
 //
 // Timeouts: the SDK (httpx) arms a read timer from socket connect and a socket idle
 // timeout, both of which destroy the socket. The read timer is not cleared after a
 // successful response and can clear a later request's timer on a reused keep-alive
 // socket, so a deadline of our own also bounds every call.
 import StsModule, { AssumeRoleRequest } from '@alicloud/sts20150401'
-import { CredentialLookupFailed, sdkConfig, type CredentialLike } from './sdk-config.js'
+import { sdkConfig, type CredentialLike } from './sdk-config.js'
+import { readSdkError, str } from './sdk-errors.js'
 
 // CommonJS: under Node's ESM loader the default import is module.exports.
 const SdkClient = StsModule.default
@@ -71,6 +71,8 @@ export interface StsClient {
 
 /** What the SDK needs from a credential: @alicloud/credentials' Credential satisfies it. */
 export type { CredentialLike } from './sdk-config.js'
+// Kept here too for the modules that import it from the STS client.
+export { trimUpstreamMessage } from './sdk-errors.js'
 
 export interface StsClientOptions {
   /** http(s)://host[:port], no path. */
@@ -80,10 +82,6 @@ export interface StsClientOptions {
   credential: CredentialLike
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ENETDOWN', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER'
-])
 const EXPIRATION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
 const USER_AGENT = 'sts-vending'
 
@@ -92,30 +90,6 @@ const KIND_TEXT: Record<StsErrorKind, string> = {
   unavailable: 'unavailable',
   rejected: 'rejected',
   bad_response: 'answered with something unusable'
-}
-
-function str (v: unknown): string | undefined {
-  // The SDK stringifies absent fields into "undefined".
-  return typeof v === 'string' && v !== '' && v !== 'undefined' ? v : undefined
-}
-
-/**
- * The upstream Message, for logs only: the SDK wraps it as "<Code>: code: <status>,
- * <Message> request id: <id>"; keep the middle, drop anything shaped like a credential or a
- * signature, and bound it to one short line.
- */
-export function trimUpstreamMessage (raw: unknown): string | undefined {
-  const text = str(raw)
-  if (text === undefined) return undefined
-  const inner = text.replace(/^(?:\S+: )?code: \d+, /, '').replace(/ request id: \S*$/, '')
-  const redacted = inner
-    .replace(/\b(Signature|Credential|Authorization|AccessKeySecret|SecurityToken|x-acs-security-token)\b\s*[=:]\s*\S*/gi, '[redacted]')
-    .replace(/ACS3-[A-Z0-9-]+\s+\S*/g, '[redacted]')
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
-    .trim()
-  if (redacted === '' || redacted === 'undefined') return undefined
-  return redacted.length > 160 ? redacted.slice(0, 157) + '...' : redacted
 }
 
 function describe (kind: StsErrorKind, d: StsErrorDetails, upstream?: string): string {
@@ -130,34 +104,22 @@ function make (kind: StsErrorKind, d: StsErrorDetails, upstream?: string): StsEr
   return new StsError(kind, describe(kind, d, upstream), d)
 }
 
-/** Maps whatever the SDK threw to an StsError, copying only safe fields. */
+/** Maps whatever the SDK threw to an StsError (safe fields only, see sdk-errors.ts). */
 export function classifySdkError (err: unknown): StsError {
   if (err instanceof StsError) return err
-  if (err instanceof CredentialLookupFailed) return make('unavailable', { code: 'CredentialUnavailable' })
-  if (typeof err !== 'object' || err === null) return make('unavailable', { code: 'Unknown' })
-  const e = err as Record<string, unknown>
-  const name = str(e.name) ?? ''
-  const code = str(e.code)
-  const status = typeof e.statusCode === 'number' ? e.statusCode : undefined
-  const requestId = str(e.requestId)
-  const base = { ...(status !== undefined ? { status } : {}), ...(requestId !== undefined ? { requestId } : {}) }
-
-  if (status !== undefined) {
-    const upstreamCode = code ?? 'Unknown'
-    const upstream = trimUpstreamMessage(e.message)
-    if (upstreamCode.includes('Throttling') || status === 429) {
-      const retryAfterMs = typeof e.retryAfter === 'number' && Number.isFinite(e.retryAfter) && e.retryAfter >= 0 ? e.retryAfter : undefined
-      return make('throttled', { code: upstreamCode, ...base, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, upstream)
-    }
-    if (status >= 500) return make('unavailable', { code: upstreamCode, ...base }, upstream)
-    return make('rejected', { code: upstreamCode, ...base }, upstream)
+  const f = readSdkError(err)
+  switch (f.kind) {
+    case 'credential': return make('unavailable', { code: 'CredentialUnavailable' })
+    case 'timeout': return make('unavailable', { code: 'TIMEOUT', timedOut: true })
+    case 'network': return make('unavailable', { code: f.code, timedOut: f.code === 'ETIMEDOUT' })
+    case 'not-json': return make('bad_response', { code: 'InvalidJSON' })
+    case 'unknown': return make('unavailable', { code: 'Unknown' })
   }
-  if (name === 'RequestTimeoutError') return make('unavailable', { code: 'TIMEOUT', timedOut: true })
-  if (code !== undefined && NETWORK_CODES.has(code)) return make('unavailable', { code, timedOut: code === 'ETIMEDOUT' })
-  // A body that is not JSON. The SDK parses error bodies before it looks at the status,
-  // so this is also what a non-JSON 5xx from a proxy looks like; the status is lost.
-  if (err instanceof SyntaxError) return make('bad_response', { code: 'InvalidJSON' })
-  return make('unavailable', { code: 'Unknown' })
+  const base = { code: f.code, status: f.status, ...(f.requestId !== undefined ? { requestId: f.requestId } : {}) }
+  if (f.code.includes('Throttling') || f.status === 429) {
+    return make('throttled', { ...base, ...(f.retryAfterMs !== undefined ? { retryAfterMs: f.retryAfterMs } : {}) }, f.message)
+  }
+  return make(f.status >= 500 ? 'unavailable' : 'rejected', base, f.message)
 }
 
 function badResponse (code: string, requestId: string | undefined): StsError {

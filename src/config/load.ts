@@ -4,9 +4,9 @@
 import { readFile } from 'node:fs/promises'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { ConfigSchema, type Config } from './schema.js'
+import { ConfigSchema, REPLACED_KEYS, type Config } from './schema.js'
 import { ConfigError } from './error.js'
-import { explain } from './explain.js'
+import { explain, pathOf } from './explain.js'
 import { checkEnvironment, checkIssuers } from './validate.js'
 
 export { ConfigError } from './error.js'
@@ -22,7 +22,13 @@ export function parseConfig (input: unknown, options: LoadOptions = {}): Config 
     throw new ConfigError('config: the document must be a mapping of keys')
   }
   const withDefaults = Value.Default(ConfigSchema, structuredClone(input))
-  const problem = explain([...Value.Errors(ConfigSchema, withDefaults)], input)
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)]
+  // A key an earlier release knew is named with its replacement, not as a mere typo.
+  for (const e of errors) {
+    const replacement = REPLACED_KEYS[pathOf(e.path)]
+    if (replacement !== undefined) throw new ConfigError(`config: ${pathOf(e.path)} was replaced by ${replacement}`)
+  }
+  const problem = explain(errors, input)
   if (problem !== undefined) throw new ConfigError(`config: ${problem}`)
   const config = withDefaults as Config
   const issuers = checkIssuers(config) ?? (options.env !== undefined ? checkEnvironment(config, options.env) : undefined)

@@ -67,9 +67,13 @@ export const ConfigSchema = Type.Object({
     backoffMaxMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 2000 }),
     /** Ceiling on AssumeRole calls per second from this instance (the account allows ~100/s in all). */
     maxCallsPerSecond: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    /** Counts requests (retries included), not attempts; see src/alicloud/upstream/breaker.ts. */
     breaker: Type.Object({
-      failureThreshold: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
-      resetTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 })
+      failureRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5, description: 'share of failed requests in the window that opens the circuit' }),
+      minimumRequests: Type.Integer({ minimum: 2, maximum: 100_000, default: 10, description: 'requests the window must hold before the ratio counts' }),
+      windowMs: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000, description: 'rolling window of request outcomes' }),
+      openMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 2000, description: 'first open period, then one probe' }),
+      maxOpenMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000, description: 'the open period doubles while probes fail, up to this (never below openMs)' })
     }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   issuers: Type.Array(IssuerSchema, { minItems: 1 }),
@@ -109,3 +113,9 @@ export type GrantConfig = Static<typeof GrantSchema>
 
 /** What tests and callers may hand in: defaults filled by `parseConfig`. */
 export type ConfigInput = unknown
+
+/** Keys that were replaced: the loader names the replacement instead of "unknown key". */
+export const REPLACED_KEYS: Readonly<Record<string, string>> = {
+  'sts.breaker.failureThreshold': 'sts.breaker.failureRatio and sts.breaker.minimumRequests (the breaker counts failed requests in a window, not consecutive attempts)',
+  'sts.breaker.resetTimeoutMs': 'sts.breaker.openMs and sts.breaker.maxOpenMs (the open period starts short and grows while probes fail)'
+}

@@ -87,29 +87,105 @@ t.test('STS hangs: the request ends at the deadline with 504', async (t) => {
   t.ok(h.emulator.callCount <= 2)
 })
 
-t.test('circuit breaker: opens, fails fast, probes once, closes', async (t) => {
-  let clock = Date.now()
-  const o = faultHarness((c) => ({ ...c, sts: { ...c.sts, maxAttempts: 1, breaker: { failureThreshold: 2, resetTimeoutMs: 10_000 } } }), { now: () => clock })
+t.test('a hang, then a request that meets 2×5xx then success: 504, then 200, and the circuit stays closed', async (t) => {
+  // Issue 16 item 1: with per-attempt counting, the hang's three timed-out attempts and the
+  // next request's two 5xx opened the circuit on the default settings. Real STS timeouts
+  // (the hang costs three 1 s attempts); the backoff sleeps are fake.
+  const o = faultHarness((c) => ({ ...c, sts: { ...c.sts, timeoutMs: 1000, deadlineMs: 5000 } }))
   const h = await build(t, o)
-  h.emulator.inject({ kind: 'server-error' })
-  const token = h.token()
-  t.equal((await h.vend(token)).statusCode, 503)
-  t.equal((await h.vend(token)).statusCode, 503)
-  const calls = h.emulator.callCount
-  const started = performance.now()
-  const open = await h.vend(token)
-  const ms = performance.now() - started
-  t.equal(open.statusCode, 503)
-  t.equal(open.json.code, 'STS_VENDING_CIRCUIT_OPEN')
-  t.ok(Number(open.headers['retry-after']) >= 1)
-  t.equal(h.emulator.callCount, calls, 'no upstream call while open')
-  t.ok(ms < 50, `fails fast (${ms.toFixed(1)} ms)`)
+  h.emulator.inject({ kind: 'hang', count: 3 })
+  h.emulator.inject({ kind: 'server-error', count: 2, status: 503 })
+  const hung = await h.vend(h.token({ sub: 'first' }))
+  t.equal(hung.statusCode, 504, 'the hang is answered 504')
+  t.equal(hung.json.code, 'STS_VENDING_UPSTREAM_TIMEOUT')
+  t.equal(h.emulator.callCount, 3, 'three timed-out attempts')
 
-  clock += 10_000
+  const recovered = await h.vend(h.token({ sub: 'second' }))
+  t.equal(recovered.statusCode, 200, 'success on the third attempt, not 503')
+  t.equal(h.emulator.callCount, 6)
+  const after = await Promise.all(['u1', 'u2', 'u3'].map(async (sub) => await h.vend(h.token({ sub }))))
+  t.same(after.map((r) => r.statusCode), [200, 200, 200], 'new callers are served: the circuit stayed closed')
+  const metrics = await h.app.inject('/metrics')
+  t.match(metrics.body, /^stsv_sts_circuit_state 0$/m, 'the gauge says closed')
+})
+
+t.test('a real outage opens the circuit within minimumRequests failed requests, then fails fast with 503 + Retry-After', async (t) => {
+  let clock = Date.now()
+  // Default breaker settings; a budget large enough that it never decides for the breaker.
+  const o = faultHarness((c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100 } }), { now: () => clock })
+  const h = await build(t, o)
+  h.emulator.inject({ kind: 'server-error', status: 500 })
+  const token = h.token()
+  const seen: string[] = []
+  for (let i = 0; i < 40 && !seen.includes('STS_VENDING_CIRCUIT_OPEN'); i++) {
+    const res = await h.vend(token)
+    t.equal(res.statusCode, 503)
+    seen.push(res.json.code)
+    clock += 100
+  }
+  t.equal(seen.filter((c) => c === 'STS_VENDING_UPSTREAM_UNAVAILABLE').length, 10, 'ten failed requests (minimumRequests), each with its own answer')
+  t.equal(seen.at(-1), 'STS_VENDING_CIRCUIT_OPEN', 'then the circuit is open')
+  t.equal(h.emulator.callCount, 30, 'ten requests, three attempts each')
+
+  const one = performance.now()
+  t.equal((await h.vend(token)).json.code, 'STS_VENDING_CIRCUIT_OPEN')
+  const oneMs = performance.now() - one
+  t.ok(oneMs < 50, `one refusal fails fast (${oneMs.toFixed(1)} ms)`)
+  const started = performance.now()
+  const open = await Promise.all(Array.from({ length: 20 }, async (_v, i) => await h.vend(h.token({ sub: `other${i}` }))))
+  const ms = performance.now() - started
+  t.ok(open.every((r) => r.statusCode === 503 && r.json.code === 'STS_VENDING_CIRCUIT_OPEN' && Number(r.headers['retry-after']) === 2), '503 CIRCUIT_OPEN, Retry-After = the open period (2 s)')
+  t.equal(h.emulator.callCount, 30, 'no upstream call while open')
+  t.ok(ms < 500, `20 refusals well under a second (${ms.toFixed(0)} ms)`)
+  const metrics = await h.app.inject('/metrics')
+  t.match(metrics.body, /^stsv_sts_circuit_state 2$/m, 'the gauge says open')
+})
+
+t.test('after the open period one probe goes through; failed probes double the open period; a successful one closes it', async (t) => {
+  let clock = Date.now()
+  const o = faultHarness((c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100, breaker: { minimumRequests: 4, openMs: 2000, maxOpenMs: 6000 } } }), { now: () => clock })
+  const h = await build(t, o)
+  h.emulator.inject({ kind: 'server-error', status: 500 })
+  const token = h.token()
+  for (let i = 0; i < 4; i++) t.equal((await h.vend(token)).json.code, 'STS_VENDING_UPSTREAM_UNAVAILABLE')
+  const retryAfter = async (): Promise<number> => {
+    const res = await h.vend(token)
+    t.equal(res.json.code, 'STS_VENDING_CIRCUIT_OPEN')
+    return Number(res.headers['retry-after'])
+  }
+  t.equal(await retryAfter(), 2, 'open for openMs')
+
+  const periods: number[] = []
+  for (const wait of [2000, 4000, 6000]) {
+    clock += wait - 1
+    t.equal(await retryAfter(), 1, 'still open a millisecond before the end')
+    clock += 1
+    const calls = h.emulator.callCount
+    const probe = await h.vend(token)
+    t.equal(probe.json.code, 'STS_VENDING_UPSTREAM_UNAVAILABLE', 'the probe fails with its own answer')
+    t.equal(h.emulator.callCount, calls + 1, 'the probe is one attempt')
+    periods.push(await retryAfter())
+  }
+  t.same(periods, [4, 6, 6], 'the open period doubled up to maxOpenMs')
+
+  clock += 6000
   h.emulator.clearFaults()
-  t.equal((await h.vend(token)).statusCode, 200, 'the probe after resetTimeout succeeds')
+  h.emulator.inject({ kind: 'slow', delayMs: 300, count: 1 })
+  const calls = h.emulator.callCount
+  const probe = h.vend(token)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const meanwhile = await h.vend(h.token({ sub: 'bob' }))
+  t.equal(meanwhile.json.code, 'STS_VENDING_CIRCUIT_OPEN', 'others are refused while the probe is out')
+  t.equal(Number(meanwhile.headers['retry-after']), 1)
+  t.equal((await probe).statusCode, 200, 'the probe succeeds')
   t.equal(h.emulator.callCount, calls + 1, 'exactly one probe')
   t.equal((await h.vend(h.token({ sub: 'bob' }))).statusCode, 200, 'closed again')
+
+  h.emulator.inject({ kind: 'server-error', status: 500 })
+  for (let i = 0; i < 3; i++) t.equal((await h.vend(h.token({ sub: `later${i}` }))).json.code, 'STS_VENDING_UPSTREAM_UNAVAILABLE')
+  const again = await h.vend(h.token({ sub: 'later' }))
+  t.equal(again.json.code, 'STS_VENDING_CIRCUIT_OPEN')
+  t.equal(Number(again.headers['retry-after']), 2, 'a new outage starts with the short open period again')
 })
 
 t.test('STS down with a warm cache: served while above the margin, never below', async (t) => {
