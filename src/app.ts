@@ -22,7 +22,7 @@ import metricsPlugin from './observability/metrics-plugin.js'
 import { createAudit } from './observability/audit.js'
 import { createSharedCache, type SharedCache } from './cache/shared-cache.js'
 import { sharedStateSettings } from './redis/settings.js'
-import { createRedis } from './redis/connection.js'
+import { createRedis, firstConnection } from './redis/connection.js'
 import { createEntryCipher } from './redis/entries.js'
 import { createLock } from './redis/lock.js'
 import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Buckets } from './redis/budget.js'
@@ -152,6 +152,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
       onState: (up) => metrics.redisUp.set(up ? 1 : 0),
       log: app.log
     })
+    app.addHook('onReady', async () => { await firstConnection(redis, 2000) })
     app.addHook('onClose', async () => { redis.disconnect() })
     const cipher = createEntryCipher(fleet.keys)
     callerName = (id) => cipher.name('u', id)

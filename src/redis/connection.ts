@@ -55,3 +55,21 @@ export function urlHasPassword (url: string): boolean {
     return false
   }
 }
+
+/**
+ * Wait (bounded) for the first connection, so that a replica that has just started
+ * shares from its first request. Never fails: Redis is not a dependency to start on.
+ */
+export async function firstConnection (redis: RedisClient, withinMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return true
+  return await new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer)
+      redis.off('ready', onReady)
+      resolve(ok)
+    }
+    const onReady = (): void => done(true)
+    const timer = setTimeout(() => done(false), withinMs)
+    redis.on('ready', onReady)
+  })
+}
