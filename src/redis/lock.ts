@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { RedisClient } from './connection.js'
 
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+const RELEASE = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.call(\'DEL\', KEYS[1]) end return 0'
 
 export interface Lock {
   /** The owner token when taken, undefined when someone else holds it. */

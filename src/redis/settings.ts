@@ -20,8 +20,8 @@ export function sharedStateSettings (config: Config, env: Record<string, string 
   const keysEnv = config.cache.encryptionKeysEnv
   const fleet = config.sts.fleetMaxCallsPerSecond
   // parseConfig has refused these already; repeated for configs built by hand.
-  if (keysEnv === undefined) throw new ConfigError('config: cache.encryptionKeysEnv: required when redis is set')
-  if (fleet === undefined) throw new ConfigError('config: sts.fleetMaxCallsPerSecond: required when redis is set')
+  if (keysEnv === undefined) throw new ConfigError('cache.encryptionKeysEnv: required when redis is set')
+  if (fleet === undefined) throw new ConfigError('sts.fleetMaxCallsPerSecond: required when redis is set')
   let keys: Buffer[]
   try {
     keys = parseCacheKeys(env[keysEnv], keysEnv)
