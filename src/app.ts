@@ -153,7 +153,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
       log: app.log
     })
     app.addHook('onReady', async () => { await firstConnection(redis, 2000) })
-    app.addHook('onClose', async () => { redis.disconnect() })
+    app.addHook('onClose', async () => {
+      // A deliberate close is not an outage: no "unreachable" warning on the way out.
+      redis.removeAllListeners('close')
+      redis.disconnect()
+    })
     const cipher = createEntryCipher(fleet.keys)
     callerName = (id) => cipher.name('u', id)
     sharedBuckets = createRedisBuckets(redis)
