@@ -140,8 +140,9 @@ function serviceConfig (rs: DevIssuer, es: DevIssuer, stsUrl: string, o: { maxEn
       durationSeconds: 3600
     }],
     cache: { maxEntries: o.maxEntries ?? 100_000, minRemainingSeconds: 1200 },
-    // High enough never to answer 429 here: the per-caller limit is not what is measured.
-    rateLimit: { max: 1_000_000, timeWindowMs: 60_000 }
+    // High enough never to answer 429 here: the per-caller limits are not what is measured
+    // (the naive rows make one AssumeRole per request, which the upstream budget would refuse).
+    rateLimit: { max: 1_000_000, timeWindowMs: 60_000, upstreamPerCaller: { max: 0 } }
   }
 }
 

@@ -21,6 +21,12 @@ import { createUpstreamCredential } from './alicloud/credentials.js'
 import { createMetrics, BREAKER_VALUES, type Metrics } from './observability/metrics.js'
 import metricsPlugin from './observability/metrics-plugin.js'
 import { createAudit } from './observability/audit.js'
+import { createSharedCache, type SharedCache } from './cache/shared-cache.js'
+import { sharedStateSettings } from './redis/settings.js'
+import { createRedis, firstConnection } from './redis/connection.js'
+import { createEntryCipher } from './redis/entries.js'
+import { createLock } from './redis/lock.js'
+import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Buckets } from './redis/budget.js'
 
 export interface AppDeps {
   /** Fastify logger setting: false, true, or pino options / instance. Default: JSON at info. */
@@ -132,8 +138,63 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     }
   })
   cacheSize = () => cache.size
+
+  // With Redis: a second cache level and budgets shared by the fleet. Bad settings
+  // (keys, password variable) are a ConfigError before anything connects.
+  const fleet = sharedStateSettings(config, deps.env ?? {})
+  let shared: SharedCache | undefined
+  let sharedBuckets: Buckets | undefined
+  let callerName = (id: string): string => id
+  if (fleet !== undefined) {
+    metrics.redisUp.set(0)
+    const redis = createRedis({
+      url: fleet.url,
+      password: fleet.password,
+      keyPrefix: fleet.keyPrefix,
+      commandTimeoutMs: fleet.commandTimeoutMs,
+      onState: (up) => metrics.redisUp.set(up ? 1 : 0),
+      log: app.log
+    })
+    app.addHook('onReady', async () => { await firstConnection(redis, 2000) })
+    app.addHook('onClose', async () => {
+      // A deliberate close is not an outage: no "unreachable" warning on the way out.
+      redis.removeAllListeners('close')
+      redis.disconnect()
+    })
+    const cipher = createEntryCipher(fleet.keys)
+    callerName = (id) => cipher.name('u', id)
+    sharedBuckets = createRedisBuckets(redis)
+    shared = createSharedCache({
+      redis,
+      cipher,
+      lock: createLock(redis),
+      minRemainingSeconds: config.cache.minRemainingSeconds,
+      // About one STS call: a dead holder delays the others by this much at most.
+      lockTtlMs: Math.min(config.sts.timeoutMs + 1000, config.sts.deadlineMs - 1),
+      waitDeadlineMs: config.sts.deadlineMs,
+      now,
+      events: {
+        hit: () => metrics.cacheSharedHits.inc(),
+        undecryptable: () => metrics.cacheUndecryptable.inc(),
+        lockWait: () => metrics.cacheLockWaits.inc(),
+        error: () => metrics.redisErrors.inc()
+      }
+    })
+  }
+  const gate = createUpstreamGate({
+    perCaller: config.rateLimit.upstreamPerCaller,
+    fleetPerSecond: fleet?.fleetMaxCallsPerSecond,
+    local: createLocalBuckets({ now, maxBuckets: 100_000 }),
+    shared: sharedBuckets,
+    callerName,
+    events: {
+      callerRefused: () => metrics.callerBudgetRejections.inc(),
+      fleetRefused: () => metrics.stsFleetBudgetRejections.inc(),
+      error: () => metrics.redisErrors.inc()
+    }
+  })
   const audit = createAudit(app.log)
-  const vender = createVender({ config, grants: deps.grants, upstream, cache, now })
+  const vender = createVender({ config, grants: deps.grants, upstream, cache, now, shared, gate })
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)

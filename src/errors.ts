@@ -30,6 +30,7 @@ export const UnsupportedMediaType = createError('STS_VENDING_UNSUPPORTED_MEDIA_T
 export const HeadersTooLarge = createError('STS_VENDING_HEADERS_TOO_LARGE', 'The request headers are too large', 431)
 // 429
 export const RateLimited = createError('STS_VENDING_RATE_LIMITED', 'Too many requests; retry later', 429)
+export const CallerBudgetExhausted = createError('STS_VENDING_CALLER_BUDGET_EXHAUSTED', 'This caller has asked for too many new credentials; retry later or reuse earlier ones', 429)
 // 5xx
 export const Internal = createError('STS_VENDING_INTERNAL', 'Internal error', 500)
 export const UpstreamRejected = createError('STS_VENDING_UPSTREAM_REJECTED', 'The credential service is misconfigured; the operator has been alerted', 500)
@@ -48,7 +49,7 @@ export const ERROR_CODES = [
   BadRequest, BadAuthorizationHeader, TokenInQuery, UnknownFormat, MissingToken, InvalidToken,
   GrantNotAllowed, GrantAmbiguous, ClaimNotUsable, PrefixNotAllowed, ActionsNotAllowed, DurationNotAllowed,
   OriginNotAllowed, NotFound, MethodNotAllowed, NotAcceptable, BodyTooLarge, UnsupportedMediaType, HeadersTooLarge,
-  RateLimited, Internal, UpstreamRejected, UpstreamBadResponse, UpstreamUnavailable, UpstreamThrottled,
+  RateLimited, CallerBudgetExhausted, Internal, UpstreamRejected, UpstreamBadResponse, UpstreamUnavailable, UpstreamThrottled,
   StsBudgetExhausted, CircuitOpen, KeysUnavailable, ShuttingDown, Overloaded, UpstreamTimeout
 ].map((E) => {
   const e = new E()

@@ -74,6 +74,11 @@ async function main (): Promise<void> {
   try {
     app = await startServer(config, settings, { grants })
   } catch (err) {
+    // Settings read from the environment while building (cache keys, Redis password) are config too.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sts-vending: config: ${err.message}\n`)
+      process.exit(EXIT_CONFIG)
+    }
     process.stderr.write(`sts-vending: cannot start: ${(err as Error).message}\n`)
     process.exit(1)
   }

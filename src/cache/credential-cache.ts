@@ -2,7 +2,13 @@
 // (cache.minRemainingSeconds) and is never returned with less validity left than
 // that; concurrent misses for one key share one upstream call; failures are never
 // stored; memory is bounded by maxEntries (LRU). maxEntries = 0 disables both the
-// cache and the coalescing (the "naive" design, kept for benchmarks).
+// cache and the coalescing (the "naive" design, kept for benchmarks). With Redis,
+// this is the first level: its loader reads the shared level (shared-cache.ts).
+//
+// lru-cache's own fetch() was weighed for the single-flight and not used: the ttl
+// depends on the fetched Expiration (set by mutating the fetch options), an entry
+// evicted while in flight aborts every waiter unless told otherwise, and
+// maxEntries = 0 would still need this path; the map below is shorter than that.
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { StsCredentials } from '../alicloud/sts-client.js'
@@ -19,6 +25,8 @@ export interface CacheLookup { credentials: StsCredentials, fromCache: boolean }
 export interface CredentialCache {
   /** Fresh-enough cached credentials, else the fetcher's result (shared by concurrent callers). */
   getOrFetch (key: string, fetch: () => Promise<StsCredentials>): Promise<CacheLookup>
+  /** The same, with a loader that says itself whether it found them in a cache (the shared level). */
+  getOrLoad (key: string, load: () => Promise<CacheLookup>): Promise<CacheLookup>
   /** Cached credentials still above the margin, without fetching. */
   peek (key: string): StsCredentials | undefined
   readonly size: number
@@ -43,7 +51,7 @@ export function createCredentialCache (opts: CacheOptions): CredentialCache {
   const now = opts.now ?? Date.now
   const marginMs = opts.minRemainingSeconds * 1000
   const ev = opts.events ?? {}
-  const inflight = new Map<string, Promise<StsCredentials>>()
+  const inflight = new Map<string, Promise<CacheLookup>>()
   const lru = opts.maxEntries > 0
     ? new LRUCache<string, StsCredentials>({
       max: opts.maxEntries,
@@ -67,33 +75,38 @@ export function createCredentialCache (opts: CacheOptions): CredentialCache {
     return c
   }
 
+  async function getOrLoad (key: string, load: () => Promise<CacheLookup>): Promise<CacheLookup> {
+    if (lru === undefined) {
+      ev.miss?.()
+      return await load()
+    }
+    const cached = peek(key)
+    if (cached !== undefined) {
+      ev.hit?.()
+      return { credentials: cached, fromCache: true }
+    }
+    const pending = inflight.get(key)
+    if (pending !== undefined) {
+      ev.coalesced?.()
+      return await pending
+    }
+    ev.miss?.()
+    const p = load().then((r) => {
+      const ttl = r.credentials.expiration.getTime() - marginMs - now()
+      if (ttl > 0) lru.set(key, r.credentials, { ttl })
+      return r
+    }).finally(() => inflight.delete(key))
+    inflight.set(key, p)
+    return await p
+  }
+
   return {
     peek,
     get size () { return lru?.size ?? 0 },
     clear () { lru?.clear() },
+    getOrLoad,
     async getOrFetch (key, fetch) {
-      if (lru === undefined) {
-        ev.miss?.()
-        return { credentials: await fetch(), fromCache: false }
-      }
-      const cached = peek(key)
-      if (cached !== undefined) {
-        ev.hit?.()
-        return { credentials: cached, fromCache: true }
-      }
-      const pending = inflight.get(key)
-      if (pending !== undefined) {
-        ev.coalesced?.()
-        return { credentials: await pending, fromCache: false }
-      }
-      ev.miss?.()
-      const p = fetch().then((c) => {
-        const ttl = c.expiration.getTime() - marginMs - now()
-        if (ttl > 0) lru.set(key, c, { ttl })
-        return c
-      }).finally(() => inflight.delete(key))
-      inflight.set(key, p)
-      return { credentials: await p, fromCache: false }
+      return await getOrLoad(key, async () => ({ credentials: await fetch(), fromCache: false }))
     }
   }
 }

@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml'
 import { ConfigSchema, REPLACED_KEYS, type Config } from './schema.js'
 import { ConfigError } from './error.js'
 import { explain, pathOf } from './explain.js'
-import { checkEnvironment, checkIssuers } from './validate.js'
+import { checkEnvironment, checkIssuers, redisProblem } from './validate.js'
 
 export { ConfigError } from './error.js'
 
@@ -31,7 +31,7 @@ export function parseConfig (input: unknown, options: LoadOptions = {}): Config 
   const problem = explain(errors, input)
   if (problem !== undefined) throw new ConfigError(`config: ${problem}`)
   const config = withDefaults as Config
-  const issuers = checkIssuers(config) ?? (options.env !== undefined ? checkEnvironment(config, options.env) : undefined)
+  const issuers = checkIssuers(config) ?? redisProblem(config) ?? (options.env !== undefined ? checkEnvironment(config, options.env) : undefined)
   if (issuers !== undefined) throw new ConfigError(`config: ${issuers}`)
   return config
 }

@@ -67,6 +67,8 @@ export const ConfigSchema = Type.Object({
     backoffMaxMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 2000 }),
     /** Ceiling on AssumeRole calls per second from this instance (the account allows ~100/s in all). */
     maxCallsPerSecond: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    /** With `redis`: AssumeRole calls per second for all replicas together (keep it below the account's limit). */
+    fleetMaxCallsPerSecond: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     /** Counts requests (retries included), not attempts; see src/alicloud/upstream/breaker.ts. */
     breaker: Type.Object({
       failureRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5, description: 'share of failed requests in the window that opens the circuit' }),
@@ -80,11 +82,26 @@ export const ConfigSchema = Type.Object({
   grants: Type.Array(GrantSchema, { minItems: 1 }),
   cache: Type.Object({
     maxEntries: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 100_000, description: '0 disables caching' }),
-    minRemainingSeconds: Type.Integer({ minimum: 0, maximum: 43_000, default: 1200 })
+    minRemainingSeconds: Type.Integer({ minimum: 0, maximum: 43_000, default: 1200 }),
+    /** With `redis`: env var holding comma-separated base64 32-byte keys; the first encrypts, all decrypt. */
+    encryptionKeysEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'env var with the shared cache keys' }))
   }, { additionalProperties: false, default: {} }),
+  /** Shared state for a fleet of replicas; absent = each replica on its own. */
+  redis: Type.Optional(Type.Object({
+    url: Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis:// or rediss:// (TLS) URL, without a password' }),
+    passwordEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'env var holding the Redis password' })),
+    keyPrefix: Type.String({ minLength: 1, maxLength: 64, default: 'stsv:' }),
+    /** Every Redis command ends within this; a slow Redis counts as an unreachable one. */
+    commandTimeoutMs: Type.Integer({ minimum: 10, maximum: 10_000, default: 500 })
+  }, { additionalProperties: false })),
   rateLimit: Type.Object({
     max: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60, description: 'requests per caller per window' }),
-    timeWindowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 })
+    timeWindowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 }),
+    /** Each caller's budget of upstream (AssumeRole) calls, counted on cache misses only; max 0 = no limit. */
+    upstreamPerCaller: Type.Object({
+      max: Type.Integer({ minimum: 0, maximum: 100_000, default: 10 }),
+      timeWindowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 })
+    }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   cors: Type.Object({
     origins: Type.Array(Type.String({ pattern: '^https?://[^\\s/*]+$', description: 'an origin such as https://app.example.com (scheme and host, no path, no wildcard)' }), { default: [], uniqueItems: true })

@@ -52,3 +52,20 @@ export function checkEnvironment (config: Pick<Config, 'issuers'>, env: Readonly
   }
   return undefined
 }
+
+/** Shared state: a fleet on Redis needs encrypted entries and a fleet budget, and no password in a URL. */
+export function redisProblem (config: Config): string | undefined {
+  if (config.redis === undefined) return undefined
+  let url: URL
+  try {
+    url = new URL(config.redis.url)
+  } catch {
+    return 'redis.url: not a valid URL'
+  }
+  // Secrets belong in passwordEnv: a URL ends up in config maps, logs and process lists.
+  if (url.password !== '') return 'redis.url: a password inside the URL is refused; use redis.passwordEnv'
+  if (config.cache.encryptionKeysEnv === undefined) return 'cache.encryptionKeysEnv: required when redis is set (entries in Redis are encrypted)'
+  if (config.sts.fleetMaxCallsPerSecond === undefined) return 'sts.fleetMaxCallsPerSecond: required when redis is set (the AssumeRole budget of all replicas together)'
+  if (config.redis.commandTimeoutMs >= config.sts.deadlineMs) return 'redis.commandTimeoutMs: must be below sts.deadlineMs'
+  return undefined
+}

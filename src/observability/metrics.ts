@@ -25,6 +25,13 @@ export function createMetrics (opts: { defaultMetrics?: boolean, cacheSize?: () 
     cacheCoalesced: new Counter({ name: 'stsv_cache_coalesced_total', help: 'Misses that waited for a concurrent call for the same key', registers }),
     cacheEvictions: new Counter({ name: 'stsv_cache_evictions_total', help: 'Entries evicted to respect cache.maxEntries', registers }),
     cacheEntries: new Gauge({ name: 'stsv_cache_entries', help: 'Entries in the credentials cache', registers, collect () { this.set(opts.cacheSize?.() ?? 0) } }),
+    cacheSharedHits: new Counter({ name: 'stsv_cache_shared_hits_total', help: 'Credentials found in the shared (Redis) cache after a miss in this replica (stsv_cache_hits_total counts this replica\'s own)', registers }),
+    cacheUndecryptable: new Counter({ name: 'stsv_cache_shared_undecryptable_total', help: 'Shared entries that did not decrypt or authenticate (another key, garbage): treated as misses', registers }),
+    cacheLockWaits: new Counter({ name: 'stsv_cache_shared_lock_waits_total', help: 'Misses that waited for another replica\'s AssumeRole for the same key', registers }),
+    redisUp: new Gauge({ name: 'stsv_redis_up', help: 'Whether the Redis connection is up (1) or not (0); while down each replica serves from its own state', registers }),
+    redisErrors: new Counter({ name: 'stsv_redis_errors_total', help: 'Redis commands that failed or timed out (the request went on without shared state)', registers }),
+    stsFleetBudgetRejections: new Counter({ name: 'stsv_sts_fleet_budget_rejections_total', help: 'Requests refused because the fleet-wide AssumeRole budget (sts.fleetMaxCallsPerSecond) was spent', registers }),
+    callerBudgetRejections: new Counter({ name: 'stsv_caller_budget_rejections_total', help: 'Requests refused because the caller spent its budget of upstream calls (rateLimit.upstreamPerCaller)', registers }),
     jwtFailures: new Counter({ name: 'stsv_jwt_failures_total', help: 'Refused tokens by reason', labelNames: ['reason'] as const, registers }),
     rateLimited: new Counter({ name: 'stsv_rate_limited_total', help: 'Requests refused by the per-caller rate limit', registers }),
     issued: new Counter({ name: 'stsv_credentials_issued_total', help: 'Credentials handed out, by grant and source (cache or sts)', labelNames: ['grant', 'source'] as const, registers })

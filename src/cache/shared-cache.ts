@@ -1,0 +1,146 @@
+// The second level: credentials shared by every replica through Redis, encrypted
+// (redis/entries.ts), with a fleet single-flight: on a miss one replica takes a short
+// lock and calls STS, the others poll with backoff until the entry appears or the
+// lock frees (then one of them takes it), and a waiter that reaches its deadline
+// answers 504 as a local waiter would.
+//
+// Redis is shared state, not a dependency to fail on: any Redis error (down, slow,
+// WRONGTYPE) makes this request go straight to its loader, behind the first level's
+// local single-flight and the per-replica call budget. Writes are best effort.
+import type { StsCredentials } from '../alicloud/sts-client.js'
+import type { RedisClient } from '../redis/connection.js'
+import type { EntryCipher } from '../redis/entries.js'
+import type { Lock } from '../redis/lock.js'
+import { UpstreamTimeout, withRetryAfter } from '../errors.js'
+import type { CacheLookup } from './credential-cache.js'
+
+export interface SharedCacheEvents {
+  hit?: () => void
+  miss?: () => void
+  /** A value that did not decrypt or authenticate (another key, garbage, tampering). */
+  undecryptable?: () => void
+  /** This request waited for another replica's call. */
+  lockWait?: () => void
+  /** A Redis command failed; the request went on without the shared level. */
+  error?: (err: unknown) => void
+}
+
+export interface SharedCacheOptions {
+  redis: RedisClient
+  cipher: EntryCipher
+  lock: Lock
+  minRemainingSeconds: number
+  /** How long a lock holder may take before another replica may try: about one STS timeout. */
+  lockTtlMs: number
+  /** How long a waiter waits for another replica's call before answering 504. */
+  waitDeadlineMs: number
+  now: () => number
+  events?: SharedCacheEvents
+  /** Real waiting between polls (injectable for tests that count polls). */
+  sleep?: (ms: number) => Promise<void>
+  random?: () => number
+}
+
+export interface SharedCache {
+  getOrLoad (key: string, fetch: () => Promise<StsCredentials>): Promise<CacheLookup>
+}
+
+const FIRST_POLL_MS = 10
+const MAX_POLL_MS = 200
+
+const realSleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+class RedisFailed extends Error {}
+
+export function createSharedCache (opts: SharedCacheOptions): SharedCache {
+  const { redis, cipher, lock, now } = opts
+  const ev = opts.events ?? {}
+  const sleep = opts.sleep ?? realSleep
+  const random = opts.random ?? Math.random
+  const marginMs = opts.minRemainingSeconds * 1000
+
+  async function read (name: string): Promise<StsCredentials | undefined> {
+    let value: Buffer | null
+    try {
+      value = await redis.getBuffer(name)
+    } catch (err) {
+      ev.error?.(err)
+      throw new RedisFailed()
+    }
+    if (value === null) return undefined
+    const c = cipher.open(name, value)
+    if (c === undefined) {
+      ev.undecryptable?.()
+      return undefined
+    }
+    // Checked again on read: the writer's clock may differ from ours.
+    return c.expiration.getTime() - now() >= marginMs ? c : undefined
+  }
+
+  async function write (name: string, c: StsCredentials): Promise<void> {
+    const ttl = Math.floor(c.expiration.getTime() - marginMs - now())
+    if (ttl <= 0) return
+    try {
+      await redis.set(name, cipher.seal(name, c), 'PX', ttl)
+    } catch (err) {
+      ev.error?.(err)
+    }
+  }
+
+  async function loadAsOwner (name: string, fetch: () => Promise<StsCredentials>): Promise<CacheLookup> {
+    // Another replica may have written it between our read and our lock.
+    const again = await read(name).catch(() => undefined)
+    if (again !== undefined) {
+      ev.hit?.()
+      return { credentials: again, fromCache: true }
+    }
+    ev.miss?.()
+    const c = await fetch()
+    await write(name, c)
+    return { credentials: c, fromCache: false }
+  }
+
+  return {
+    async getOrLoad (key, fetch) {
+      const name = cipher.name('c', key)
+      const lockName = cipher.name('l', key)
+      const started = performance.now()
+      let delay = FIRST_POLL_MS
+      let waited = false
+      try {
+        for (;;) {
+          const hit = await read(name)
+          if (hit !== undefined) {
+            ev.hit?.()
+            return { credentials: hit, fromCache: true }
+          }
+          let token: string | undefined
+          try {
+            token = await lock.acquire(lockName, opts.lockTtlMs)
+          } catch (err) {
+            ev.error?.(err)
+            throw new RedisFailed()
+          }
+          if (token !== undefined) {
+            try {
+              return await loadAsOwner(name, fetch)
+            } finally {
+              lock.release(lockName, token).catch((err: unknown) => ev.error?.(err))
+            }
+          }
+          if (!waited) {
+            waited = true
+            ev.lockWait?.()
+          }
+          const pause = delay / 2 + random() * delay / 2
+          if (performance.now() - started + pause >= opts.waitDeadlineMs) throw withRetryAfter(new UpstreamTimeout(), 2)
+          await sleep(pause)
+          delay = Math.min(MAX_POLL_MS, delay * 2)
+        }
+      } catch (err) {
+        if (!(err instanceof RedisFailed)) throw err
+        return { credentials: await fetch(), fromCache: false }
+      }
+    }
+  }
+}

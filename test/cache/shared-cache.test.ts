@@ -1,0 +1,89 @@
+// The shared level alone, on a real Redis: the fleet single-flight's lock (a holder
+// that died, a waiter at its deadline), re-checked margins and Redis failures.
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { createRedis, type RedisClient } from '../../src/redis/connection.js'
+import { createEntryCipher } from '../../src/redis/entries.js'
+import { createLock } from '../../src/redis/lock.js'
+import { createSharedCache, type SharedCacheOptions } from '../../src/cache/shared-cache.js'
+import type { StsCredentials } from '../../src/alicloud/sts-client.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+
+function creds (expiresInMs = 3_600_000): StsCredentials {
+  return { accessKeyId: `STS.${randomBytes(8).toString('hex')}`, accessKeySecret: 'secret', securityToken: 'token', expiration: new Date(Date.now() + expiresInMs) }
+}
+
+async function setup (t: { teardown: (fn: () => unknown) => void }, o: Partial<SharedCacheOptions> = {}): Promise<{ redis: RedisClient, server: TestRedis, options: SharedCacheOptions }> {
+  const server = await startRedis(t)
+  const redis = createRedis({ url: server.url, keyPrefix: 'stsv:', commandTimeoutMs: 200 })
+  t.teardown(() => redis.disconnect())
+  await new Promise((resolve) => redis.once('ready', resolve))
+  const cipher = createEntryCipher([randomBytes(32)])
+  const options: SharedCacheOptions = { redis, cipher, lock: createLock(redis), minRemainingSeconds: 1200, lockTtlMs: 300, waitDeadlineMs: 2000, now: Date.now, ...o }
+  return { redis, server, options }
+}
+
+t.test('a lock holder that died: the others wait for its lock to expire, then one of them calls', async (t) => {
+  const { redis, options } = await setup(t)
+  const waits: number[] = []
+  const cache = createSharedCache({ ...options, events: { lockWait: () => waits.push(1) } })
+  // The "dead" replica took the lock and never came back.
+  await redis.set(options.cipher.name('l', 'k1'), 'dead-owner', 'PX', 300)
+  let calls = 0
+  const started = Date.now()
+  const results = await Promise.all(Array.from({ length: 5 }, async () => await cache.getOrLoad('k1', async () => { calls++; return creds() })))
+  const elapsed = Date.now() - started
+  t.equal(calls, 1, 'one call once the lock expired')
+  t.ok(elapsed >= 250 && elapsed < 1500, `it waited for the lock's TTL, not the deadline (${elapsed} ms)`)
+  t.equal(new Set(results.map((r) => r.credentials.accessKeyId)).size, 1, 'everyone got the same credentials')
+  t.equal(results.filter((r) => r.fromCache).length, 4, 'four of them from the shared entry')
+  t.equal(waits.length, 5, 'each counted one lock wait')
+})
+
+t.test('only the owner releases a lock', async (t) => {
+  const { redis, options } = await setup(t)
+  const name = options.cipher.name('l', 'k2')
+  const token = await options.lock.acquire(name, 5000)
+  t.ok(token !== undefined)
+  t.equal(await options.lock.acquire(name, 5000), undefined, 'taken')
+  await options.lock.release(name, 'someone-else')
+  t.equal(await redis.get(name), token, 'a stranger cannot release it')
+  await options.lock.release(name, token as string)
+  t.equal(await redis.get(name), null, 'the owner can')
+})
+
+t.test('a waiter that reaches its deadline answers 504 with Retry-After', async (t) => {
+  const { redis, options } = await setup(t, { waitDeadlineMs: 300 })
+  const cache = createSharedCache(options)
+  await redis.set(options.cipher.name('l', 'k3'), 'slow-owner', 'PX', 10_000)
+  let calls = 0
+  const started = Date.now()
+  await t.rejects(cache.getOrLoad('k3', async () => { calls++; return creds() }), { statusCode: 504, code: 'STS_VENDING_UPSTREAM_TIMEOUT', retryAfterSeconds: 2 })
+  t.ok(Date.now() - started < 1000, 'at its own deadline')
+  t.equal(calls, 0)
+})
+
+t.test('an entry below the margin on read (another pod\'s clock) is a miss', async (t) => {
+  let clock = Date.now()
+  const { options } = await setup(t, { now: () => clock })
+  const cache = createSharedCache(options)
+  let calls = 0
+  const load = async (): Promise<StsCredentials> => { calls++; return creds(2000 * 1000) }
+  t.equal((await cache.getOrLoad('k4', load)).fromCache, false)
+  t.equal((await cache.getOrLoad('k4', load)).fromCache, true)
+  clock += 801 * 1000 // 2000 s - 801 s < the 1200 s margin, though Redis still holds it
+  t.equal((await cache.getOrLoad('k4', load)).fromCache, false, 'fetched afresh')
+  t.equal(calls, 2)
+})
+
+t.test('Redis down: straight to the loader, no error', async (t) => {
+  const { server, options } = await setup(t)
+  const errors: unknown[] = []
+  const cache = createSharedCache({ ...options, events: { error: (e) => errors.push(e) } })
+  await server.kill()
+  let calls = 0
+  const r = await cache.getOrLoad('k5', async () => { calls++; return creds() })
+  t.equal(r.fromCache, false)
+  t.equal(calls, 1)
+  t.ok(errors.length >= 1, 'the failure was reported')
+})
