@@ -141,7 +141,7 @@ export function loggableUri (uri: string): string {
 function describe (err: unknown, deadlineMs: number): string {
   if (err instanceof JwksFetchError) return err.message
   const e = err as { name?: string, code?: string, message?: string }
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `no complete answer within ${deadlineMs} ms`
+  if (e.name === 'TimeoutError') return `no complete answer within ${deadlineMs} ms`
   if (typeof e.code === 'string') return `connection error ${e.code}`
   return `fetch error ${e.name ?? 'unknown'}`
 }
@@ -150,8 +150,19 @@ interface Fetched { keys: LoadedKey[], skipped: Array<{ kid?: string, reason: st
 
 async function fetchJwks (uri: string, deadlineMs: number, closed: AbortSignal): Promise<Fetched> {
   // One signal for the whole exchange: undici's headers/body timeouts are per wait,
-  // so a host that drips one byte at a time would otherwise never time out.
-  const signal = AbortSignal.any([AbortSignal.timeout(deadlineMs), closed])
+  // so a host that drips one byte at a time would otherwise never time out. The
+  // timeout signal is held here until the end (AbortSignal.any holds its sources weakly).
+  const deadline = AbortSignal.timeout(deadlineMs)
+  const signal = AbortSignal.any([deadline, closed])
+  try {
+    return await readJwks(uri, deadlineMs, signal)
+  } catch (err) {
+    if (deadline.aborted) throw new JwksFetchError(`no complete answer within ${deadlineMs} ms`)
+    throw err
+  }
+}
+
+async function readJwks (uri: string, deadlineMs: number, signal: AbortSignal): Promise<Fetched> {
   const res = await request(uri, { method: 'GET', signal, headersTimeout: deadlineMs, bodyTimeout: deadlineMs, headers: { accept: 'application/json' } })
   try {
     if (res.statusCode !== 200) throw new JwksFetchError(`HTTP status ${res.statusCode}`)
