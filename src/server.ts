@@ -6,6 +6,7 @@ import { buildApp, type AppDeps } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { loggerOptions } from './observability/logger.js'
+import { checkUpstreamCredential } from './alicloud/credentials.js'
 
 export const EXIT_CONFIG = 2
 
@@ -67,13 +68,20 @@ async function main (): Promise<void> {
     process.stderr.write(`sts-vending: ${(err as Error).message}\n`)
     process.exit(EXIT_CONFIG)
   }
+  const upstream = await checkUpstreamCredential({ env: process.env })
+  if (!upstream.ok) {
+    process.stderr.write(`sts-vending: ${upstream.problem}\n`)
+    process.exit(EXIT_CONFIG)
+  }
   let app: FastifyInstance
   try {
-    app = await startServer(config, settings)
+    app = await startServer(config, settings, { credentialReady: upstream.ready })
   } catch (err) {
-    process.stderr.write(`sts-vending: cannot start: ${(err as Error).message}\n`)
-    process.exit(1)
+    // A key or secret that the config names but that cannot work is a config error too.
+    process.stderr.write(`sts-vending: ${err instanceof ConfigError ? '' : 'cannot start: '}${(err as Error).message}\n`)
+    process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1)
   }
+  if (upstream.pending !== undefined) app.log.warn({ reason: upstream.pending }, 'upstream credential not available yet: not ready')
   installSignalHandlers(app, config.server.shutdownGraceMs)
 }
 
