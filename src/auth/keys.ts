@@ -117,9 +117,13 @@ interface LoadedKey extends VerificationKey {
   /** The `alg` the JWK declares, if any. */
   alg?: string
   key: KeyObject
+  /** The algorithms this key may verify, worked out once at load (not per request). */
+  algs: ReadonlySet<string>
   /** Identity across refetches: an unchanged key keeps its object (and verifier). */
   id: string
 }
+
+const PUBLIC_KEY_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
 
 const MAX_JWKS_BYTES = 256 * 1024
 
@@ -214,16 +218,14 @@ function parseKeys (jwks: unknown[]): Fetched {
       continue
     }
     const material = key.export({ type: 'spki', format: 'pem' }).toString()
-    keys.push({ kid, alg, key, material, id: JSON.stringify([kid ?? null, alg ?? null, material]) })
+    const algs = new Set(PUBLIC_KEY_ALGS.filter((a) => (alg === undefined || alg === a) && keyProblem(key, a) === undefined))
+    keys.push({ kid, alg, key, material, algs, id: JSON.stringify([kid ?? null, alg ?? null, material]) })
   }
   if (keys.length === 0) throw new JwksFetchError(skipped.length > 0 ? `no usable keys (${skipped.length} refused)` : 'no keys')
   return { keys, skipped }
 }
 
-function keyMatchesAlg (key: LoadedKey, alg: string): boolean {
-  if (key.alg !== undefined && key.alg !== alg) return false
-  return keyProblem(key.key, alg) === undefined
-}
+const keyMatchesAlg = (key: LoadedKey, alg: string): boolean => key.algs.has(alg)
 
 function defaultTimer (fn: () => void, ms: number): () => void {
   const timer = setTimeout(fn, ms)
