@@ -45,6 +45,8 @@ export interface AppDeps {
   env?: Record<string, string | undefined>
   /** Set false to skip process metrics (many apps in one test process). */
   defaultMetrics?: boolean
+  /** Readiness of the upstream credential (false while e.g. an RRSA token file is not mounted yet). */
+  credentialReady?: () => boolean
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -100,6 +102,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
 
   await app.register(errorHandler)
   await app.register(lifecycle)
+  if (deps.credentialReady !== undefined) app.lifecycle.addReadinessCheck('upstream-credential', deps.credentialReady)
   await app.register(metricsPlugin, { config, metrics })
   await app.register(auth, { config, env: deps.env ?? {}, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
 

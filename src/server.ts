@@ -7,6 +7,7 @@ import { ConfigError, loadConfigFile } from './config/load.js'
 import { compileGrants, type CompiledGrants } from './grants/compile.js'
 import type { Config } from './config/schema.js'
 import { loggerOptions } from './observability/logger.js'
+import { checkUpstreamCredential } from './alicloud/credentials.js'
 
 export const EXIT_CONFIG = 2
 
@@ -70,18 +71,26 @@ async function main (): Promise<void> {
     process.stderr.write(`sts-vending: ${(err as Error).message}\n`)
     process.exit(EXIT_CONFIG)
   }
+  const upstream = await checkUpstreamCredential({ env: process.env })
+  if (!upstream.ok) {
+    process.stderr.write(`sts-vending: ${upstream.problem}\n`)
+    process.exit(EXIT_CONFIG)
+  }
   let app: FastifyInstance
   try {
-    app = await startServer(config, settings, { grants })
+    app = await startServer(config, settings, { grants, credentialReady: upstream.ready })
   } catch (err) {
-    // Settings read from the environment while building (cache keys, Redis password) are config too.
+    // Settings read while building (cache keys, the Redis password, a key or secret the
+    // config names that cannot work) are config errors too.
     if (err instanceof ConfigError) {
-      process.stderr.write(`sts-vending: config: ${err.message}\n`)
+      const message = err.message.startsWith('config: ') ? err.message : `config: ${err.message}`
+      process.stderr.write(`sts-vending: ${message}\n`)
       process.exit(EXIT_CONFIG)
     }
     process.stderr.write(`sts-vending: cannot start: ${(err as Error).message}\n`)
     process.exit(1)
   }
+  if (upstream.pending !== undefined) app.log.warn({ reason: upstream.pending }, 'upstream credential not available yet: not ready')
   installSignalHandlers(app, config.server.shutdownGraceMs)
 }
 

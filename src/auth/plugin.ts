@@ -4,8 +4,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config, IssuerConfig } from '../config/schema.js'
+import { ConfigError } from '../config/load.js'
 import { InvalidToken, TokenInQuery } from '../errors.js'
-import { jwksKeySource, secretKeySource, staticKeySource, type KeySource } from './keys.js'
+import { JWKS_FETCH_DEADLINE_MS, jwksKeySource, secretKeySource, staticKeySource, type KeyLog, type KeySource } from './keys.js'
 import { bearerToken, decodeToken } from './token.js'
 import { createIssuerVerifier, TokenRejected, type Caller, type IssuerVerifier, type VerifyFailureReason } from './verifier.js'
 
@@ -29,19 +30,30 @@ declare module 'fastify' {
 
 const QUERY_TOKEN_NAMES = ['token', 'access_token', 'jwt', 'id_token', 'authorization']
 
-function keySourceFor (issuer: IssuerConfig, env: Record<string, string | undefined>, now: () => number): KeySource {
+// A key source that cannot work is a configuration error (exit 2 at start, one line).
+function keySourceFor (issuer: IssuerConfig, at: string, config: Config, env: Record<string, string | undefined>, now: () => number, log: KeyLog): KeySource {
   if (issuer.jwksUri !== undefined) {
     return jwksKeySource({
       uri: issuer.jwksUri,
+      name: issuer.name,
       refreshMs: issuer.jwksCacheTtlSeconds * 1000,
       minRefetchMs: issuer.jwksRefetchIntervalSeconds * 1000,
-      now
+      // No request waits on keys longer than its own time allows.
+      maxWaitMs: Math.min(JWKS_FETCH_DEADLINE_MS, config.server.requestTimeoutMs / 2),
+      now,
+      log
     })
   }
-  if (issuer.publicKey !== undefined) return staticKeySource(issuer.publicKey)
+  if (issuer.publicKey !== undefined) {
+    try {
+      return staticKeySource(issuer.publicKey, issuer.algorithms)
+    } catch (err) {
+      throw new ConfigError(`config: ${at}.publicKey: ${(err as Error).message}`)
+    }
+  }
   const secret = env[issuer.secretEnv ?? '']
   if (secret === undefined || Buffer.byteLength(secret) < 32) {
-    throw new Error(`issuer ${issuer.name}: the environment variable ${issuer.secretEnv ?? ''} must hold a secret of at least 32 bytes`)
+    throw new ConfigError(`config: ${at}.secretEnv: the environment variable ${issuer.secretEnv ?? ''} must hold a secret of at least 32 bytes`)
   }
   return secretKeySource(secret)
 }
@@ -50,13 +62,19 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const { config, env, now } = opts
   const byIss = new Map<string, IssuerVerifier>()
   const sources: KeySource[] = []
-  for (const issuer of config.issuers) {
-    const keys = keySourceFor(issuer, env, now)
+  app.addHook('onClose', async () => { for (const s of sources) s.close() })
+  for (const [i, issuer] of config.issuers.entries()) {
+    let keys: KeySource
+    try {
+      keys = keySourceFor(issuer, `issuers[${i}]`, config, env, now, app.log)
+    } catch (err) {
+      for (const s of sources) s.close() // the app never becomes ready, so onClose may not run
+      throw err
+    }
     sources.push(keys)
     byIss.set(issuer.issuer, createIssuerVerifier(issuer, keys, now))
     app.lifecycle.addReadinessCheck(`keys:${issuer.name}`, () => keys.ready())
   }
-  app.addHook('onClose', async () => { for (const s of sources) s.close() })
   const fail = opts.onFailure ?? (() => {})
 
   app.decorate('auth', {

@@ -5,7 +5,9 @@
 import { BadAuthorizationHeader, InvalidToken, MissingToken } from '../errors.js'
 
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
-const KID = /^[A-Za-z0-9._:-]{1,128}$/
+// Any printable ASCII, bounded: providers publish kids in standard base64 (`+`, `/`, `=`)
+// and other shapes; a kid is only ever compared exactly against the loaded keys.
+const KID = /^[\x20-\x7e]{1,256}$/
 const FORBIDDEN_HEADER_PARAMS = ['jku', 'x5u', 'jwk', 'x5c', 'crit', 'b64', 'zip', 'enc']
 
 export interface JoseHeader { alg: string, kid?: string, typ?: string }

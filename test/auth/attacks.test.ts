@@ -55,7 +55,15 @@ t.test('hostile and broken tokens are refused before STS', async (t) => {
     { desc: 'x5u aimed at a canary', auth: `Bearer ${signJws({ ...hdr, x5u: canaryUrl }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
     { desc: 'embedded jwk', auth: `Bearer ${signJws({ ...hdr, jwk: issuer.publicJwk }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
     { desc: 'embedded x5c', auth: `Bearer ${signJws({ ...hdr, x5c: ['MIIB'] }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'injection-shaped kid', auth: `Bearer ${signJws({ ...hdr, kid: '../../etc/passwd' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    // A kid may be any printable ASCII (standard base64 included) and is only compared
+    // exactly; injection-shaped kids are refused at key lookup (test/auth/jwks.test.ts),
+    // since this static-key issuer has no kid to compare. What no kid may hold:
+    { desc: 'kid with a control character', auth: `Bearer ${signJws({ ...hdr, kid: 'key\n1' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'kid with a NUL', auth: `Bearer ${signJws({ ...hdr, kid: 'key\u00001' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'kid with non-ASCII', auth: `Bearer ${signJws({ ...hdr, kid: 'k\u00e9y' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'kid over 256 characters', auth: `Bearer ${signJws({ ...hdr, kid: 'k'.repeat(257) }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'empty kid', auth: `Bearer ${signJws({ ...hdr, kid: '' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'kid as a number', auth: `Bearer ${signJws({ ...hdr, kid: 42 }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
     { desc: 'sub as an array', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: ['alice'] }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
     { desc: 'sub as an object', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: { id: 'alice' } }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
     { desc: 'sub as a number', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: 42 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },

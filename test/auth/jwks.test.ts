@@ -85,3 +85,56 @@ t.test('key rotation: a new kid is picked up by one refetch', async (t) => {
   const token = h.secret(rotated.mint({}, { expiresInSeconds: 7200 }))
   t.equal((await h.vend(token)).statusCode, 200)
 })
+
+t.test('a key removed from the JWKS stops verifying at the next refresh, even for a token seen before', async (t) => {
+  const jwks = await startJwksServer([])
+  t.teardown(() => jwks.close())
+  let clock = Date.now()
+  const h = await jwksHarness(t, jwks, () => clock)
+  t.ok(await waitFor(async () => ready(h)))
+  const successor = createDevIssuer({ issuer: h.issuer.issuer, audience: h.issuer.audience })
+  jwks.keys.push(successor.publicJwk)
+  const token = h.token({}, { expiresInSeconds: 7200 })
+  t.equal((await h.vend(token)).statusCode, 200)
+  t.equal((await h.vend(token)).statusCode, 200, 'seen before: answered from the verified-token cache')
+  jwks.keys.splice(0, 1) // the IdP retires the old key
+  clock += 599_000
+  t.equal((await h.vend(token)).statusCode, 200, 'within the refresh interval the loaded key still verifies')
+  clock += 2000 // past jwksCacheTtlSeconds (600 s): the next request refreshes the key set
+  const before = jwks.fetches
+  await h.vend(token)
+  t.ok(await waitFor(async () => jwks.fetches > before), 'the key set was refetched')
+  t.ok(await waitFor(async () => (await h.vend(token)).statusCode === 401), 'the retired key no longer verifies the cached token')
+  t.equal((await h.vend(token)).json.code, 'STS_VENDING_INVALID_TOKEN')
+  t.equal((await h.vend(h.secret(successor.mint({}, { expiresInSeconds: 7200 })))).statusCode, 200, 'the remaining key verifies')
+})
+
+t.test('kids: standard base64 is accepted and compared exactly; injection-shaped kids are unknown kids', async (t) => {
+  const jwks = await startJwksServer([])
+  t.teardown(() => jwks.close())
+  const kid = 'aGVsbG8+/d29ybGQ='
+  const issuer = createDevIssuer({ kid })
+  jwks.keys.push(issuer.publicJwk)
+  const h = await build(t, {
+    issuer,
+    config: (c) => ({ ...c, issuers: [{ name: 'app', issuer: issuer.issuer, audience: issuer.audience, jwksUri: jwks.url, algorithms: ['RS256'] }] })
+  })
+  t.ok(await waitFor(async () => ready(h)))
+  t.equal((await h.vend(h.token())).statusCode, 200, 'a kid with +, / and = verifies')
+  const before = jwks.fetches
+  const cases: Array<{ desc: string, kid: string }> = [
+    { desc: 'the kid without padding', kid: 'aGVsbG8+/d29ybGQ' },
+    { desc: 'the kid in base64url', kid: 'aGVsbG8-_d29ybGQ=' },
+    { desc: 'the kid in another case', kid: 'AGVSBG8+/D29YBGQ=' },
+    { desc: 'path traversal', kid: '../../etc/passwd' },
+    { desc: 'SQL', kid: "' OR '1'='1" },
+    { desc: 'JNDI', kid: '${jndi:ldap://127.0.0.1/x}' }, // eslint-disable-line no-template-curly-in-string
+    { desc: 'markup', kid: '<script>alert(1)</script>' }
+  ]
+  for (const c of cases) {
+    const res = await h.vend(h.token({}, { header: { kid: c.kid } }))
+    t.equal(res.statusCode, 401, `${c.desc}: 401`)
+  }
+  t.ok(jwks.fetches - before <= 1, `${jwks.fetches - before} refetch(es) for ${cases.length} unknown kids`)
+  t.equal(h.emulator.callCount, 1)
+})

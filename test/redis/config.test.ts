@@ -71,7 +71,7 @@ const SERVER = new URL('../../dist/server.js', import.meta.url).pathname
 
 async function runServer (env: Record<string, string>): Promise<{ code: number | null, stderr: string, stdout: string }> {
   return await new Promise((resolve) => {
-    const child = spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH ?? '', ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI-test', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'not-a-real-secret', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
     let stdout = ''
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
