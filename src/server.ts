@@ -59,7 +59,10 @@ export function installSignalHandlers (app: FastifyInstance, graceMs: number): {
 
 export async function startServer (config: Config, settings: Omit<ServerSettings, 'configPath'>, deps: AppDeps = {}): Promise<FastifyInstance> {
   const app = await buildApp(config, { logger: createLogger(settings.logLevel), env: process.env, ...deps })
-  const address = await app.listen({ host: settings.host, port: settings.port })
+  await app.listen({ host: settings.host, port: settings.port })
+  // The bound address itself (0.0.0.0 stays 0.0.0.0), not one interface's.
+  const bound = app.server.address()
+  const address = bound === null || typeof bound === 'string' ? String(bound) : `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
   app.log.info(startupFields({
     version: packageVersion(),
     address,

@@ -21,7 +21,7 @@ export function upstreamCredentialType (env: Record<string, string | undefined>)
 
 export interface StartupInfo {
   version: string
-  /** The listening URL, as app.listen() returns it. */
+  /** The listening URL. */
   address: string
   config: Config
   /** See upstreamCredentialType; `injected` when the process was handed an STS client. */
