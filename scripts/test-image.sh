@@ -208,7 +208,7 @@ absent node_modules/ali-oss node_modules/@alicloud/ram20150501
 LEAKED=$(grep -rlE "devkit/|startStsEmulator|startOssEmulator|startRamEmulator" "$mnt/app/dist" 2>/dev/null | sed "s|^$mnt/app/||" | head -5 || true)
 [ -z "$LEAKED" ] && pass "no dist file refers to devkit or an emulator" || fail "dist refers to dev code: $LEAKED"
 "${B[@]}" umount "$ctr" >/dev/null
-in_image () { "${B[@]}" run --isolation chroot --network none --user "$IMG_USER" "$ctr" -- "$@"; }
+in_image () { "${B[@]}" run --isolation chroot --network host --user "$IMG_USER" "$ctr" -- "$@"; }
 if OUT=$(in_image node dist/server.js --version 2>&1) && [ "$OUT" = "$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")" ]; then
   pass "node dist/server.js --version: $OUT"
 else
