@@ -20,17 +20,22 @@ COPY package.json package-lock.json ./
 # (@alicloud/openapi-core's postinstall is a no-op there).
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
     npm ci --ignore-scripts --no-audit --no-fund
+# Only src/ is compiled (tsconfig.json's rootDir and include): devkit/, bench/ and
+# test/ are not in the build context at all (.dockerignore).
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
 
 # --- deps: production dependencies only --------------------------------------
+# --omit=optional leaves out what only CLI commands load on demand (ali-oss for
+# verify, the RAM SDK for provision): the server and the sidecar never need them,
+# and a command whose package is absent says so.
 FROM ${BASE_IMAGE} AS deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+    npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
 # --- runtime ------------------------------------------------------------------
 # No RUN in this stage: files stay root-owned and read-only to the service

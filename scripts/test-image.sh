@@ -8,10 +8,13 @@
 #     CA bundle and an npmrc pointing at it (the only place those belong).
 #     Cached in $CACHE_DIR (own buildah storage), keyed by Node version.
 #  3. Builds ./Dockerfile with --build-arg BASE_IMAGE=<stand-in>.
-#  4. Runs the image's ENTRYPOINT as the image's USER on the host network with
-#     a generated config, checks /healthz, /readyz, uid != 0, no writes outside
-#     /tmp, then SIGTERM to node and exit status 0.
-#  5. Removes the containers and the image it made (keeps the cached base and
+#  4. Checks the image holds the service alone: no devkit/, dev or emulator code,
+#     policy oracle or CLI-only package (ali-oss, the RAM SDK) under node_modules,
+#     while `node dist/server.js --version` and `node dist/cli.js sidecar --help` run.
+#  5. Runs the image's ENTRYPOINT as the image's USER on the host network with
+#     a generated config, checks /healthz, /readyz, uid != 0, the start-up line,
+#     no writes outside /tmp, then SIGTERM to node and exit status 0.
+#  6. Removes the containers and the image it made (keeps the cached base and
 #     the build's layer cache, both in $CACHE_DIR/storage).
 #
 # Options: --dockerfile PATH   build this Dockerfile instead of ./Dockerfile
@@ -186,7 +189,39 @@ case $IMG_USER in ''|0|0:*|root|root:*) fail "image USER is root ($IMG_USER)" ;;
 cfg Env | grep -q '"NODE_ENV=production"' \
   && pass "NODE_ENV=production" || fail "NODE_ENV=production not set"
 
-# --- 4. run --------------------------------------------------------------------
+# --- 4. contents: the service alone -------------------------------------------
+# No emulator, dev stack, policy oracle or CLI-only package in the image, while the
+# server and the sidecar (which the chart runs from this image) still start.
+step "contents"
+ctr=$("${B[@]}" from --pull=never "$IMAGE"); CTRS+=("$ctr")
+mnt=$("${B[@]}" mount "$ctr")
+absent () {
+  local found
+  found=$(cd "$mnt/app" && for p in "$@"; do compgen -G "$p" || true; done)
+  [ -z "$found" ] && pass "absent: $*" || { echo "$found" | sed 's/^/    /'; fail "present in the image: $found"; }
+}
+[ -f "$mnt/app/dist/server.js" ] && pass "dist/server.js present" || fail "dist/server.js missing"
+absent devkit src test bench 'dist/dev*' dist/emulator dist/devkit dist/policy/evaluate.js
+TESTS=$(find "$mnt/app/dist" -name '*.test.js' | head -3)
+[ -z "$TESTS" ] && pass "no compiled tests in dist/" || fail "compiled tests in dist/: $TESTS"
+absent node_modules/ali-oss node_modules/@alicloud/ram20150501
+LEAKED=$(grep -rlE "devkit/|startStsEmulator|startOssEmulator|startRamEmulator" "$mnt/app/dist" 2>/dev/null | sed "s|^$mnt/app/||" | head -5 || true)
+[ -z "$LEAKED" ] && pass "no dist file refers to devkit or an emulator" || fail "dist refers to dev code: $LEAKED"
+"${B[@]}" umount "$ctr" >/dev/null
+in_image () { "${B[@]}" run --isolation chroot --network host --user "$IMG_USER" "$ctr" -- "$@"; }
+if OUT=$(in_image node dist/server.js --version 2>&1) && [ "$OUT" = "$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")" ]; then
+  pass "node dist/server.js --version: $OUT"
+else
+  echo "$OUT" | tail -5; fail "node dist/server.js --version"
+fi
+if OUT=$(in_image node dist/cli.js sidecar --help 2>&1) && grep -qi 'usage' <<<"$OUT"; then
+  pass "node dist/cli.js sidecar --help"
+else
+  echo "$OUT" | tail -5; fail "node dist/cli.js sidecar --help"
+fi
+"${B[@]}" rm "$ctr" >/dev/null; CTRS=()
+
+# --- 5. run --------------------------------------------------------------------
 step "run"
 mkdir -p "$WORK/conf"
 PORT=$(node -e 's=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
@@ -252,6 +287,7 @@ set +e
 wait "$RUN_PID"; RC=$?
 set -e
 RUN_PID=
+grep -q '"msg":"sts-vending started"' "$WORK/run.log" && pass "start-up line logged" || fail "no start-up line"
 [ "$RC" = 0 ] && pass "exit status 0 after SIGTERM ($(( $(date +%s) - T_SIG ))s)" || { tail -20 "$WORK/run.log"; fail "exit status $RC after SIGTERM"; }
 grep -q '"level":[56]0' "$WORK/run.log" && { grep '"level":[56]0' "$WORK/run.log" | head -5; fail "error/fatal log lines"; } || pass "no error/fatal log lines"
 

@@ -1,11 +1,9 @@
 // The application as a plugin-composed Fastify instance. It never listens: server.ts
 // is the process shell, tests use app.inject(). Everything from outside (the STS
 // client, the clock, the environment for HMAC secrets) comes in through `deps`.
-import { randomUUID } from 'node:crypto'
-import { createServer } from 'node:http'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { Config } from './config/schema.js'
-import { loggerOptions } from './observability/logger.js'
+import { requestIdHeader, serverOptions, type LoggerSetting } from './http/server-options.js'
 import errorHandler from './http/error-handler.js'
 import lifecycle from './http/lifecycle.js'
 import auth from './auth/plugin.js'
@@ -18,8 +16,9 @@ import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './alicloud/upstream/index.js'
 import { createStsClient, type StsClient } from './alicloud/sts-client.js'
 import { createUpstreamCredential } from './alicloud/credentials.js'
-import { createMetrics, BREAKER_VALUES, type Metrics } from './observability/metrics.js'
+import { createMetrics, type Metrics } from './observability/metrics.js'
 import metricsPlugin from './observability/metrics-plugin.js'
+import { cacheMetrics, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
 import { createSharedCache, type SharedCache } from './cache/shared-cache.js'
 import { sharedStateSettings } from './redis/settings.js'
@@ -30,7 +29,7 @@ import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Bucket
 
 export interface AppDeps {
   /** Fastify logger setting: false, true, or pino options / instance. Default: JSON at info. */
-  logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
+  logger?: LoggerSetting
   /** The raw STS client; default: the official SDK with the default credential chain. */
   stsClient?: StsClient
   /** Replace the whole resilient upstream (tests of the route alone). */
@@ -49,50 +48,14 @@ export interface AppDeps {
   credentialReady?: () => boolean
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
-export function fastifyOptions (config: Config, deps: AppDeps): FastifyServerOptions {
-  const logger = deps.logger ?? loggerOptions('info')
-  const isInstance = typeof logger === 'object' && logger !== null && 'child' in logger && typeof (logger as { child?: unknown }).child === 'function'
-  return {
-    ...(isInstance ? { loggerInstance: logger as FastifyServerOptions['loggerInstance'] } : { logger: logger as FastifyServerOptions['logger'] }),
-    bodyLimit: config.server.bodyLimitBytes,
-    // Our own node:http server so every limit is set explicitly, not left to defaults.
-    serverFactory: (handler) => {
-      const server = createServer({
-        maxHeaderSize: config.server.maxHeaderBytes,
-        headersTimeout: config.server.headersTimeoutMs,
-        requestTimeout: config.server.requestTimeoutMs,
-        keepAliveTimeout: config.server.keepAliveTimeoutMs,
-        // Node checks headersTimeout/requestTimeout only this often (default 30 s).
-        connectionsCheckingInterval: Math.min(1000, config.server.headersTimeoutMs)
-      }, handler)
-      server.setTimeout(config.server.requestTimeoutMs)
-      return server
-    },
-    trustProxy: config.server.trustProxy as FastifyServerOptions['trustProxy'],
-    return503OnClosing: false, // lifecycle.ts answers with our own code and Connection: close
-    forceCloseConnections: 'idle',
-    requestIdHeader: false,
-    genReqId: (req) => {
-      const incoming = req.headers['x-request-id']
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-    },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
-  }
-}
-
 declare module 'fastify' {
   interface FastifyInstance { metrics: Metrics }
 }
 
 export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
-  const app = Fastify(fastifyOptions(config, deps))
-
-  app.addHook('onSend', async (request, reply) => {
-    void reply.header('x-request-id', request.id)
-  })
+  const app = Fastify(serverOptions(config.server, deps.logger))
+  await app.register(requestIdHeader)
 
   // JSON only: Fastify's default text/plain parser would turn a form into a string body.
   app.removeContentTypeParser('text/plain')
@@ -103,7 +66,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(errorHandler)
   await app.register(lifecycle)
   if (deps.credentialReady !== undefined) app.lifecycle.addReadinessCheck('upstream-credential', deps.credentialReady)
-  await app.register(metricsPlugin, { config, metrics })
+  await app.register(metricsPlugin, { settings: config.metrics, metrics })
   await app.register(auth, { config, env: deps.env ?? {}, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
 
   const upstream = deps.upstream ?? createUpstream({
@@ -118,27 +81,13 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}),
     ...(deps.random !== undefined ? { random: deps.random } : {}),
     log: app.log,
-    events: {
-      attempt: (outcome, seconds) => {
-        metrics.stsCalls.inc({ outcome })
-        metrics.stsDuration.observe({ outcome }, seconds)
-      },
-      retry: () => metrics.stsRetries.inc(),
-      breaker: (state) => metrics.breakerState.set(BREAKER_VALUES[state]),
-      budgetExhausted: () => metrics.stsBudgetRejections.inc(),
-      rejected: () => metrics.stsMisconfigured.inc()
-    }
+    events: upstreamMetrics(metrics)
   })
   const cache = createCredentialCache({
     maxEntries: config.cache.maxEntries,
     minRemainingSeconds: config.cache.minRemainingSeconds,
     now,
-    events: {
-      hit: () => metrics.cacheHits.inc(),
-      miss: () => metrics.cacheMisses.inc(),
-      coalesced: () => metrics.cacheCoalesced.inc(),
-      evicted: () => metrics.cacheEvictions.inc()
-    }
+    events: cacheMetrics(metrics)
   })
   cacheSize = () => cache.size
 

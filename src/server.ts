@@ -1,17 +1,30 @@
-// The process shell: load config, build the app, listen, and shut down gracefully.
-// Only this file (and dev.ts / cli.ts) reads process.env.
+// The process shell: load config, build the app, listen, and hand signals and crashes
+// to close-with-grace. Only this file (and dev.ts / cli.ts) reads process.env.
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import { compileGrants, type CompiledGrants } from './grants/compile.js'
 import type { Config } from './config/schema.js'
-import { loggerOptions } from './observability/logger.js'
+import { createLogger } from './observability/logger.js'
+import { startupFields, upstreamCredentialType } from './observability/startup.js'
 import { checkUpstreamCredential } from './alicloud/credentials.js'
 
 export const EXIT_CONFIG = 2
 
 export interface ServerSettings { host: string, port: number, logLevel: string, configPath: string }
+
+/** The package's version, from the package.json beside dist/ (and src/, under tsx). */
+export function packageVersion (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown'
+}
+
+export function wantsVersion (argv: string[]): boolean {
+  return argv.includes('--version') || argv.includes('-v')
+}
 
 export function readSettings (argv: string[], env: NodeJS.ProcessEnv): ServerSettings {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true, allowPositionals: false })
@@ -24,47 +37,54 @@ export function readSettings (argv: string[], env: NodeJS.ProcessEnv): ServerSet
   return { host: env.HOST ?? '0.0.0.0', port, logLevel, configPath }
 }
 
-/** Close gracefully on SIGTERM/SIGINT within the grace period; a second signal forces exit. */
-export function installSignalHandlers (app: FastifyInstance, graceMs: number, exit: (code: number) => void = (c) => process.exit(c)): void {
-  let closing = false
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (closing) {
-      app.log.warn({ signal }, 'second signal: exiting now')
-      exit(1)
-      return
-    }
-    closing = true
-    app.log.info({ signal, graceMs }, 'shutting down: finishing in-flight requests')
-    const force = setTimeout(() => {
-      app.log.error('grace period over: exiting with requests still in flight')
-      exit(1)
-    }, graceMs)
-    force.unref()
-    app.close().then(() => {
-      clearTimeout(force)
-      app.log.info('closed')
-      exit(0)
-    }, (err: unknown) => {
-      app.log.error({ err }, 'error while closing')
-      exit(1)
-    })
-  }
-  process.on('SIGTERM', onSignal)
-  process.on('SIGINT', onSignal)
+/**
+ * SIGTERM/SIGINT close the app gracefully: in-flight requests finish, new ones get 503
+ * with Connection: close (http/lifecycle.ts), and the process exits 0 once closed, or 1
+ * when `graceMs` runs out or a second signal comes. An uncaught exception or unhandled
+ * rejection is logged, the app is closed the same way, and the process exits 1.
+ * close-with-grace owns the process: it calls process.exit itself.
+ */
+export function installSignalHandlers (app: FastifyInstance, graceMs: number): { close: () => void, uninstall: () => void } {
+  return closeWithGrace({
+    delay: graceMs,
+    logger: app.log,
+    onTimeout: () => app.log.error({ graceMs }, 'grace period over: exiting with requests still in flight'),
+    onSecondSignal: (signal) => app.log.warn({ signal }, 'second signal: exiting now'),
+    onSecondError: (err) => app.log.fatal({ err }, 'second crash while closing: exiting now')
+  }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.fatal({ err }, 'uncaught exception or unhandled rejection: closing')
+    else app.log.info({ signal, graceMs }, 'shutting down: finishing in-flight requests')
+    await app.close()
+    app.log.info('closed')
+  })
 }
 
 export async function startServer (config: Config, settings: Omit<ServerSettings, 'configPath'>, deps: AppDeps = {}): Promise<FastifyInstance> {
-  const app = await buildApp(config, { logger: loggerOptions(settings.logLevel), env: process.env, ...deps })
+  const app = await buildApp(config, { logger: createLogger(settings.logLevel), env: process.env, ...deps })
   await app.listen({ host: settings.host, port: settings.port })
+  // The bound address itself (0.0.0.0 stays 0.0.0.0), not one interface's.
+  const bound = app.server.address()
+  const address = bound === null || typeof bound === 'string' ? String(bound) : `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
+  app.log.info(startupFields({
+    version: packageVersion(),
+    address,
+    config,
+    upstreamCredential: deps.stsClient !== undefined || deps.upstream !== undefined ? 'injected' : upstreamCredentialType(process.env)
+  }), 'sts-vending started')
   return app
 }
 
 async function main (): Promise<void> {
+  const argv = process.argv.slice(2)
+  if (wantsVersion(argv)) {
+    process.stdout.write(`${packageVersion()}\n`)
+    return
+  }
   let settings: ServerSettings
   let config: Config
   let grants: CompiledGrants
   try {
-    settings = readSettings(process.argv.slice(2), process.env)
+    settings = readSettings(argv, process.env)
     config = await loadConfigFile(settings.configPath, { env: process.env })
     grants = compileGrants(config)
   } catch (err) {

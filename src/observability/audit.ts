@@ -1,10 +1,12 @@
 // The audit trail: one JSON line per issuance and per refusal, on a dedicated child
 // logger (`"log":"audit"`), so an operator can answer "who got what, for which
 // directory" and match ActionTrail records by the AccessKeyId's first characters.
+// The child is pinned at info: LOG_LEVEL tunes the service's own lines, never the trail.
 // It never carries the secret, the security token or the caller's JWT.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Issued } from '../vend.js'
 import { stsTime } from '../core/index.js'
+import { auditLogger } from './logger.js'
 
 export const ACCESS_KEY_ID_SHOWN = 12
 
@@ -14,7 +16,7 @@ export interface Audit {
 }
 
 export function createAudit (logger: FastifyBaseLogger): Audit {
-  const log = logger.child({ log: 'audit' })
+  const log = auditLogger(logger)
   return {
     issued (request, issued) {
       log.info({

@@ -3,8 +3,8 @@
 // dropped from URLs (a `?token=` must not reach a log line), credential fields are
 // redacted wherever they appear, and errors are copied through an allow-list because
 // the SDK's error objects carry signed request data.
-import type { FastifyServerOptions } from 'fastify'
-import type { LoggerOptions } from 'pino'
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify'
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 
 export const REDACT_PATHS = [
   'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization',
@@ -65,4 +65,39 @@ export function loggerOptions (level: string): LoggerOptions & NonNullable<Fasti
       err: serializeError
     }
   }
+}
+
+/**
+ * stdout, written synchronously. pino's default destination writes asynchronously and
+ * flushes synchronously at exit; when stdout's reader is gone (a log collector that
+ * restarted) that exit flush retries EPIPE forever on the main thread (sonic-boom 4's
+ * flushSync sleeps and retries on every error), so neither the grace timer nor a
+ * second signal could end the process. A synchronous write meets EPIPE at once, and
+ * pino then turns the destination into a no-op: logs are lost, the service is not.
+ */
+export function stdoutDestination (): DestinationStream {
+  return pino.destination({ dest: 1, sync: true })
+}
+
+/** The service's logger: JSON lines at `level` on `destination` (default: stdout). */
+export function createLogger (level: string, destination: DestinationStream = stdoutDestination()): Logger {
+  return pino(loggerOptions(level), destination)
+}
+
+/**
+ * The logger for the one line per request: it carries only the method, the route
+ * template, the status and the time (never a header, a body or a raw URL, except the
+ * scrubbed path of an unmatched request), so it skips the redaction pass that every
+ * other line pays for.
+ */
+export function requestLineLogger (log: FastifyBaseLogger): FastifyBaseLogger {
+  return log.child({}, { redact: [] })
+}
+
+/**
+ * The audit logger: a child pinned at info, so that LOG_LEVEL (even `silent`) never
+ * switches the audit trail off. It keeps the parent's redaction and serializers.
+ */
+export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
+  return log.child({ log: 'audit' }, { level: 'info' })
 }

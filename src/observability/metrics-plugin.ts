@@ -7,18 +7,18 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config/schema.js'
 import type { Metrics } from './metrics.js'
 
-export interface MetricsPluginOptions { config: Config, metrics: Metrics, host?: string }
+export interface MetricsPluginOptions { settings: Config['metrics'], metrics: Metrics, host?: string }
 
 async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
-  const { metrics, config } = opts
+  const { metrics, settings } = opts
   app.addHook('onResponse', async (request, reply) => {
     const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) }
     metrics.httpRequests.inc(labels)
     metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
   })
-  if (!config.metrics.enabled) return
+  if (!settings.enabled) return
 
-  if (config.metrics.port === 0) {
+  if (settings.port === 0) {
     app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
       void reply.type(metrics.registry.contentType).header('cache-control', 'no-store')
       return await metrics.registry.metrics()
@@ -38,7 +38,7 @@ async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions):
     })
     await new Promise<void>((resolve, reject) => {
       server?.once('error', reject)
-      server?.listen(config.metrics.port, opts.host ?? '0.0.0.0', () => resolve())
+      server?.listen(settings.port, opts.host ?? '0.0.0.0', () => resolve())
     })
   })
   app.addHook('onClose', async () => {
