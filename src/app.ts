@@ -6,12 +6,13 @@ import { createServer } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/schema.js'
 import { loggerOptions } from './observability/logger.js'
-import errorHandler from './http/error-handler.js'
+import errorHandler, { clientErrorHandler } from './http/error-handler.js'
+import securityHeaders from './http/security-headers.js'
 import lifecycle from './http/lifecycle.js'
 import auth from './auth/plugin.js'
 import healthRoutes from './http/health.js'
 import openapiRoutes from './http/openapi.js'
-import credentialsRoutes from './http/credentials/route.js'
+import credentials from './http/credentials/index.js'
 import { createVender } from './vend.js'
 import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './alicloud/upstream.js'
@@ -62,6 +63,7 @@ export function fastifyOptions (config: Config, deps: AppDeps): FastifyServerOpt
     trustProxy: config.server.trustProxy as FastifyServerOptions['trustProxy'],
     return503OnClosing: false, // lifecycle.ts answers with our own code and Connection: close
     forceCloseConnections: 'idle',
+    clientErrorHandler,
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
@@ -90,6 +92,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   app.decorate('metrics', metrics)
 
   await app.register(errorHandler)
+  await app.register(securityHeaders)
   await app.register(lifecycle)
   await app.register(metricsPlugin, { config, metrics })
   await app.register(auth, { config, env: deps.env ?? {}, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
@@ -134,9 +137,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)
-  await app.register(credentialsRoutes, {
-    config,
+  await app.register(credentials, {
     vender,
+    origins: config.cors.origins,
+    rateLimit: config.rateLimit,
+    maxEventLoopDelayMs: config.server.maxEventLoopDelayMs,
     onIssued: (request, issued) => {
       metrics.issued.inc({ grant: issued.grant, source: issued.fromCache ? 'cache' : 'sts' })
       audit.issued(request, issued)

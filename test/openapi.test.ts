@@ -15,8 +15,8 @@ import { build } from './helpers/build.js'
 import { assertContract, contractErrors, document, DOCUMENT_BYTES, exchange, type Exchange } from './helpers/contract.js'
 import { ERROR_CODES, ErrorCode } from '../src/errors.js'
 import { Action } from '../src/config/schema.js'
-import { CredentialsRequest, CredentialsResponse, ErrorResponse } from '../src/http/credentials/route.js'
-import { CredentialsUriResponse, FORMATS, MEDIA_TYPES, OssAppServerError, OssAppServerResponse } from '../src/http/credentials/formats.js'
+import { CredentialsRequest, CredentialsResponse, CredentialsUriResponse, ErrorResponse, OssAppServerError, OssAppServerResponse } from '../src/http/credentials/schemas.js'
+import { FORMATS, MEDIA_TYPES } from '../src/http/credentials/formats.js'
 import { Liveness, NotReady, Ready } from '../src/http/health.js'
 
 const TWINS: Record<string, TSchema> = {
