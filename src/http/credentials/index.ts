@@ -5,7 +5,7 @@
 //   1. CORS: a preflight is answered here, and every later answer to an allowed origin,
 //      refusals included, carries the CORS headers so that a browser can read it;
 //   2. load shedding (503 in the default shape: the format is not read yet);
-//   3. format and Accept, the origin allow-list, a token in the query string;
+//   3. the format, the origin allow-list, Accept, a token in the query string;
 //   4. authentication, so an unauthenticated caller costs no body parsing.
 // Rate limiting runs per caller once the caller is known; the route is in route.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -83,8 +83,8 @@ export default async function credentials (app: FastifyInstance, opts: Credentia
   // The format comes first so that even a 401 is rendered in the shape the client reads.
   app.addHook('onRequest', async (request) => {
     request.format = requestedFormat(request.query, request.headers.accept)
-    assertAcceptable(request.headers.accept)
     assertOriginAllowed(request, origins)
+    assertAcceptable(request.headers.accept)
     if (request.method === 'OPTIONS') return // a preflight carries no credentials
     assertNoQueryToken(request.query)
     request.caller = await app.auth.authenticate(request)
