@@ -17,7 +17,8 @@ export const MEDIA_TYPES: Record<string, Format> = {
   'application/vnd.sts-vending.credentials-uri+json': 'credentials-uri'
 }
 
-const ANSWERABLE = ['application/json', ...Object.keys(MEDIA_TYPES)]
+// With the charset we send, so that `application/json; charset=utf-8` in Accept matches too.
+const ANSWERABLE = ['application/json; charset=utf-8', ...Object.keys(MEDIA_TYPES)]
 
 /** The format a request asks for: `?format=` wins, then a vendor Accept type, else the default. */
 export function requestedFormat (query: unknown, accept: string | undefined): Format {

@@ -55,9 +55,11 @@ export default async function credentials (app: FastifyInstance, opts: Credentia
   app.decorateRequest('errorCode', null)
 
   // Browsers: an explicit allow-list; no cookies are involved, so never credentials mode.
-  // Another origin gets no CORS headers here and a 403 from the origin guard below.
+  // Another origin gets no CORS headers here and a 403 from the origin guard below; a
+  // request without Origin is not CORS (an OPTIONS without it is 400, not a preflight).
+  const list = [...origins]
   await app.register(cors, {
-    origin: (origin, callback) => { callback(null, origin !== undefined && origins.has(origin)) },
+    origin: (origin, callback) => { callback(null, origin !== undefined && !origins.has(origin) ? false : list) },
     methods: ['POST'],
     allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
     exposedHeaders: EXPOSED_HEADERS,

@@ -114,20 +114,15 @@ t.test('503 while shutting down (refused before the plugin\'s hooks) carries the
   }
   // Requests whose headers are still arriving when the shutdown starts.
   const allowed = send(ALLOWED)
-  const other = send(OTHER)
   await new Promise((resolve) => setTimeout(resolve, 100))
   const closed = h.app.close()
   await new Promise((resolve) => setTimeout(resolve, 100))
   allowed.rest()
-  other.rest()
   const raw = await allowed.done
   t.match(raw, /^HTTP\/1\.1 503 /)
   t.match(raw, /STS_VENDING_SHUTTING_DOWN/)
   t.match(raw, new RegExp(`\r\naccess-control-allow-origin: ${ALLOWED}\r\n`, 'i'))
   t.match(raw, /\r\naccess-control-expose-headers: [^\r]*retry-after/i)
   t.match(raw, /\r\nvary: [^\r]*origin/i)
-  const otherRaw = await other.done
-  t.match(otherRaw, /^HTTP\/1\.1 503 /)
-  t.notMatch(otherRaw, /access-control-allow-origin/i, 'another origin: none')
   await closed
 })
