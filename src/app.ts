@@ -5,11 +5,12 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { Config } from './config/schema.js'
 import { requestIdHeader, serverOptions, type LoggerSetting } from './http/server-options.js'
 import errorHandler from './http/error-handler.js'
+import securityHeaders from './http/security-headers.js'
 import lifecycle from './http/lifecycle.js'
 import auth from './auth/plugin.js'
 import healthRoutes from './http/health.js'
 import openapiRoutes from './http/openapi.js'
-import credentialsRoutes from './http/credentials/route.js'
+import credentials from './http/credentials/index.js'
 import { createVender } from './vend.js'
 import type { CompiledGrants } from './grants/compile.js'
 import { createCredentialCache } from './cache/credential-cache.js'
@@ -64,6 +65,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   app.decorate('metrics', metrics)
 
   await app.register(errorHandler)
+  await app.register(securityHeaders)
   await app.register(lifecycle)
   if (deps.credentialReady !== undefined) app.lifecycle.addReadinessCheck('upstream-credential', deps.credentialReady)
   await app.register(metricsPlugin, { settings: config.metrics, metrics })
@@ -150,9 +152,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)
-  await app.register(credentialsRoutes, {
-    config,
+  await app.register(credentials, {
     vender,
+    origins: config.cors.origins,
+    rateLimit: config.rateLimit,
+    maxEventLoopDelayMs: config.server.maxEventLoopDelayMs,
     onIssued: (request, issued) => {
       metrics.issued.inc({ grant: issued.grant, source: issued.fromCache ? 'cache' : 'sts' })
       audit.issued(request, issued)

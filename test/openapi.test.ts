@@ -13,10 +13,11 @@ import t from 'tap'
 import type { TSchema } from '@sinclair/typebox'
 import { build } from './helpers/build.js'
 import { assertContract, contractErrors, document, DOCUMENT_BYTES, exchange, type Exchange } from './helpers/contract.js'
-import { ERROR_CODES, ErrorCode } from '../src/errors.js'
+import * as errorsModule from '../src/errors.js'
+import { ERROR_CODES, ErrorCode, errors } from '../src/errors.js'
 import { Action } from '../src/config/schema.js'
-import { CredentialsRequest, CredentialsResponse, ErrorResponse } from '../src/http/credentials/route.js'
-import { CredentialsUriResponse, FORMATS, MEDIA_TYPES, OssAppServerError, OssAppServerResponse } from '../src/http/credentials/formats.js'
+import { CredentialsRequest, CredentialsResponse, CredentialsUriResponse, ErrorResponse, OssAppServerError, OssAppServerResponse } from '../src/http/credentials/schemas.js'
+import { FORMATS, MEDIA_TYPES } from '../src/http/credentials/formats.js'
 import { Liveness, NotReady, Ready } from '../src/http/health.js'
 
 const TWINS: Record<string, TSchema> = {
@@ -95,6 +96,23 @@ t.test('the error codes are exactly ERROR_CODES, with their statuses', async (t)
   const table = [...(schema.description as string).matchAll(/^\| (\d{3}) \| `(STS_VENDING_[A-Z_]+)` \|$/gm)]
     .map((m) => ({ code: m[2], statusCode: Number(m[1]) }))
   t.strictSame(table, ERROR_CODES, 'the status table in the description')
+})
+
+t.test('the registry is the one list: every documented code is in it, every error it exports is listed', async (t) => {
+  const documented = new Set<string>(document.components.schemas.ErrorCode.enum)
+  const registered = new Set<string>(Object.values(errors).map((E) => new E().code))
+  t.strictSame([...documented].filter((c) => !registered.has(c)), [], 'no documented code is missing from the registry')
+  t.strictSame([...registered].filter((c) => !documented.has(c)), [], 'no registered code is missing from openapi.yaml')
+  // An error defined beside the registry (an `export const X = createError(...)`) would
+  // be thrown but never documented.
+  const exported = Object.entries(errorsModule)
+    .filter(([, v]) => typeof v === 'function' && v.prototype instanceof Error)
+    .map(([name, E]) => ({ name, code: new (E as new () => { code: string })().code }))
+  t.ok(exported.length >= ERROR_CODES.length, `${exported.length} error factories exported`)
+  for (const { name, code } of exported) {
+    t.equal((errors as Record<string, unknown>)[name], (errorsModule as Record<string, unknown>)[name], `${name} is the registry's own`)
+    t.ok(registered.has(code), `${code} is in the registry`)
+  }
 })
 
 t.test('formats and media types', async (t) => {

@@ -120,7 +120,9 @@ export const ConfigSchema = Type.Object({
   metrics: Type.Object({
     enabled: Type.Boolean({ default: true }),
     /** Serve /metrics on this port instead of the main one (0 = main port). */
-    port: Type.Integer({ minimum: 0, maximum: 65_535, default: 0 })
+    port: Type.Integer({ minimum: 0, maximum: 65_535, default: 0 }),
+    /** The address of that listener; default: the address the server listens on (`HOST`). */
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\s/]+$' }))
   }, { additionalProperties: false, default: {} })
 }, { additionalProperties: false })
 

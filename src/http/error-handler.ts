@@ -1,24 +1,20 @@
 // The one error handler. It logs the full (serialised, scrubbed) error, answers with
 // our code and a safe message, hides every 5xx detail and never passes upstream text
 // through. Fastify's own errors (validation, body parsing, limits) are mapped to
-// codes from the registry so that callers only ever see STS_VENDING_* codes.
+// codes from the registry so that callers only ever see STS_VENDING_* codes; so are
+// the answers Node's HTTP parser gives before Fastify sees a request (431, 408, 400).
+// A route context that renders errors in another shape (the credentials route's
+// oss-app-server format) sets its own handler on top of `sendError`.
 import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as E from '../errors.js'
 
 export interface ErrorBody { statusCode: number, code: string, error: string, message: string }
 
-/** A route may render errors in another shape (e.g. the OSS mobile SDK format). */
+/** Another shape for the same error (e.g. the OSS mobile SDK format). */
 export type ErrorRenderer = (body: ErrorBody) => unknown
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    renderError?: ErrorRenderer
-    /** The code of the error this request was answered with, for the audit trail. */
-    errorCode?: string
-  }
-}
 
 const FASTIFY_CODE_MAP: Record<string, () => Error> = {
   FST_ERR_CTP_BODY_TOO_LARGE: () => new E.BodyTooLarge(),
@@ -57,9 +53,9 @@ export function toPublicError (err: unknown): { body: ErrorBody, retryAfterSecon
   return retry === undefined ? { body } : { body, retryAfterSeconds: retry }
 }
 
-export function sendError (request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+/** Log the error, answer it, and return the public body (its `code` is what the audit trail records). */
+export function sendError (request: FastifyRequest, reply: FastifyReply, err: unknown, render?: ErrorRenderer): ErrorBody {
   const { body, retryAfterSeconds } = toPublicError(err)
-  request.errorCode = body.code
   if (body.statusCode >= 500) {
     request.log.error({ err }, 'request failed')
   } else {
@@ -72,12 +68,48 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, err: un
   void reply.header('cache-control', 'no-store')
   void reply.code(body.statusCode).type('application/json; charset=utf-8')
   // Another shape is sent pre-serialised: the route's error schema describes ours.
-  return request.renderError !== undefined ? reply.send(JSON.stringify(request.renderError(body))) : reply.send(body)
+  void (render !== undefined ? reply.send(JSON.stringify(render(body))) : reply.send(body))
+  return body
+}
+
+// Methods a client may call a route with; OPTIONS is the CORS preflight, answered on every path.
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'] as const
+
+/** The methods this path has routes for (our routes are all static paths). */
+function allowedMethods (app: FastifyInstance, request: FastifyRequest): string[] {
+  const url = request.url.split('?', 1)[0] ?? ''
+  return METHODS.filter((method) => app.hasRoute({ method, url }))
+}
+
+/**
+ * The answers Node's HTTP parser gives on its own (headers over `server.maxHeaderBytes`,
+ * a request not received within `server.requestTimeoutMs`, bytes that are not HTTP), in
+ * our error shape. They are written to the socket directly: no request exists yet.
+ */
+export function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const error = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new E.HeadersTooLarge()
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new E.RequestTimeout() : new E.BadRequest('not an HTTP request')
+  const { body } = toPublicError(error)
+  this.log.debug({ code: err.code }, 'client error')
+  if (socket.writable) {
+    const text = JSON.stringify(body)
+    socket.write(`HTTP/1.1 ${body.statusCode} ${body.error}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(text)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n` +
+      `Connection: close\r\n\r\n${text}`)
+  }
+  socket.destroy(err)
 }
 
 async function errorHandler (app: FastifyInstance): Promise<void> {
-  app.setErrorHandler((err: FastifyError, request, reply) => sendError(request, reply, err))
-  app.setNotFoundHandler((request, reply) => sendError(request, reply, new E.NotFound()))
+  app.setErrorHandler((err: FastifyError, request, reply) => { sendError(request, reply, err) })
+  // A path that exists with other methods is a 405 with `Allow`, not a 404.
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = allowedMethods(app, request)
+    if (allowed.length > 0) void reply.header('allow', allowed.join(', '))
+    sendError(request, reply, allowed.length > 0 ? new E.MethodNotAllowed() : new E.NotFound())
+  })
 }
 
 export default fp(errorHandler, { name: 'error-handler', fastify: '5.x' })

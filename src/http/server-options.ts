@@ -1,5 +1,6 @@
 // The Fastify instance's options: the node:http server with every limit set from the
 // config rather than left to Node's defaults, the request-id policy, and logging.
+import { clientErrorHandler } from './error-handler.js'
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import fp from 'fastify-plugin'
@@ -42,6 +43,8 @@ export function serverOptions (server: Config['server'], logger: LoggerSetting =
       return http
     },
     trustProxy: server.trustProxy as FastifyServerOptions['trustProxy'],
+    // Node's own 431/408/400 answers, in our error shape.
+    clientErrorHandler,
     return503OnClosing: false, // lifecycle.ts answers with our own code and Connection: close
     forceCloseConnections: 'idle',
     requestIdHeader: false,

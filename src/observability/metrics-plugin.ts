@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config/schema.js'
 import type { Metrics } from './metrics.js'
 
-export interface MetricsPluginOptions { settings: Config['metrics'], metrics: Metrics, host?: string }
+export interface MetricsPluginOptions { settings: Config['metrics'], metrics: Metrics }
 
 async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
   const { metrics, settings } = opts
@@ -29,16 +29,16 @@ async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions):
   app.addHook('onListen', async () => {
     server = createServer((req, res) => {
       if (req.method !== 'GET' || req.url !== '/metrics') {
-        res.writeHead(404).end()
+        res.writeHead(404, { 'x-content-type-options': 'nosniff' }).end()
         return
       }
       metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }).end(text)
-      }, () => res.writeHead(500).end())
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(text)
+      }, () => res.writeHead(500, { 'x-content-type-options': 'nosniff' }).end())
     })
     await new Promise<void>((resolve, reject) => {
       server?.once('error', reject)
-      server?.listen(settings.port, opts.host ?? '0.0.0.0', () => resolve())
+      server?.listen(settings.port, settings.host ?? listenAddress(app), () => resolve())
     })
   })
   app.addHook('onClose', async () => {
@@ -46,6 +46,12 @@ async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions):
     server.closeAllConnections()
     await new Promise<void>((resolve) => server?.close(() => resolve()))
   })
+}
+
+/** Where the main server listens (`HOST`): a metrics port must not be reachable from where the service is not. */
+function listenAddress (app: FastifyInstance): string {
+  const address = app.server.address()
+  return typeof address === 'object' && address !== null ? address.address : '127.0.0.1'
 }
 
 export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x' })

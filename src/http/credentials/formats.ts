@@ -3,11 +3,10 @@
 //   ali-oss          (default) our contract, which plugs into `new OSS({...})` as is
 //   oss-app-server   the OSS Android/iOS SDKs' "STS app server" shape
 //   credentials-uri  @alicloud/credentials' ALIBABA_CLOUD_CREDENTIALS_URI shape
-// Each shape has its own schema, and a non-default body is serialised through it, so
-// no field beyond the listed ones can leave the service.
-import { Type, type TSchema } from '@sinclair/typebox'
-import type { ErrorBody } from '../error-handler.js'
-import { ErrorCode, UnknownFormat } from '../../errors.js'
+// Every shape is JSON, so an Accept header that admits neither `application/json` nor
+// one of the vendor types is answered 406 rather than with a body the client refused.
+import Negotiator from 'negotiator'
+import { NotAcceptable, UnknownFormat } from '../../errors.js'
 
 export const FORMATS = ['ali-oss', 'oss-app-server', 'credentials-uri'] as const
 export type Format = typeof FORMATS[number]
@@ -17,6 +16,9 @@ export const MEDIA_TYPES: Record<string, Format> = {
   'application/vnd.sts-vending.oss-app-server+json': 'oss-app-server',
   'application/vnd.sts-vending.credentials-uri+json': 'credentials-uri'
 }
+
+// With the charset we send, so that `application/json; charset=utf-8` in Accept matches too.
+const ANSWERABLE = ['application/json; charset=utf-8', ...Object.keys(MEDIA_TYPES)]
 
 /** The format a request asks for: `?format=` wins, then a vendor Accept type, else the default. */
 export function requestedFormat (query: unknown, accept: string | undefined): Format {
@@ -35,37 +37,8 @@ export function requestedFormat (query: unknown, accept: string | undefined): Fo
   return 'ali-oss'
 }
 
-export const OssAppServerResponse = Type.Object({
-  StatusCode: Type.Literal(200),
-  AccessKeyId: Type.String(),
-  AccessKeySecret: Type.String(),
-  SecurityToken: Type.String(),
-  Expiration: Type.String({ format: 'date-time' })
-}, { additionalProperties: false })
-
-export const OssAppServerError = Type.Object({
-  StatusCode: Type.Integer({ minimum: 400, maximum: 599 }),
-  ErrorCode,
-  ErrorMessage: Type.String()
-}, { additionalProperties: false })
-
-export const CredentialsUriResponse = Type.Object({
-  Code: Type.Literal('Success'),
-  AccessKeyId: Type.String(),
-  AccessKeySecret: Type.String(),
-  SecurityToken: Type.String(),
-  Expiration: Type.String({ format: 'date-time' })
-}, { additionalProperties: false })
-
-export interface Sts4 { accessKeyId: string, accessKeySecret: string, securityToken: string, expiration: string }
-
-export function shapeFor (format: Exclude<Format, 'ali-oss'>, c: Sts4): { schema: TSchema, body: Record<string, unknown> } {
-  const common = { AccessKeyId: c.accessKeyId, AccessKeySecret: c.accessKeySecret, SecurityToken: c.securityToken, Expiration: c.expiration }
-  return format === 'oss-app-server'
-    ? { schema: OssAppServerResponse, body: { StatusCode: 200, ...common } }
-    : { schema: CredentialsUriResponse, body: { Code: 'Success', ...common } }
-}
-
-export function ossAppServerError (e: ErrorBody): Record<string, unknown> {
-  return { StatusCode: e.statusCode, ErrorCode: e.code, ErrorMessage: e.message }
+/** Refuse (406) an Accept header that admits no JSON answer; no header, or an empty one, admits any. */
+export function assertAcceptable (accept: string | undefined): void {
+  if (accept === undefined || accept.trim() === '') return
+  if (new Negotiator({ headers: { accept } }).mediaTypes(ANSWERABLE).length === 0) throw new NotAcceptable()
 }
