@@ -13,6 +13,8 @@ import healthRoutes from './http/health.js'
 import openapiRoutes from './http/openapi.js'
 import credentialsRoutes from './http/credentials/route.js'
 import { createVender } from './vend.js'
+import uploadsRoutes from './http/uploads/index.js'
+import { createSigner } from './sign.js'
 import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './alicloud/upstream.js'
 import { createStsClient, type StsClient } from './alicloud/sts-client.js'
@@ -142,6 +144,16 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
       audit.issued(request, issued)
     },
     onRefused: (request, status, code) => audit.refused(request, status, code),
+    onRateLimited: () => metrics.rateLimited.inc()
+  })
+  await app.register(uploadsRoutes, {
+    config,
+    signer: createSigner({ config, upstream, cache, now }),
+    onSigned: (request, caller, signed) => {
+      metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
+      audit.uploadSigned(request, caller, signed)
+    },
+    onRefused: (request, status, code) => audit.uploadRefused(request, request.uploadCaller, status, code),
     onRateLimited: () => metrics.rateLimited.inc()
   })
   return app

@@ -21,6 +21,10 @@ export const ClaimNotUsable = createError('STS_VENDING_CLAIM_NOT_USABLE', 'A cla
 export const PrefixNotAllowed = createError('STS_VENDING_PREFIX_NOT_ALLOWED', 'The requested prefix is outside the directory of this grant', 403)
 export const ActionsNotAllowed = createError('STS_VENDING_ACTIONS_NOT_ALLOWED', 'The requested actions are not all allowed by this grant', 403)
 export const DurationNotAllowed = createError('STS_VENDING_DURATION_NOT_ALLOWED', 'The requested duration is outside what this grant allows', 403)
+export const SigningNotEnabled = createError('STS_VENDING_SIGNING_NOT_ENABLED', 'This grant does not sign uploads', 403)
+export const KeyNotAllowed = createError('STS_VENDING_KEY_NOT_ALLOWED', 'The object key is outside the directory of this grant or not a safe key', 403)
+export const SizeNotAllowed = createError('STS_VENDING_SIZE_NOT_ALLOWED', 'The requested size is larger than this grant allows', 403)
+export const ContentTypeNotAllowed = createError('STS_VENDING_CONTENT_TYPE_NOT_ALLOWED', 'The content type is not allowed by this grant', 403)
 export const OriginNotAllowed = createError('STS_VENDING_ORIGIN_NOT_ALLOWED', 'This origin is not allowed', 403)
 export const NotFound = createError('STS_VENDING_NOT_FOUND', 'Not found', 404)
 export const MethodNotAllowed = createError('STS_VENDING_METHOD_NOT_ALLOWED', 'Method not allowed', 405)
@@ -47,7 +51,7 @@ export const UpstreamTimeout = createError('STS_VENDING_UPSTREAM_TIMEOUT', 'The 
 export const ERROR_CODES = [
   BadRequest, BadAuthorizationHeader, TokenInQuery, UnknownFormat, MissingToken, InvalidToken,
   GrantNotAllowed, GrantAmbiguous, ClaimNotUsable, PrefixNotAllowed, ActionsNotAllowed, DurationNotAllowed,
-  OriginNotAllowed, NotFound, MethodNotAllowed, NotAcceptable, BodyTooLarge, UnsupportedMediaType, HeadersTooLarge,
+  SigningNotEnabled, KeyNotAllowed, SizeNotAllowed, ContentTypeNotAllowed, OriginNotAllowed, NotFound, MethodNotAllowed, NotAcceptable, BodyTooLarge, UnsupportedMediaType, HeadersTooLarge,
   RateLimited, Internal, UpstreamRejected, UpstreamBadResponse, UpstreamUnavailable, UpstreamThrottled,
   StsBudgetExhausted, CircuitOpen, KeysUnavailable, ShuttingDown, Overloaded, UpstreamTimeout
 ].map((E) => {

@@ -27,6 +27,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean, cacheSize?: () 
     cacheEntries: new Gauge({ name: 'stsv_cache_entries', help: 'Entries in the credentials cache', registers, collect () { this.set(opts.cacheSize?.() ?? 0) } }),
     jwtFailures: new Counter({ name: 'stsv_jwt_failures_total', help: 'Refused tokens by reason', labelNames: ['reason'] as const, registers }),
     rateLimited: new Counter({ name: 'stsv_rate_limited_total', help: 'Requests refused by the per-caller rate limit', registers }),
+    uploadsSigned: new Counter({ name: 'stsv_uploads_signed_total', help: 'Signed upload forms and URLs, by grant and kind (form, put_url, get_url)', labelNames: ['grant', 'kind'] as const, registers }),
     issued: new Counter({ name: 'stsv_credentials_issued_total', help: 'Credentials handed out, by grant and source (cache or sts)', labelNames: ['grant', 'source'] as const, registers })
   }
   m.breakerState.set(0)

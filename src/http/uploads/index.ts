@@ -1,0 +1,105 @@
+// POST /uploads/form and POST /uploads/url: signed uploads into the caller's directory.
+// Encapsulated: authentication (before the body is parsed), the origin check, CORS
+// headers, load shedding and a per-caller rate limit of its own, like /credentials,
+// built from src/auth and the shared error registry only. Preflights are answered by
+// the service-wide CORS route (OPTIONS *) with the same allow-list.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import cors from '@fastify/cors'
+import underPressure from '@fastify/under-pressure'
+import type { Config } from '../../config/schema.js'
+import { OriginNotAllowed, Overloaded, RateLimited, withRetryAfter } from '../../errors.js'
+import type { Caller } from '../../auth/verifier.js'
+import type { Signer, SignedFormResult, SignedUrlResult } from '../../sign.js'
+import { UploadError, UploadFormRequest, UploadFormResponse, UploadUrlRequest, UploadUrlResponse } from './schemas.js'
+
+declare module 'fastify' {
+  interface FastifyRequest { uploadCaller: Caller | null }
+}
+
+export interface UploadsOptions {
+  config: Config
+  signer: Signer
+  onSigned?: (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult) => void
+  onRefused?: (request: FastifyRequest, statusCode: number, code: string) => void
+  onRateLimited?: () => void
+}
+
+/** Seconds precision, UTC, `Z`: the same form as every other expiration this service answers. */
+function isoSeconds (d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+function sameOrigin (origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host
+  } catch {
+    return false
+  }
+}
+
+const responses = (ok: unknown) => ({ 200: ok, '4xx': UploadError, '5xx': UploadError })
+
+export default async function uploads (app: FastifyInstance, opts: UploadsOptions): Promise<void> {
+  const { config, signer } = opts
+  app.decorateRequest('uploadCaller', null)
+
+  if (config.server.maxEventLoopDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.server.maxEventLoopDelayMs,
+      sampleInterval: 250,
+      exposeStatusRoute: false,
+      pressureHandler: (_request, _reply, _type, value) => {
+        if (value !== undefined && Number.isFinite(value)) throw withRetryAfter(new Overloaded(), 2)
+      }
+    })
+  }
+  const origins = new Set(config.cors.origins)
+  app.addHook('onRequest', async (request) => {
+    const origin = request.headers.origin
+    if (origin !== undefined && !origins.has(origin) && !sameOrigin(origin, request.headers.host)) throw new OriginNotAllowed()
+    request.uploadCaller = await app.auth.authenticate(request)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode
+    if (status === 401 || status === 403 || status === 429) opts.onRefused?.(request, status, request.errorCode ?? 'unknown')
+  })
+  // A POST without a body asks for the grant's defaults (the form route's fields are all optional).
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null) request.body = {}
+  })
+  await app.register(cors, {
+    origin: [...origins],
+    methods: ['POST'],
+    exposedHeaders: ['x-request-id', 'retry-after'],
+    credentials: false,
+    preflight: false
+  })
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: config.rateLimit.max,
+    timeWindow: config.rateLimit.timeWindowMs,
+    keyGenerator: (request) => request.uploadCaller !== null ? `${request.uploadCaller.issuer}\n${request.uploadCaller.subject}` : request.ip,
+    errorResponseBuilder: (_request, context) => {
+      opts.onRateLimited?.()
+      return withRetryAfter(new RateLimited(), context.ttl / 1000)
+    }
+  })
+
+  app.post('/uploads/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) } }, async (request, reply) => {
+    const caller = request.uploadCaller as Caller
+    const signed = await signer.form(caller, request.body as UploadFormRequest)
+    opts.onSigned?.(request, caller, signed)
+    void reply.header('cache-control', 'no-store')
+    return { url: signed.url, fields: signed.fields, keyPrefix: signed.keyPrefix, expiration: isoSeconds(signed.expiration) }
+  })
+
+  app.post('/uploads/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) } }, async (request, reply) => {
+    const caller = request.uploadCaller as Caller
+    const signed = await signer.url(caller, request.body as UploadUrlRequest)
+    opts.onSigned?.(request, caller, signed)
+    void reply.header('cache-control', 'no-store')
+    return { url: signed.url, method: signed.method, headers: signed.headers, expiration: isoSeconds(signed.expiration) }
+  })
+}
