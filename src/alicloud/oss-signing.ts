@@ -17,6 +17,7 @@ import { isSafePrefix, isSafeSegment } from '../grants/template.js'
 
 export const SIGNATURE_VERSION = 'OSS4-HMAC-SHA256'
 /** The documented trailing placeholder of a form key. */
+// eslint-disable-next-line no-template-curly-in-string -- OSS's literal placeholder, not a template
 export const FILENAME_PLACEHOLDER = '${filename}'
 /** OSS object keys are 1-1023 bytes. */
 export const OBJECT_KEY_MAX_BYTES = 1023
