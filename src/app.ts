@@ -13,7 +13,7 @@ import healthRoutes from './http/health.js'
 import openapiRoutes from './http/openapi.js'
 import credentialsRoutes from './http/credentials/route.js'
 import { createVender } from './vend.js'
-import uploadsRoutes from './http/uploads/index.js'
+import uploadsRoutes, { UPLOADS_PREFIX } from './http/uploads/index.js'
 import { createSigner } from './sign.js'
 import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './alicloud/upstream.js'
@@ -147,6 +147,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     onRateLimited: () => metrics.rateLimited.inc()
   })
   await app.register(uploadsRoutes, {
+    prefix: UPLOADS_PREFIX,
     config,
     signer: createSigner({ config, upstream, cache, now }),
     onSigned: (request, caller, signed) => {

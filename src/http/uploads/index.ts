@@ -1,8 +1,8 @@
 // POST /uploads/form and POST /uploads/url: signed uploads into the caller's directory.
 // Encapsulated: authentication (before the body is parsed), the origin check, CORS
 // headers, load shedding and a per-caller rate limit of its own, like /credentials,
-// built from src/auth and the shared error registry only. Preflights are answered by
-// the service-wide CORS route (OPTIONS *) with the same allow-list.
+// built from src/auth and the shared error registry only. Registered under the
+// `/uploads` prefix, so its CORS preflight route is OPTIONS /uploads/*.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import cors from '@fastify/cors'
@@ -40,6 +40,9 @@ function sameOrigin (origin: string, host: string | undefined): boolean {
 
 const responses = (ok: unknown) => ({ 200: ok, '4xx': UploadError, '5xx': UploadError })
 
+/** Register with `{ prefix: UPLOADS_PREFIX }`. */
+export const UPLOADS_PREFIX = '/uploads'
+
 export default async function uploads (app: FastifyInstance, opts: UploadsOptions): Promise<void> {
   const { config, signer } = opts
   app.decorateRequest('uploadCaller', null)
@@ -58,6 +61,7 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
   app.addHook('onRequest', async (request) => {
     const origin = request.headers.origin
     if (origin !== undefined && !origins.has(origin) && !sameOrigin(origin, request.headers.host)) throw new OriginNotAllowed()
+    if (request.method === 'OPTIONS') return // a preflight carries no credentials
     request.uploadCaller = await app.auth.authenticate(request)
   })
   app.addHook('onResponse', async (request, reply) => {
@@ -71,9 +75,11 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
   await app.register(cors, {
     origin: [...origins],
     methods: ['POST'],
+    allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
     exposedHeaders: ['x-request-id', 'retry-after'],
     credentials: false,
-    preflight: false
+    maxAge: 600,
+    strictPreflight: true
   })
   await app.register(rateLimit, {
     global: true,
@@ -87,7 +93,7 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
     }
   })
 
-  app.post('/uploads/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) } }, async (request, reply) => {
+  app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) } }, async (request, reply) => {
     const caller = request.uploadCaller as Caller
     const signed = await signer.form(caller, request.body as UploadFormRequest)
     opts.onSigned?.(request, caller, signed)
@@ -95,7 +101,7 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
     return { url: signed.url, fields: signed.fields, keyPrefix: signed.keyPrefix, expiration: isoSeconds(signed.expiration) }
   })
 
-  app.post('/uploads/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) } }, async (request, reply) => {
+  app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) } }, async (request, reply) => {
     const caller = request.uploadCaller as Caller
     const signed = await signer.url(caller, request.body as UploadUrlRequest)
     opts.onSigned?.(request, caller, signed)
