@@ -2,7 +2,6 @@
 // (through the real SDK) and the OSS emulator in front of the browser: forms posted with
 // Node's fetch + FormData, URLs used with plain fetch. Every answer is contract-checked.
 import t from 'tap'
-import { createDevIssuer } from '../../../devkit/dev/issuer.js'
 import { buildE2e, type E2eHarness } from '../../helpers/oss.js'
 import { assertContract, exchange } from '../../helpers/contract.js'
 import { isAllowedByAll } from '../../../devkit/policy/evaluate.js'
@@ -208,29 +207,6 @@ t.test('the audit line says what was signed, never the signature, policy or toke
   }
 })
 
-t.test('the signing credential is refreshed while it still has expiresSeconds + margin left (fake clock)', async (t) => {
-  let clock = Date.now()
-  const now = (): number => clock
-  const h = await buildE2e(t, { config: withGrants(), deps: { now }, emulatorNow: now, issuer: createDevIssuer({ now }) })
-  const margin = h.config.cache.minRemainingSeconds
-  const first = await sign(t, h, 'form', h.token({ sub: 'alice' }), {})
-  t.equal(first.statusCode, 200)
-  const credentialExpires = h.emulator.issued(first.json.fields['x-oss-credential'].split('/')[0])!.expiration.getTime()
-  t.equal(credentialExpires - clock, 3600_000, 'the grant\'s duration')
-  // Still served from the cache while expiresSeconds + margin remain...
-  clock = credentialExpires - (600 + margin) * 1000 - 1000
-  const cached = await sign(t, h, 'url', h.token({ sub: 'bob' }), { key: `${DIR}bob/x`, method: 'GET' })
-  t.equal(cached.statusCode, 200)
-  t.equal(h.emulator.callCount, 1)
-  t.ok(Date.parse(cached.json.expiration) + margin * 1000 <= credentialExpires, 'the URL ends before the credential (by at least the margin)')
-  // ...and refreshed once less would remain.
-  clock += 2000
-  const refreshed = await sign(t, h, 'form', h.token({ sub: 'carol' }), {})
-  t.equal(refreshed.statusCode, 200)
-  t.equal(h.emulator.callCount, 2, 'a new AssumeRole')
-  t.not(refreshed.json.fields['x-oss-credential'], first.json.fields['x-oss-credential'])
-})
-
 t.test('the per-caller rate limit applies to signing', async (t) => {
   const h = await buildE2e(t, { config: (base) => ({ ...withGrants()(base), rateLimit: { max: 2, timeWindowMs: 60_000 } }) })
   const alice = h.token({ sub: 'alice' })
@@ -240,8 +216,4 @@ t.test('the per-caller rate limit applies to signing', async (t) => {
   t.equal(third.statusCode, 429)
   t.equal(third.json.code, 'STS_VENDING_RATE_LIMITED')
   t.equal((await sign(t, h, 'form', h.token({ sub: 'bob' }), {})).statusCode, 200, 'another caller is not affected')
-})
-
-t.test('a grant whose credentials cannot outlive its forms is refused at start', async (t) => {
-  await t.rejects(buildE2e(t, { config: (base) => ({ ...base, grants: (base.grants as Grant[]).map((g) => ({ ...g, durationSeconds: 1800, signing: { maxBytes: 1, expiresSeconds: 600 } })) }) }), /durationSeconds must be at least/)
 })
