@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import type { DevIssuer } from '../devkit/dev/issuer.js'
-import { cyclingRequests, roundRobinRequests, runLoad, type LoadResult } from './lib/load.js'
+import { cyclingRequests, roundRobinRequests, runLoad, signingRequests, type LoadResult } from './lib/load.js'
 import { childEnv, ROOT, SERVER_NODE_ARGS, serverEntry, devkitModule, startChild, type Child } from './lib/process.js'
 import { machineInfo, renderMachine, renderTable, writeBenchmarks, type Machine, type Row } from './lib/report.js'
 import { renderProfile, summariseProfile } from './lib/profile.js'
@@ -44,6 +44,8 @@ export interface BenchParams {
   startupRuns: number
   /** All servers under test in one child process: for the smoke test only (fewer TypeScript loads). */
   oneProcess: boolean
+  /** Signing row: distinct callers of one grant, each with one token. */
+  signCallers: number
 }
 
 export const FULL: BenchParams = {
@@ -60,7 +62,8 @@ export const FULL: BenchParams = {
   upstreamLatencyMs: 50,
   memoryEntries: [10_000, 100_000],
   startupRuns: 3,
-  oneProcess: false
+  oneProcess: false,
+  signCallers: 1000
 }
 
 export const SMOKE: BenchParams = {
@@ -76,7 +79,8 @@ export const SMOKE: BenchParams = {
   upstreamLatencyMs: 20,
   memoryEntries: [500, 1000],
   startupRuns: 1,
-  oneProcess: true
+  oneProcess: true,
+  signCallers: 20
 }
 
 export interface BenchOptions {
@@ -137,7 +141,9 @@ function serviceConfig (rs: DevIssuer, es: DevIssuer, stsUrl: string, o: { maxEn
       region: 'cn-hangzhou',
       prefix: 'uploads/{issuer}/{sub}/',
       actions: ['list', 'read', 'write'],
-      durationSeconds: 3600
+      durationSeconds: 3600,
+      // Row 7: signed uploads with one grant-level credential.
+      signing: { maxBytes: 104_857_600, expiresSeconds: 600 }
     }],
     cache: { maxEntries: o.maxEntries ?? 100_000, minRemainingSeconds: 1200 },
     // High enough never to answer 429 here: the per-caller limits are not what is measured
@@ -211,6 +217,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     const hitPool = (issuer: DevIssuer): string[] => Array.from({ length: params.hitCallers * params.tokensPerCaller },
       (_, i) => issuer.mint({ sub: `hit-${i % params.hitCallers}` }, { expiresInSeconds: 7200 }))
     const rsHit = hitPool(rs)
+    const signPool = Array.from({ length: params.signCallers }, (_, i) => rs.mint({ sub: `signer-${i}` }, { expiresInSeconds: 7200 }))
     const esHit = hitPool(es)
     // Fresh callers for every round of the miss row (and a warm-up population), so each round starts cold.
     const populations = Array.from({ length: params.rounds + 1 }, (_, r) =>
@@ -267,7 +274,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     ])
 
     log('baselines ready')
-    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string }
+    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string, signing?: boolean }
     const timed: Timed[] = [
       { id: '1', scenario: 'Floor: bare Fastify route, same JSON body and schema', target: floor, tokens: rsHit },
       { id: '2a', scenario: 'Verify baseline: @fastify/jwt RS256, no cache', target: verifyRs, tokens: rsHit },
@@ -277,7 +284,8 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       { id: '2e', scenario: 'Verify RS256, fast-jwt async `key` callback (as src/auth/verifier.ts)', target: verifyRsKeyCallback, tokens: rsHit, baseline: '2a' },
       { id: '3a', scenario: 'Service, cache hit, RS256', target: svc, tokens: rsHit, baseline: '2a' },
       { id: '3b', scenario: 'Service, cache hit, ES256', target: svc, tokens: esHit, baseline: '2b' },
-      { id: '3c', scenario: 'Service, cache hit, RS256, LOG_LEVEL=info (the default)', target: svcInfo, tokens: rsHit, baseline: '2a' }
+      { id: '3c', scenario: 'Service, cache hit, RS256, LOG_LEVEL=info (the default)', target: svcInfo, tokens: rsHit, baseline: '2a' },
+      { id: '7', scenario: `Signing: POST /uploads/form, ${params.signCallers.toLocaleString('en-US')} distinct callers of one grant, RS256`, target: svc, tokens: signPool, baseline: '3a', signing: true }
     ]
     interface Counted { id: string, scenario: string, target: Server }
     const ideal = 1 / params.requestsPerCaller
@@ -295,12 +303,13 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       return { ...r, sts: await stsCalls() - calls, cpuMicros: await cpu(s) - used }
     }
     const timedRun = async (t: Timed, seconds: number): Promise<Measured> => await measured(t.target, async () =>
-      await runLoad({ url: url(t.target), connections: params.connections, duration: seconds, requests: cyclingRequests(t.tokens) }))
+      await runLoad({ url: url(t.target), connections: params.connections, duration: seconds, requests: t.signing === true ? signingRequests(t.tokens) : cyclingRequests(t.tokens) }))
     const countedRun = async (c: Counted, tokens: string[]): Promise<Measured> => await measured(c.target, async () =>
       await runLoad({ url: url(c.target), connections: params.missConnections, amount: tokens.length * params.requestsPerCaller, requests: roundRobinRequests(tokens) }))
 
     log('warming up')
-    for (const t of timed) await timedRun(t, params.warmupSeconds)
+    const warmSts = new Map<string, number>()
+    for (const t of timed) warmSts.set(t.id, (await timedRun(t, params.warmupSeconds)).sts)
     const warmPopulation = populations[params.rounds] as string[]
     for (const c of counted) await countedRun(c, warmPopulation.slice(0, Math.max(2, params.missConnections * 4)))
 
@@ -350,6 +359,11 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
         }
       }
       if (s.id === '4') row.note = `ideal ${ideal.toFixed(3)}`
+      if (s.id === '7') {
+        const calls = (warmSts.get('7') ?? 0) + runs.reduce((a, r) => a + r.sts, 0)
+        row.signingAssumeRoles = calls
+        row.note = `${calls} AssumeRole for ${params.signCallers.toLocaleString('en-US')} callers (goal: 1 per grant per credential lifetime); goal ≥ 1.00× row 3a req/s: ${(row.vsBaseline?.rps ?? 0) >= 1 ? 'met' : 'missed'}`
+      }
       rows.push(row)
     }
 

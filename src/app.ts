@@ -13,6 +13,8 @@ import openapiRoutes from './http/openapi.js'
 import credentials from './http/credentials/index.js'
 import { createVender } from './vend.js'
 import type { CompiledGrants } from './grants/compile.js'
+import uploadsRoutes, { UPLOADS_PREFIX } from './http/uploads/index.js'
+import { createSigner } from './sign.js'
 import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './alicloud/upstream/index.js'
 import { createStsClient, type StsClient } from './alicloud/sts-client.js'
@@ -162,6 +164,17 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
       audit.issued(request, issued)
     },
     onRefused: (request, status, code) => audit.refused(request, status, code),
+    onRateLimited: () => metrics.rateLimited.inc()
+  })
+  await app.register(uploadsRoutes, {
+    prefix: UPLOADS_PREFIX,
+    config,
+    signer: createSigner({ config, grants: deps.grants, upstream, cache, now }),
+    onSigned: (request, caller, signed) => {
+      metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
+      audit.uploadSigned(request, caller, signed)
+    },
+    onRefused: (request, status, code) => audit.uploadRefused(request, request.uploadCaller, status, code),
     onRateLimited: () => metrics.rateLimited.inc()
   })
   return app

@@ -27,6 +27,10 @@ export const errors = {
   PrefixNotAllowed: createError('STS_VENDING_PREFIX_NOT_ALLOWED', 'The requested prefix is outside the directory of this grant', 403),
   ActionsNotAllowed: createError('STS_VENDING_ACTIONS_NOT_ALLOWED', 'The requested actions are not all allowed by this grant', 403),
   DurationNotAllowed: createError('STS_VENDING_DURATION_NOT_ALLOWED', 'The requested duration is outside what this grant allows', 403),
+  SigningNotEnabled: createError('STS_VENDING_SIGNING_NOT_ENABLED', 'This grant does not sign uploads', 403),
+  KeyNotAllowed: createError('STS_VENDING_KEY_NOT_ALLOWED', 'The object key is outside the directory of this grant or not a safe key', 403),
+  SizeNotAllowed: createError('STS_VENDING_SIZE_NOT_ALLOWED', 'The requested size is larger than this grant allows', 403),
+  ContentTypeNotAllowed: createError('STS_VENDING_CONTENT_TYPE_NOT_ALLOWED', 'The content type is not allowed by this grant', 403),
   OriginNotAllowed: createError('STS_VENDING_ORIGIN_NOT_ALLOWED', 'This origin is not allowed', 403),
   // other 4xx
   NotFound: createError('STS_VENDING_NOT_FOUND', 'Not found', 404),
@@ -56,7 +60,7 @@ export const errors = {
 export const {
   BadRequest, BadAuthorizationHeader, TokenInQuery, UnknownFormat, MissingToken,
   InvalidToken, GrantNotAllowed, GrantAmbiguous, ClaimNotUsable, PrefixNotAllowed,
-  ActionsNotAllowed, DurationNotAllowed, OriginNotAllowed, NotFound, MethodNotAllowed,
+  ActionsNotAllowed, DurationNotAllowed, SigningNotEnabled, KeyNotAllowed, SizeNotAllowed, ContentTypeNotAllowed, OriginNotAllowed, NotFound, MethodNotAllowed,
   NotAcceptable, RequestTimeout, BodyTooLarge, UnsupportedMediaType, HeadersTooLarge, RateLimited, CallerBudgetExhausted, Internal,
   UpstreamRejected, UpstreamBadResponse, UpstreamUnavailable, UpstreamThrottled, StsBudgetExhausted,
   CircuitOpen, KeysUnavailable, ShuttingDown, Overloaded, UpstreamTimeout

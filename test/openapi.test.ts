@@ -19,6 +19,7 @@ import { Action } from '../src/config/schema.js'
 import { CredentialsRequest, CredentialsResponse, CredentialsUriResponse, ErrorResponse, OssAppServerError, OssAppServerResponse } from '../src/http/credentials/schemas.js'
 import { FORMATS, MEDIA_TYPES } from '../src/http/credentials/formats.js'
 import { Liveness, NotReady, Ready } from '../src/http/health.js'
+import { UploadError, UploadFormFields, UploadFormRequest, UploadFormResponse, UploadUrlRequest, UploadUrlResponse } from '../src/http/uploads/schemas.js'
 
 const TWINS: Record<string, TSchema> = {
   Action,
@@ -31,7 +32,12 @@ const TWINS: Record<string, TSchema> = {
   ErrorCode,
   Liveness,
   Ready,
-  NotReady
+  NotReady,
+  UploadFormRequest,
+  UploadFormFields,
+  UploadForm: UploadFormResponse,
+  UploadUrlRequest,
+  UploadUrl: UploadUrlResponse
 }
 /** Document-only schemas, each a plain composition of twins. */
 const COMPOSED = new Set(['AnyError'])
@@ -79,6 +85,7 @@ t.test('every component schema equals its TypeBox twin', async (t) => {
   }
   t.strictSame(Object.keys(TWINS).filter((n) => !names.includes(n)), [], 'every twin is documented')
   t.strictSame(normalise(document.components.schemas.AnyError), { oneOf: [normalise(ErrorResponse), normalise(OssAppServerError)] }, 'AnyError is the two error shapes')
+  t.strictSame(normalise(UploadError), normalise(ErrorResponse), '/uploads/* errors are the one Error shape')
 })
 
 t.test('the normaliser notices a difference', async (t) => {
@@ -126,9 +133,11 @@ t.test('documented routes are the registered routes', async (t) => {
     .flatMap(([path, item]) => Object.keys(item).filter((k) => k !== 'parameters').map((m) => `${m.toUpperCase()} ${path}`))
     .sort()
   // The CORS plugin answers OPTIONS on `*`; the document describes it on /credentials.
-  const registered = [...h.app.printRoutes({ commonPrefix: false }).matchAll(/(\/\S*|\*) \(([A-Z, ]+)\)/g)]
+  const registered: string[] = [...h.app.printRoutes({ commonPrefix: false }).matchAll(/(\/\S*|\*) \(([A-Z, ]+)\)/g)]
     .flatMap(([, path, methods]) => methods!.split(', ').filter((m) => m !== 'HEAD').map((m) => `${m} ${path === '*' ? '/credentials' : path}`))
-    .sort()
+  // The uploads plugin's CORS route is OPTIONS /uploads* (its prefix + `*`), which printRoutes folds into `*`.
+  if (h.app.hasRoute({ method: 'OPTIONS', url: '/uploads*' })) registered.push('OPTIONS /uploads/form', 'OPTIONS /uploads/url')
+  registered.sort()
   t.strictSame(registered, documented)
 })
 

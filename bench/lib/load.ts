@@ -96,3 +96,8 @@ export function roundRobinRequests (tokens: string[]): Request[] {
     setupRequest: (req) => ({ ...req, headers: { ...JSON_HEADERS, authorization: `Bearer ${tokens[i++ % tokens.length] ?? ''}` } })
   }]
 }
+
+/** POST /uploads/form with `{}`, cycling through the tokens: signing for many distinct callers. */
+export function signingRequests (tokens: string[]): Request[] {
+  return tokens.map((t) => ({ method: 'POST', path: '/uploads/form', headers: { ...JSON_HEADERS, authorization: `Bearer ${t}` }, body: '{}' }))
+}

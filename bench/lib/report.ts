@@ -47,6 +47,8 @@ export interface Row {
   non2xx?: number
   memory?: MemoryResult
   startupMs?: number
+  /** Row 7: AssumeRole calls over the warm-up and every round. */
+  signingAssumeRoles?: number
   note?: string
 }
 

@@ -73,7 +73,9 @@ export async function startDevStack (opts: DevStackOptions = {}): Promise<DevSta
       endpoint: oss.url,
       prefix: 'users/{sub}/',
       actions: ['list', 'read', 'write', 'delete'],
-      durationSeconds: 3600
+      durationSeconds: 3600,
+      // The demo's signed form upload (POST /uploads/form).
+      signing: { maxBytes: 10 * 1024 * 1024, expiresSeconds: 600 }
     }],
     cache: { minRemainingSeconds: 1200 }
   })

@@ -13,8 +13,12 @@ import { listenLoopback, readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
+import { Response, type FormData } from 'undici'
 import { compilePolicy, type AccessRequest, type Decision } from '../policy/evaluate.js'
-import { canonicalResource, parseAuthorization, parseQuery, sign, signatureMatches, stringToSign } from './oss-signature.js'
+import {
+  canonicalResource, parseAuthorization, parseQuery, parseV4Credential, parseV4Date, sign, signatureMatches, stringToSign,
+  V4_ALGORITHM, v4Signature, v4StringToSign
+} from './oss-signature.js'
 import type { EmulatorLogger } from './sts.js'
 
 /** What the emulated STS knows about a credential it issued (StsEmulator.issued fits). */
@@ -80,6 +84,16 @@ export interface OssEmulator {
 
 /** OSS accepts a request date within 15 minutes of its own clock. */
 const MAX_SKEW_MS = 15 * 60 * 1000
+/** A V4 signature (URL or form) is valid for at most 7 days from its x-oss-date. */
+const MAX_V4_LIFETIME_MS = 7 * 24 * 3600 * 1000
+/** PostObject's limit on one object. */
+const MAX_POST_BYTES = 5 * 1024 * 1024 * 1024
+/** The query parameters of a V4 presigned URL (removed before the operation is decided). */
+const V4_QUERY = ['x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-expires', 'x-oss-signature', 'x-oss-security-token', 'x-oss-additional-headers']
+/** Form fields the policy need not name. */
+const UNSIGNED_FIELDS = new Set(['policy', 'x-oss-signature', 'file'])
+/** What OSS replaces in a posted key with the uploaded file's name. */
+const FILENAME = '$' + '{filename}'
 const MIN_PART_BYTES = 100 * 1024
 const MAX_PARTS = 10_000
 const CORS_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD']
@@ -226,8 +240,46 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     res.end()
   }
 
+  /** The STS credential behind an AccessKey id and the token presented with it, or OSS's refusal. */
+  function stsCredential (accessKeyId: string, token: unknown): StsCredentialRecord {
+    const cred = opts.credentials(accessKeyId)
+    if (cred === undefined) throw new OssError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.', { OSSAccessKeyId: accessKeyId })
+    if (typeof token !== 'string' || !signatureMatches(cred.securityToken, token)) {
+      throw new OssError(403, 'InvalidSecurityToken', 'The security token you provided is invalid.')
+    }
+    if (now() >= cred.expiration.getTime()) throw new OssError(403, 'SecurityTokenExpired', 'The security token you provided has expired.')
+    return cred
+  }
+
+  /** A V4 query-signed request (presigned URL): algorithm, credential scope, token, expiry, signature. */
+  function authenticateV4Query (req: IncomingMessage, key: string, q: Map<string, string>): { accessKeyId: string, roleArn: string, policy: unknown } {
+    if (q.get('x-oss-signature-version') !== V4_ALGORITHM) throw new OssError(400, 'InvalidArgument', 'x-oss-signature-version must be OSS4-HMAC-SHA256.')
+    const credential = parseV4Credential(q.get('x-oss-credential'))
+    const dateText = q.get('x-oss-date')
+    const date = parseV4Date(dateText)
+    const expiresText = q.get('x-oss-expires') ?? ''
+    const expires = /^\d{1,6}$/.test(expiresText) ? Number(expiresText) : NaN
+    const signature = q.get('x-oss-signature')
+    if (credential === undefined || credential.region !== region) throw new OssError(400, 'InvalidArgument', 'x-oss-credential is invalid.')
+    if (Number.isNaN(date) || credential.day !== dateText?.slice(0, 8)) throw new OssError(400, 'InvalidArgument', 'x-oss-date is invalid.')
+    if (!(expires >= 1 && expires * 1000 <= MAX_V4_LIFETIME_MS)) throw new OssError(400, 'InvalidArgument', 'x-oss-expires must be between 1 and 604800 seconds.')
+    if (signature === undefined) throw new OssError(400, 'InvalidArgument', 'x-oss-signature is missing.')
+    const cred = stsCredential(credential.accessKeyId, q.get('x-oss-security-token'))
+    const toSign = v4StringToSign(req.method ?? '', bucket, key, q, req.headers, dateText as string, region)
+    if (!signatureMatches(v4Signature(cred.accessKeySecret, credential.day, region, toSign), signature)) {
+      throw new OssError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+        { StringToSign: toSign, OSSAccessKeyId: credential.accessKeyId })
+    }
+    if (date - now() > MAX_SKEW_MS) {
+      throw new OssError(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.', { RequestTime: dateText as string, ServerTime: new Date(now()).toISOString() })
+    }
+    if (now() > date + expires * 1000) throw accessDenied('Request has expired.')
+    return { accessKeyId: credential.accessKeyId, roleArn: cred.roleArn, policy: cred.policy }
+  }
+
   /** Who is calling, checked in OSS's order: AccessKey, token, expiry, signature, date. */
   function authenticate (req: IncomingMessage, key: string, q: Map<string, string>): { accessKeyId: string, roleArn: string, policy: unknown } {
+    if (q.has('x-oss-signature-version')) return authenticateV4Query(req, key, q)
     const rawAuth = req.headers.authorization
     if (rawAuth === undefined) throw accessDenied('You have no right to access this object because of bucket acl.')
     const auth = parseAuthorization(rawAuth)
@@ -407,6 +459,118 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     throw new OssError(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented.')
   }
 
+  /**
+   * PostObject with a V4 form: the signature over the base64 policy, then every policy
+   * condition, and no posted field the policy does not name (except the file, the policy
+   * and the signature). Refusals are OSS's: AccessDenied "Invalid according to Policy",
+   * EntityTooLarge / EntityTooSmall for content-length-range, SignatureDoesNotMatch.
+   */
+  async function postObject (req: IncomingMessage, res: ServerResponse, requestId: string, body: Buffer, record: OssRequestRecord): Promise<void> {
+    record.operation = 'PostObject'
+    let form: FormData
+    try {
+      form = await new Response(new Uint8Array(body), { headers: { 'content-type': String(req.headers['content-type']) } }).formData()
+    } catch {
+      throw new OssError(400, 'MalformedPOSTRequest', 'The body of your POST request is not well-formed multipart/form-data.')
+    }
+    const fields = new Map<string, string>()
+    let file: { name: string, size: number, type: string, arrayBuffer: () => Promise<ArrayBuffer> } | undefined
+    for (const [name, value] of form) {
+      const lower = name.toLowerCase()
+      if (lower === 'file') {
+        if (typeof value === 'string') throw new OssError(400, 'InvalidArgument', 'The file field must be a file.')
+        file = value
+        break // OSS ignores every field after the file
+      }
+      if (typeof value !== 'string') throw new OssError(400, 'InvalidArgument', `The field ${name} must not be a file.`)
+      if (fields.has(lower)) throw new OssError(400, 'InvalidArgument', `The field ${name} appears more than once.`)
+      fields.set(lower, value)
+    }
+    if (file === undefined) throw new OssError(400, 'InvalidArgument', 'The file field is missing (it must come last).')
+    if (fields.has('ossaccesskeyid') || fields.has('signature')) throw new OssError(400, 'InvalidArgument', 'This emulator checks V4 forms (x-oss-signature-version) only.')
+    const policyText = fields.get('policy')
+    const signature = fields.get('x-oss-signature')
+    if (policyText === undefined || signature === undefined) throw accessDenied('The policy and x-oss-signature fields are required.')
+    if (fields.get('x-oss-signature-version') !== V4_ALGORITHM) throw new OssError(400, 'InvalidArgument', 'x-oss-signature-version must be OSS4-HMAC-SHA256.')
+    const credential = parseV4Credential(fields.get('x-oss-credential'))
+    const dateText = fields.get('x-oss-date')
+    const date = parseV4Date(dateText)
+    if (credential === undefined || credential.region !== region) throw new OssError(400, 'InvalidArgument', 'x-oss-credential is invalid.')
+    if (Number.isNaN(date) || credential.day !== dateText?.slice(0, 8)) throw new OssError(400, 'InvalidArgument', 'x-oss-date is invalid.')
+    record.accessKeyId = credential.accessKeyId
+    const cred = stsCredential(credential.accessKeyId, fields.get('x-oss-security-token'))
+    if (!signatureMatches(v4Signature(cred.accessKeySecret, credential.day, region, policyText), signature)) {
+      throw new OssError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', { OSSAccessKeyId: credential.accessKeyId })
+    }
+    let policy: { expiration?: unknown, conditions?: unknown }
+    try {
+      policy = JSON.parse(Buffer.from(policyText, 'base64').toString('utf8'))
+    } catch {
+      throw new OssError(400, 'InvalidPolicyDocument', 'Invalid Policy: Invalid JSON.')
+    }
+    const expiration = typeof policy?.expiration === 'string' ? Date.parse(policy.expiration) : NaN
+    if (Number.isNaN(expiration) || !Array.isArray(policy.conditions)) throw new OssError(400, 'InvalidPolicyDocument', 'Invalid Policy: expiration and conditions are required.')
+    if (date - now() > MAX_SKEW_MS) throw new OssError(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.')
+    if (now() > expiration || now() > date + MAX_V4_LIFETIME_MS) throw accessDenied('Invalid according to Policy: Policy expired.')
+
+    const failed = (c: unknown): OssError => accessDenied(`Invalid according to Policy: Policy Condition failed: ${JSON.stringify(c)}`)
+    const named = new Set<string>()
+    let range: [number, number] | undefined
+    const valueOf = (name: string): string | undefined => name === 'bucket' ? bucket : fields.get(name)
+    for (const c of policy.conditions as unknown[]) {
+      if (c !== null && typeof c === 'object' && !Array.isArray(c)) {
+        const entries = Object.entries(c as Record<string, unknown>)
+        if (entries.length !== 1) throw new OssError(400, 'InvalidPolicyDocument', 'Invalid Policy: a condition object names one field.')
+        const [name, want] = entries[0] as [string, unknown]
+        named.add(name.toLowerCase())
+        if (valueOf(name.toLowerCase()) !== want) throw failed(c)
+        continue
+      }
+      if (!Array.isArray(c) || typeof c[0] !== 'string') throw new OssError(400, 'InvalidPolicyDocument', 'Invalid Policy: unknown condition.')
+      const op = c[0].toLowerCase()
+      if (op === 'content-length-range') {
+        if (c.length !== 3 || !Number.isInteger(c[1]) || !Number.isInteger(c[2])) throw new OssError(400, 'InvalidPolicyDocument', 'Invalid Policy: content-length-range takes two integers.')
+        range = [c[1] as number, c[2] as number]
+        continue
+      }
+      if (c.length !== 3 || typeof c[1] !== 'string' || !c[1].startsWith('$')) throw new OssError(400, 'InvalidPolicyDocument', `Invalid Policy: bad ${op} condition.`)
+      const name = c[1].slice(1).toLowerCase()
+      named.add(name)
+      const got = valueOf(name)
+      const want = c[2]
+      const ok = op === 'eq'
+        ? got === want
+        : op === 'starts-with'
+          ? typeof want === 'string' && got !== undefined && got.startsWith(want)
+          : op === 'in'
+            ? Array.isArray(want) && got !== undefined && want.includes(got)
+            : op === 'not-in'
+              ? Array.isArray(want) && (got === undefined || !want.includes(got))
+              : undefined
+      if (ok === undefined) throw new OssError(400, 'InvalidPolicyDocument', `Invalid Policy: unknown operator ${op}.`)
+      if (!ok) throw failed(c)
+    }
+    const extra = [...fields.keys()].filter((f) => !UNSIGNED_FIELDS.has(f) && !named.has(f))
+    if (extra.length > 0) throw accessDenied(`Invalid according to Policy: Extra input fields: ${extra.join(', ')}`)
+    if (file.size > MAX_POST_BYTES || (range !== undefined && file.size > range[1])) throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.')
+    if (range !== undefined && file.size < range[0]) throw new OssError(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size.')
+
+    const rawKey = fields.get('key')
+    if (rawKey === undefined || rawKey === '') throw new OssError(400, 'InvalidArgument', 'The key field is required.')
+    const key = rawKey.replaceAll(FILENAME, file.name)
+    if (key.includes('\u0000') || Buffer.byteLength(key) > 1023) throw new OssError(400, 'InvalidObjectName', 'The object name is not valid.')
+    record.key = key
+    authorise({ roleArn: cred.roleArn, policy: cred.policy }, { name: 'PostObject', action: 'oss:PutObject', onBucket: false }, key, new Map())
+    const data = Buffer.from(await file.arrayBuffer())
+    const etag = `"${md5(data).toString('hex').toUpperCase()}"`
+    objects.set(key, { body: data, etag, contentType: fields.get('content-type') ?? (file.type !== '' ? file.type : 'application/octet-stream'), lastModified: new Date(now()), type: 'Normal' })
+    const status = fields.get('success_action_status')
+    if (status === '201') {
+      return send(req, res, requestId, 201, xml('PostResponse', [['Bucket', bucket], ['Location', `http://${hostId}/${key}`], ['Key', key], ['ETag', etag]]), { etag })
+    }
+    send(req, res, requestId, status === '200' ? 200 : 204, '', { etag })
+  }
+
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = randomBytes(12).toString('hex').toUpperCase()
     const method = req.method ?? ''
@@ -438,10 +602,20 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
         key = '\u0000'
       }
       if (q === undefined || key.includes('\u0000') || Buffer.byteLength(key) > 1023) throw new OssError(400, 'InvalidArgument', 'The request URI is not valid.')
-      record.key = key
       const body = await readBody(req, maxBody)
       if (body === undefined) throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.')
+      // PostObject: POST to the bucket itself (`/`, or path-style `/<bucket>`) with a form.
+      if (method === 'POST' && (key === '' || key === bucket || key === `${bucket}/`) && q.size === 0 &&
+        /^multipart\/form-data/i.test(req.headers['content-type'] ?? '')) {
+        await postObject(req, res, requestId, body, record)
+        return finish(res.statusCode, 'ok')
+      }
+      // V4 presigned URLs are path-style (`/<bucket>/<key>`) off aliyuncs.com.
+      const v4 = q.has('x-oss-signature-version')
+      if (v4 && key.startsWith(`${bucket}/`)) key = key.slice(bucket.length + 1)
+      record.key = key
       const who = authenticate(req, key, q)
+      if (v4) for (const k of V4_QUERY) q.delete(k)
       record.accessKeyId = who.accessKeyId
       const op = operationFor(method, key, q)
       if (op === undefined) throw new OssError(501, 'NotImplemented', 'This operation is not implemented by the OSS emulator.')

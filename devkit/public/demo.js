@@ -68,6 +68,34 @@
     }
   }
 
+  // A signed PostObject form: the fields as returned, then the file, last. OSS substitutes
+  // ${filename} in the key and enforces the policy (directory, size, expiry).
+  async function formUpload () {
+    const file = $('file').files[0]
+    if (!file) {
+      status('Pick a file first.', 'denied')
+      return
+    }
+    status('Signing a form …')
+    try {
+      const { url, fields, keyPrefix } = await postJson('/uploads/form', {}, token)
+      const form = new FormData()
+      for (const [name, value] of Object.entries(fields)) form.append(name, value)
+      form.append('file', file)
+      const res = await fetch(url, { method: 'POST', body: form })
+      const text = await res.text()
+      if (res.status !== 201) {
+        const code = /<Code>([^<]+)<\/Code>/.exec(text)
+        status('Denied: the form upload failed with ' + (code ? code[1] : res.status), 'denied')
+        return
+      }
+      status('Uploaded ' + keyPrefix + file.name + ' with a signed form', 'ok')
+      await refreshListing()
+    } catch (err) {
+      status('Form upload failed: ' + ossError(err), 'denied')
+    }
+  }
+
   $('signin-form').addEventListener('submit', async (event) => {
     event.preventDefault()
     const user = $('user').value.trim()
@@ -107,6 +135,8 @@
     const name = $('file').files[0]?.name
     upload(parent + 'someone-else/' + name)
   })
+
+  $('form-upload').addEventListener('click', () => { formUpload() })
 
   $('refresh').addEventListener('click', () => {
     refreshListing().catch((err) => status('Listing failed: ' + ossError(err), 'denied'))

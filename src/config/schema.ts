@@ -33,6 +33,21 @@ export const IssuerSchema = Type.Object({
   jwksCacheTtlSeconds: Type.Integer({ minimum: 60, maximum: 86_400, default: 600 })
 }, { additionalProperties: false })
 
+/** PostObject's own limit: one form upload is at most 5 GiB. */
+export const SIGNING_MAX_BYTES = 5 * 1024 * 1024 * 1024
+/** A media type `type/subtype` (RFC 6838 restricted names, no parameters), compared as written. */
+export const MEDIA_TYPE = '^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$'
+
+/** Signed uploads (POST /uploads/form, /uploads/url) for a grant; absent = refused with 403. */
+export const SigningSchema = Type.Object({
+  /** Upper bound of a form's content-length-range. */
+  maxBytes: Type.Integer({ minimum: 1, maximum: SIGNING_MAX_BYTES, default: 104_857_600 }),
+  /** Lifetime of a signed form or URL. */
+  expiresSeconds: Type.Integer({ minimum: 60, maximum: 3600, default: 600 }),
+  /** Allow-list of Content-Types; absent = any. */
+  contentTypes: Type.Optional(Type.Array(Type.String({ pattern: MEDIA_TYPE }), { minItems: 1, maxItems: 32, uniqueItems: true }))
+}, { additionalProperties: false })
+
 export const GrantSchema = Type.Object({
   name: Name,
   issuers: Type.Array(Name, { minItems: 1, uniqueItems: true }),
@@ -53,7 +68,8 @@ export const GrantSchema = Type.Object({
    * grants' callers (an admin reading every home, say); without it such overlaps are
    * refused at load.
    */
-  shared: Type.Optional(Type.Boolean())
+  shared: Type.Optional(Type.Boolean()),
+  signing: Type.Optional(SigningSchema)
 }, { additionalProperties: false })
 
 export const ConfigSchema = Type.Object({
@@ -129,6 +145,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 export type IssuerConfig = Static<typeof IssuerSchema>
 export type GrantConfig = Static<typeof GrantSchema>
+export type SigningConfig = Static<typeof SigningSchema>
 
 /** What tests and callers may hand in: defaults filled by `parseConfig`. */
 export type ConfigInput = unknown

@@ -37,6 +37,22 @@ export function worstCasePolicyBytes (bucket: string, template: PrefixTemplate, 
   return policyBytes(buildSessionPolicy(bucket, worstCasePrefix(template), actions))
 }
 
+/**
+ * Why a grant's signing settings cannot work (relative to the grant), or undefined: a
+ * signed form or URL must outlive its promised lifetime on a credential that the cache
+ * still serves, so the grant's credentials must cover expiresSeconds plus the margin.
+ */
+export function signingProblem (grant: GrantConfig, minRemainingSeconds: number): string | undefined {
+  const s = grant.signing
+  if (s === undefined) return undefined
+  if (!grant.actions.includes('write') && !grant.actions.includes('read')) return 'signing: needs the read or write action'
+  const needed = s.expiresSeconds + minRemainingSeconds + MIN_USABLE_SECONDS
+  if (grant.durationSeconds < needed) {
+    return `durationSeconds: must be at least signing.expiresSeconds + cache.minRemainingSeconds + ${MIN_USABLE_SECONDS} (${needed}) for signed uploads`
+  }
+  return undefined
+}
+
 function refuse (problem: string): never {
   throw new ConfigError(`config: ${problem}`)
 }
@@ -58,6 +74,8 @@ function compileOne (grant: GrantConfig, at: string, issuerNames: ReadonlySet<st
   if (minRemainingSeconds + MIN_USABLE_SECONDS > grant.durationSeconds) {
     refuse(`${at}.durationSeconds: must exceed cache.minRemainingSeconds (${minRemainingSeconds}) by at least ${MIN_USABLE_SECONDS}`)
   }
+  const signing = signingProblem(grant, minRemainingSeconds)
+  if (signing !== undefined) refuse(`${at}.${signing}`)
   return { config: grant, template }
 }
 

@@ -5,6 +5,8 @@
 // It never carries the secret, the security token or the caller's JWT.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Issued } from '../vend.js'
+import type { Caller } from '../auth/verifier.js'
+import type { SignedFormResult, SignedUrlResult } from '../sign.js'
 import { stsTime } from '../core/index.js'
 import { auditLogger } from './logger.js'
 
@@ -13,6 +15,9 @@ export const ACCESS_KEY_ID_SHOWN = 12
 export interface Audit {
   issued (request: FastifyRequest, issued: Issued): void
   refused (request: FastifyRequest, statusCode: number, code: string): void
+  /** A signed upload form or URL: what it allows, never its signature, policy or token. */
+  uploadSigned (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult): void
+  uploadRefused (request: FastifyRequest, caller: Caller | null, statusCode: number, code: string): void
 }
 
 export function createAudit (logger: FastifyBaseLogger): Audit {
@@ -33,6 +38,27 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
         fromCache: issued.fromCache,
         accessKeyIdPrefix: issued.accessKeyId.slice(0, ACCESS_KEY_ID_SHOWN)
       }, 'credentials issued')
+    },
+    uploadSigned (request, caller, signed) {
+      const form = 'fields' in signed
+      log.info({
+        event: 'upload.signed',
+        requestId: request.id,
+        issuer: caller.issuer,
+        subject: caller.subject,
+        grant: signed.grant,
+        kind: form ? 'form' : 'url',
+        method: form ? 'POST' : signed.method,
+        ...(form ? { keyPrefix: signed.keyPrefix, maxBytes: signed.maxBytes } : { key: signed.key }),
+        ...(form && signed.contentType !== undefined ? { contentType: signed.contentType } : {}),
+        ...(form && signed.contentTypes !== undefined ? { contentTypes: signed.contentTypes } : {}),
+        ...(!form && signed.headers['Content-Type'] !== undefined ? { contentType: signed.headers['Content-Type'] } : {}),
+        expiration: stsTime(signed.expiration),
+        fromCache: signed.fromCache
+      }, 'upload signed')
+    },
+    uploadRefused (request, caller, statusCode, code) {
+      log.info({ event: 'upload.refused', requestId: request.id, statusCode, code, issuer: caller?.issuer, subject: caller?.subject }, 'upload refused')
     },
     refused (request, statusCode, code) {
       log.info({

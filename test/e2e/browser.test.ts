@@ -51,6 +51,15 @@ if (!existsSync(CHROMIUM)) {
     t.ok(stack.oss.requests.some((r) => r.operation === 'PutObject' && r.key === 'users/someone-else/hello.txt' && r.outcome === 'AccessDenied'), 'the emulator refused it')
     t.ok(stack.oss.requests.some((r) => r.operation === 'Preflight' && r.outcome === 'ok'), 'cross-origin, through a CORS preflight')
 
+    // A signed form: no credentials on the page, the file posted straight to OSS.
+    const formContent = Buffer.from('posted with a signed form\n')
+    await page.setInputFiles('#file', { name: 'form.txt', mimeType: 'text/plain', buffer: formContent })
+    await page.click('#form-upload')
+    await page.waitForSelector('#status.ok >> text=Uploaded users/alice/form.txt with a signed form', { timeout: 30_000 })
+    t.ok(stack.oss.object('users/alice/form.txt')?.body.equals(formContent), 'the form upload landed in the user\'s directory')
+    t.ok(stack.oss.requests.some((r) => r.operation === 'PostObject' && r.key === 'users/alice/form.txt' && r.outcome === 'ok'), 'through PostObject')
+    await page.waitForSelector('#listing li >> text=users/alice/form.txt')
+
     const target = process.env.UPDATE_SCREENSHOT === '1' ? `${ROOT}docs/demo.png` : `${ROOT}test-artifacts/demo.png`
     await mkdir(dirname(target), { recursive: true })
     await page.screenshot({ path: target, fullPage: true })

@@ -8,7 +8,7 @@
 //   3. the format, the origin allow-list, Accept, a token in the query string;
 //   4. authentication, so an unauthenticated caller costs no body parsing.
 // Rate limiting runs per caller once the caller is known; the route is in route.ts.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import cors from '@fastify/cors'
 import underPressure from '@fastify/under-pressure'
@@ -16,6 +16,7 @@ import { RateLimited, Overloaded, withRetryAfter } from '../../errors.js'
 import type { Caller } from '../../auth/verifier.js'
 import type { Vender, Issued } from '../../vend.js'
 import { sendError } from '../error-handler.js'
+import { ensureCorsHeaders, EXPOSED_HEADERS } from '../cors-headers.js'
 import { assertAcceptable, requestedFormat, type Format } from './formats.js'
 import { assertNoQueryToken, assertOriginAllowed } from './guards.js'
 import { ossAppServerError } from './shapes.js'
@@ -44,9 +45,6 @@ export interface CredentialsOptions {
   onRefused?: (request: FastifyRequest, statusCode: number, code: string) => void
   onRateLimited?: () => void
 }
-
-/** What a browser script may read of an answer: the request id and when to retry. */
-const EXPOSED_HEADERS = ['x-request-id', 'retry-after']
 
 export default async function credentials (app: FastifyInstance, opts: CredentialsOptions): Promise<void> {
   const origins = new Set(opts.origins)
@@ -115,19 +113,4 @@ export default async function credentials (app: FastifyInstance, opts: Credentia
   })
 
   credentialsRoute(app, opts)
-}
-
-/**
- * A refusal decided before this plugin's hooks ran (the lifecycle's 503 while shutting
- * down) has no CORS headers yet; without them a browser sees an opaque network error.
- * The same headers the CORS plugin sets on an answer to an allowed origin.
- */
-function ensureCorsHeaders (request: FastifyRequest, reply: FastifyReply, origins: ReadonlySet<string>): void {
-  const origin = request.headers.origin
-  if (origin === undefined || !origins.has(origin) || reply.hasHeader('access-control-allow-origin')) return
-  void reply.header('access-control-allow-origin', origin)
-  void reply.header('access-control-expose-headers', EXPOSED_HEADERS.join(', '))
-  const vary = reply.getHeader('vary')
-  if (vary === undefined) void reply.header('vary', 'Origin')
-  else if (!/\borigin\b/i.test(String(vary))) void reply.header('vary', `${String(vary)}, Origin`)
 }

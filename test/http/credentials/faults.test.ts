@@ -9,7 +9,7 @@ function faultHarness (extra: (c: Record<string, any>) => Record<string, any> = 
     sleeps,
     // These tests are about retries and the breaker: one caller asks again and again, which
     // the per-caller upstream budget (test/cache/upstream-budget.test.ts) would cut short.
-    config: (c) => extra({ ...c, rateLimit: { ...c.rateLimit, upstreamPerCaller: { max: 0 } } }),
+    config: (c) => extra({ ...c, rateLimit: { ...(c.rateLimit as Record<string, unknown> | undefined), upstreamPerCaller: { max: 0 } } }),
     deps: { sleep: async (ms: number) => { sleeps.push(ms) }, random: () => 1, ...deps }
   }
 }

@@ -1,0 +1,221 @@
+// OSS V4 signing for uploads that never see a credential: PostObject form policies and
+// query-string presigned URLs (OSS4-HMAC-SHA256). Pure: the clock and the credential
+// come in as arguments. The caller's narrowing (key, size, type, expiry) goes into what
+// is signed, so OSS enforces it, not the client.
+//
+// Signing key: HMAC-SHA256 chain "aliyun_v4" + secret -> yyyymmdd -> region -> "oss" ->
+// "aliyun_v4_request". A form's signature is the hex HMAC of the base64 policy; a URL's
+// is the hex HMAC of "OSS4-HMAC-SHA256\n<x-oss-date>\n<scope>\n<hex sha256 of the
+// canonical request>". Matches ali-oss's signPostObjectPolicyV4 and signatureUrlV4
+// (test/alicloud/oss-signing.test.ts compares the two).
+//
+// Keys are checked, never escaped: a key is the caller's directory followed by whole
+// segments of the directory alphabet (grants/template.ts), optionally ending in the
+// literal `${filename}`, which OSS replaces with the uploaded file's name.
+import { createHash, createHmac } from 'node:crypto'
+import { isSafePrefix, isSafeSegment } from '../grants/template.js'
+
+export const SIGNATURE_VERSION = 'OSS4-HMAC-SHA256'
+/** The documented trailing placeholder of a form key. */
+// eslint-disable-next-line no-template-curly-in-string -- OSS's literal placeholder, not a template
+export const FILENAME_PLACEHOLDER = '${filename}'
+/** OSS object keys are 1-1023 bytes. */
+export const OBJECT_KEY_MAX_BYTES = 1023
+/** The HTTP status a successful form post answers with. */
+export const SUCCESS_STATUS = '201'
+
+export interface SigningCredentials {
+  accessKeyId: string
+  accessKeySecret: string
+  securityToken: string
+}
+
+/** What a form may write: exactly one key, or any key starting with `prefix`. */
+export type KeyTarget = { kind: 'exact', key: string } | { kind: 'prefix', prefix: string, key: string }
+
+const STEM = /^[A-Za-z0-9_.@-]{0,128}$/
+
+/**
+ * A requested object key inside `directory` (which ends with `/`), or undefined when it
+ * is outside it or not safe: only whole safe segments, no `..`, `//`, wildcard, `$`,
+ * control character or anything else outside the alphabet; `${filename}` only at the
+ * very end (a form target). The answer for `${filename}` keys is a prefix target.
+ */
+export function checkObjectKey (directory: string, key: unknown, allowFilename: boolean): KeyTarget | undefined {
+  if (!isSafePrefix(directory) || typeof key !== 'string') return undefined
+  if (Buffer.byteLength(key, 'utf8') > OBJECT_KEY_MAX_BYTES || !key.startsWith(directory)) return undefined
+  const rest = key.slice(directory.length)
+  if (allowFilename && rest.endsWith(FILENAME_PLACEHOLDER)) {
+    const base = rest.slice(0, -FILENAME_PLACEHOLDER.length)
+    const segments = base.split('/')
+    const stem = segments.pop() as string
+    if (!segments.every(isSafeSegment) || !STEM.test(stem) || stem === '.' || stem === '..') return undefined
+    return { kind: 'prefix', prefix: directory + base, key }
+  }
+  if (rest === '' || !rest.split('/').every(isSafeSegment)) return undefined
+  return { kind: 'exact', key }
+}
+
+/** The default form target: anything the browser names inside the directory. */
+export function directoryTarget (directory: string): KeyTarget {
+  return { kind: 'prefix', prefix: directory, key: directory + FILENAME_PLACEHOLDER }
+}
+
+/** `yyyymmddTHHMMSSZ` (UTC), V4's x-oss-date. */
+export function v4Date (ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')
+}
+
+export function credentialScope (date: string, region: string): string {
+  return `${date.slice(0, 8)}/${region}/oss/aliyun_v4_request`
+}
+
+export function signingKey (secret: string, date: string, region: string): Buffer {
+  const d = createHmac('sha256', `aliyun_v4${secret}`).update(date.slice(0, 8)).digest()
+  const r = createHmac('sha256', d).update(region).digest()
+  const s = createHmac('sha256', r).update('oss').digest()
+  return createHmac('sha256', s).update('aliyun_v4_request').digest()
+}
+
+export function signV4 (secret: string, date: string, region: string, stringToSign: string): string {
+  return createHmac('sha256', signingKey(secret, date, region)).update(stringToSign, 'utf8').digest('hex')
+}
+
+/** RFC 3986 encoding as OSS V4 canonicalises it (ali-oss's encodeString). */
+export function uriEncode (s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+}
+
+/** The bucket's URL: virtual-hosted on `*.aliyuncs.com`, path-style (`<endpoint>/<bucket>`) elsewhere. */
+export function bucketUrl (endpoint: string, bucket: string): string {
+  const u = new URL(endpoint)
+  if (u.hostname.endsWith('.aliyuncs.com')) return `${u.protocol}//${bucket}.${u.host}`
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}/${bucket}`
+}
+
+export type PolicyCondition = Record<string, string> | Array<string | number | string[]>
+export interface PostPolicy { expiration: string, conditions: PolicyCondition[] }
+
+export interface FormInput {
+  credentials: SigningCredentials
+  bucket: string
+  region: string
+  target: KeyTarget
+  maxBytes: number
+  /** A fixed Content-Type (posted as a field); or, without it, an allow-list. */
+  contentType?: string | undefined
+  contentTypes?: readonly string[] | undefined
+  now: number
+  expiresSeconds: number
+}
+
+export interface SignedForm {
+  /** The form fields in the order a browser posts them, before the file. */
+  fields: Record<string, string>
+  policy: PostPolicy
+  expiration: Date
+}
+
+export function signPostForm (input: FormInput): SignedForm {
+  const { credentials: c, region } = input
+  const issuedAt = Math.floor(input.now / 1000) * 1000
+  const date = v4Date(issuedAt)
+  const expiration = new Date(issuedAt + input.expiresSeconds * 1000)
+  const credential = `${c.accessKeyId}/${credentialScope(date, region)}`
+  const conditions: PolicyCondition[] = [
+    { bucket: input.bucket },
+    { 'x-oss-signature-version': SIGNATURE_VERSION },
+    { 'x-oss-credential': credential },
+    { 'x-oss-date': date },
+    { 'x-oss-security-token': c.securityToken },
+    input.target.kind === 'exact' ? ['eq', '$key', input.target.key] : ['starts-with', '$key', input.target.prefix],
+    ['content-length-range', 0, input.maxBytes],
+    ['eq', '$success_action_status', SUCCESS_STATUS]
+  ]
+  if (input.contentType !== undefined) conditions.push(['eq', '$content-type', input.contentType])
+  else if (input.contentTypes !== undefined) conditions.push(['in', '$content-type', [...input.contentTypes]])
+  const policy: PostPolicy = { expiration: expiration.toISOString(), conditions }
+  const encoded = Buffer.from(JSON.stringify(policy), 'utf8').toString('base64')
+  const fields: Record<string, string> = {
+    key: input.target.key,
+    policy: encoded,
+    'x-oss-signature-version': SIGNATURE_VERSION,
+    'x-oss-credential': credential,
+    'x-oss-date': date,
+    'x-oss-security-token': c.securityToken,
+    success_action_status: SUCCESS_STATUS
+  }
+  if (input.contentType !== undefined) fields['Content-Type'] = input.contentType
+  fields['x-oss-signature'] = signV4(c.accessKeySecret, date, region, encoded)
+  return { fields, policy, expiration }
+}
+
+export interface UrlInput {
+  credentials: SigningCredentials
+  bucket: string
+  region: string
+  endpoint: string
+  key: string
+  method: 'GET' | 'PUT'
+  /** Signed, so the client must send exactly this Content-Type (PUT only). */
+  contentType?: string | undefined
+  now: number
+  expiresSeconds: number
+}
+
+export interface PresignedUrl {
+  url: string
+  /** Exactly the headers the client must send. */
+  headers: Record<string, string>
+  expiration: Date
+}
+
+/** The canonical request of a V4 query-signed call, as OSS rebuilds it. */
+export function canonicalRequest (method: string, bucket: string, key: string, query: ReadonlyArray<[string, string]>, headers: Readonly<Record<string, string>>): string {
+  const canonicalQuery = query
+    .filter(([k]) => k !== 'x-oss-signature')
+    .map(([k, v]) => [uriEncode(k), uriEncode(v)] as const)
+    .sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+    .map(([k, v]) => v === '' ? k : `${k}=${v}`)
+    .join('&')
+  const names = Object.keys(headers).map((h) => h.toLowerCase()).sort()
+  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
+  return [
+    method.toUpperCase(),
+    uriEncode(`/${bucket}/${key}`).replace(/%2F/g, '/'),
+    canonicalQuery,
+    names.map((h) => `${h}:${(lower[h] ?? '').trim()}\n`).join(''),
+    '',
+    'UNSIGNED-PAYLOAD'
+  ].join('\n')
+}
+
+export function stringToSignV4 (date: string, region: string, canonical: string): string {
+  return [SIGNATURE_VERSION, date, credentialScope(date, region), createHash('sha256').update(canonical, 'utf8').digest('hex')].join('\n')
+}
+
+export function presignUrl (input: UrlInput): PresignedUrl {
+  const { credentials: c, region } = input
+  const issuedAt = Math.floor(input.now / 1000) * 1000
+  const date = v4Date(issuedAt)
+  const headers: Record<string, string> = input.contentType !== undefined ? { 'Content-Type': input.contentType } : {}
+  const query: Array<[string, string]> = [
+    ['x-oss-credential', `${c.accessKeyId}/${credentialScope(date, region)}`],
+    ['x-oss-date', date],
+    ['x-oss-expires', String(input.expiresSeconds)],
+    ['x-oss-security-token', c.securityToken],
+    ['x-oss-signature-version', SIGNATURE_VERSION]
+  ]
+  const canonical = canonicalRequest(input.method, input.bucket, input.key, query, headers)
+  query.push(['x-oss-signature', signV4(c.accessKeySecret, date, region, stringToSignV4(date, region, canonical))])
+  const path = uriEncode(input.key).replace(/%2F/g, '/')
+  const search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&')
+  return { url: `${bucketUrl(input.endpoint, input.bucket)}/${path}?${search}`, headers, expiration: new Date(issuedAt + input.expiresSeconds * 1000) }
+}
+
+/** The grant-wide directory a template covers: its literal head, up to the first placeholder. */
+export function literalHead (template: string): string {
+  const at = template.indexOf('{')
+  const head = at === -1 ? template : template.slice(0, at)
+  return head.slice(0, head.lastIndexOf('/') + 1)
+}

@@ -1,0 +1,149 @@
+// The V4 signer against the real client's own implementation (ali-oss's signatureUrlV4
+// and signPostObjectPolicyV4), and the key rules as a table and a property.
+import t from 'tap'
+import OSS from 'ali-oss'
+import fc from 'fast-check'
+import {
+  FILENAME_PLACEHOLDER as F, bucketUrl, canonicalRequest, checkObjectKey, directoryTarget, literalHead, presignUrl, signPostForm, signV4, v4Date
+} from '../../src/alicloud/oss-signing.js'
+
+const credentials = { accessKeyId: 'STS.NUgYrLnoC37mZZCNnAbez2mqN', accessKeySecret: 'Wq8y7mP9vB1xZ3kL5nR2tF6hJ4gD0sAe', securityToken: 'CAIS8gF1q6Ft5B2yfSjIr5bSEsj2gvVX5rLaNFCAgVsldU5h+/=' }
+const DIR = 'users/alice/'
+
+function aliClient (): OSS {
+  return new OSS({ ...credentials, stsToken: credentials.securityToken, bucket: 'oss-test', region: 'oss-cn-hangzhou', secure: true, refreshSTSTokenInterval: 24 * 3600 * 1000 } as never)
+}
+
+t.test('presigned URLs equal ali-oss signatureUrlV4 (same date, method, key, headers)', async (t) => {
+  const client = aliClient() as unknown as { signatureUrlV4: (m: string, e: number, r: unknown, k: string) => Promise<string> }
+  const cases: Array<{ method: 'GET' | 'PUT', key: string, contentType?: string }> = [
+    { method: 'PUT', key: `${DIR}photo.jpg`, contentType: 'image/jpeg' },
+    { method: 'PUT', key: `${DIR}a/b/c.bin`, contentType: 'application/octet-stream' },
+    { method: 'GET', key: `${DIR}photo.jpg` },
+    { method: 'GET', key: `${DIR}with space+plus*(star)!'.txt` },
+    { method: 'GET', key: `${DIR}ünïcødé/文件.txt` }
+  ]
+  for (const c of cases) {
+    const theirs = new URL(await client.signatureUrlV4(c.method, 600, { headers: c.contentType !== undefined ? { 'Content-Type': c.contentType } : {} }, c.key))
+    const date = theirs.searchParams.get('x-oss-date') as string
+    const at = Date.parse(`${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`)
+    const ours = new URL(presignUrl({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', endpoint: 'https://oss-cn-hangzhou.aliyuncs.com', key: c.key, method: c.method, contentType: c.contentType, now: at + 999, expiresSeconds: 600 }).url)
+    t.equal(ours.origin + decodeURIComponent(ours.pathname), theirs.origin + decodeURIComponent(theirs.pathname), `${c.method} ${c.key}: same address`)
+    t.strictSame(Object.fromEntries([...ours.searchParams].sort()), Object.fromEntries([...theirs.searchParams].sort()), `${c.method} ${c.key}: same query, signature included`)
+  }
+})
+
+t.test('the presigned URL carries what the contract names', async (t) => {
+  const now = Date.UTC(2026, 10, 30, 6, 0, 0, 500)
+  const s = presignUrl({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', endpoint: 'http://127.0.0.1:9000', key: `${DIR}x.png`, method: 'PUT', contentType: 'image/png', now, expiresSeconds: 600 })
+  const u = new URL(s.url)
+  t.equal(u.origin + u.pathname, 'http://127.0.0.1:9000/oss-test/users/alice/x.png', 'path-style off aliyuncs.com')
+  t.equal(u.searchParams.get('x-oss-signature-version'), 'OSS4-HMAC-SHA256')
+  t.equal(u.searchParams.get('x-oss-credential'), `${credentials.accessKeyId}/20261130/cn-hangzhou/oss/aliyun_v4_request`)
+  t.equal(u.searchParams.get('x-oss-date'), '20261130T060000Z')
+  t.equal(u.searchParams.get('x-oss-expires'), '600', 'a duration in seconds')
+  t.equal(u.searchParams.get('x-oss-security-token'), credentials.securityToken)
+  t.match(u.searchParams.get('x-oss-signature'), /^[0-9a-f]{64}$/)
+  t.notOk(s.url.includes(credentials.accessKeySecret), 'never the secret')
+  t.strictSame(s.headers, { 'Content-Type': 'image/png' })
+  t.equal(s.expiration.toISOString(), '2026-11-30T06:10:00.000Z')
+  t.match(canonicalRequest('PUT', 'oss-test', `${DIR}x.png`, [['x-oss-date', '1']], { 'Content-Type': ' image/png ' }), /^PUT\n\/oss-test\/users\/alice\/x\.png\nx-oss-date=1\ncontent-type:image\/png\n\n\nUNSIGNED-PAYLOAD$/)
+})
+
+t.test('form signatures equal ali-oss signPostObjectPolicyV4', async (t) => {
+  const client = aliClient() as unknown as { signPostObjectPolicyV4: (p: unknown, d: Date) => string }
+  const now = Date.UTC(2026, 10, 30, 23, 59, 59)
+  for (const target of [directoryTarget(DIR), { kind: 'exact' as const, key: `${DIR}a.png` }]) {
+    const f = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target, maxBytes: 1024, contentTypes: ['image/png', 'image/jpeg'], now, expiresSeconds: 600 })
+    t.equal(f.fields['x-oss-signature'], client.signPostObjectPolicyV4(f.policy, new Date(now)), `${target.kind} target`)
+    t.strictSame(JSON.parse(Buffer.from(f.fields.policy as string, 'base64').toString('utf8')), f.policy, 'the policy field is the base64 policy')
+  }
+})
+
+t.test('the form: fields and policy conditions', async (t) => {
+  const now = Date.UTC(2026, 10, 30, 6, 0, 0, 250)
+  const f = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: directoryTarget(DIR), maxBytes: 1000, contentType: 'image/png', contentTypes: ['image/png'], now, expiresSeconds: 300 })
+  t.strictSame(Object.keys(f.fields), ['key', 'policy', 'x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-security-token', 'success_action_status', 'Content-Type', 'x-oss-signature'])
+  t.equal(f.fields.key, `${DIR}${F}`)
+  t.strictSame(f.policy, {
+    expiration: '2026-11-30T06:05:00.000Z',
+    conditions: [
+      { bucket: 'oss-test' },
+      { 'x-oss-signature-version': 'OSS4-HMAC-SHA256' },
+      { 'x-oss-credential': `${credentials.accessKeyId}/20261130/cn-hangzhou/oss/aliyun_v4_request` },
+      { 'x-oss-date': '20261130T060000Z' },
+      { 'x-oss-security-token': credentials.securityToken },
+      ['starts-with', '$key', DIR],
+      ['content-length-range', 0, 1000],
+      ['eq', '$success_action_status', '201'],
+      ['eq', '$content-type', 'image/png']
+    ]
+  })
+  t.equal(f.fields['x-oss-signature'], signV4(credentials.accessKeySecret, '20261130T060000Z', 'cn-hangzhou', f.fields.policy as string))
+  const list = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}a` }, maxBytes: 1, contentTypes: ['image/png', 'image/gif'], now, expiresSeconds: 60 })
+  t.strictSame(list.policy.conditions.slice(5), [['eq', '$key', `${DIR}a`], ['content-length-range', 0, 1], ['eq', '$success_action_status', '201'], ['in', '$content-type', ['image/png', 'image/gif']]])
+  t.notOk('Content-Type' in list.fields, 'no Content-Type field when none was fixed')
+})
+
+t.test('keys: refused, never escaped', async (t) => {
+  const refused: Array<[string, unknown]> = [
+    ['another user\'s directory', 'users/bob/x'],
+    ['a lookalike sibling', 'users/alice2/x'],
+    ['the directory itself', DIR],
+    ['a trailing slash', `${DIR}a/`],
+    ['..', `${DIR}../bob/x`],
+    ['.', `${DIR}./x`],
+    ['//', `${DIR}a//b`],
+    ['*', `${DIR}*`],
+    ['?', `${DIR}a?b`],
+    ['another placeholder', `${DIR}$` + '{x}'],
+    ['the placeholder not at the end', `${DIR}${F}/x`],
+    ['the placeholder twice', `${DIR}${F}${F}`],
+    ['a stem of ..', `${DIR}..${F}`],
+    ['$ alone', `${DIR}a$b`],
+    ['a control character', `${DIR}a\u0001b`],
+    ['NUL', `${DIR}a\u0000`],
+    ['a newline', `${DIR}a\nb`],
+    ['a backslash', `${DIR}a\\b`],
+    ['a quote', `${DIR}a"b`],
+    ['U+2028', `${DIR}a\u2028b`],
+    ['non-ASCII', `${DIR}é`],
+    ['a space', `${DIR}a b`],
+    ['over 1023 bytes', DIR + 'a/'.repeat(505) + 'bc'],
+    ['a segment over 128 characters', DIR + 'a'.repeat(129)],
+    ['not a string', 42]
+  ]
+  for (const [desc, key] of refused) t.equal(checkObjectKey(DIR, key, true), undefined, desc)
+  t.strictSame(checkObjectKey(DIR, `${DIR}a/b.c_d-e@f`, true), { kind: 'exact', key: `${DIR}a/b.c_d-e@f` })
+  t.strictSame(checkObjectKey(DIR, `${DIR}${F}`, true), { kind: 'prefix', prefix: DIR, key: `${DIR}${F}` })
+  t.strictSame(checkObjectKey(DIR, `${DIR}img/2026-${F}`, true), { kind: 'prefix', prefix: `${DIR}img/2026-`, key: `${DIR}img/2026-${F}` })
+  t.equal(checkObjectKey(DIR, `${DIR}${F}`, false), undefined, 'the placeholder only in forms')
+  t.equal(checkObjectKey(DIR, DIR + 'a/'.repeat(505) + 'b', true)?.kind, 'exact', 'exactly 1023 bytes is a key')
+})
+
+t.test('property: every accepted key is inside the directory and free of tricks', async (t) => {
+  // Random strings, and strings built from the characters that matter, so acceptance is common.
+  const tricky = fc.string({ unit: fc.constantFrom('a', 'b', '.', '/', '-', '_', '@', '$', '{', '}', '*', '?', '\\', '\u0000', '\n', 'é', F), maxLength: 12 })
+  fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), tricky), fc.boolean(), (s, filename) => {
+    const key = DIR + s
+    const r = checkObjectKey(DIR, key, filename)
+    if (r === undefined) return true
+    const plain = r.key.endsWith(F) ? r.key.slice(0, -F.length) : r.key
+    return r.key === key && r.key.startsWith(DIR) && /^[A-Za-z0-9_.@/-]*$/.test(plain) &&
+      !plain.includes('//') && !plain.split('/').some((seg) => seg === '..' || seg === '.') &&
+      (r.kind === 'exact' ? !r.key.endsWith('/') : r.prefix.startsWith(DIR))
+  }), { numRuns: 10_000 })
+  t.pass('10k strings')
+})
+
+t.test('addresses and the grant-wide head', async (t) => {
+  t.equal(bucketUrl('https://oss-cn-hangzhou.aliyuncs.com', 'b-1'), 'https://b-1.oss-cn-hangzhou.aliyuncs.com')
+  t.equal(bucketUrl('https://oss-cn-hangzhou-internal.aliyuncs.com/', 'b-1'), 'https://b-1.oss-cn-hangzhou-internal.aliyuncs.com')
+  t.equal(bucketUrl('http://127.0.0.1:9000', 'b-1'), 'http://127.0.0.1:9000/b-1')
+  t.equal(bucketUrl('https://oss.example.com/base/', 'b-1'), 'https://oss.example.com/base/b-1')
+  t.equal(literalHead('users/{sub}/'), 'users/')
+  t.equal(literalHead('tenants/{tenant}/{sub:sha256}/'), 'tenants/')
+  t.equal(literalHead('{sub}/'), '')
+  t.equal(literalHead('shared/team/'), 'shared/team/')
+  t.equal(v4Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)), '20260102T030405Z')
+})

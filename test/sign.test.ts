@@ -1,0 +1,79 @@
+// The signing use case on a fake clock: the grant-level credential is shared by every
+// caller, refreshed while it still has expiresSeconds + the cache margin left, and a form
+// or URL never outlives it. The upstream is a recording stand-in (the real STS path is
+// covered by test/http/uploads/route.test.ts); the cache is the real one.
+import t from 'tap'
+import { parseConfig } from '../src/config/load.js'
+import { createCredentialCache } from '../src/cache/credential-cache.js'
+import type { Upstream } from '../src/alicloud/upstream.js'
+import type { AssumeRoleInput } from '../src/alicloud/sts-client.js'
+import { createSigner, signingPolicy } from '../src/sign.js'
+import { createDevIssuer } from '../devkit/dev/issuer.js'
+import { baseConfig } from './helpers/build.js'
+
+const issuer = createDevIssuer()
+const base = baseConfig(issuer, 'http://127.0.0.1:1')
+const grant = (base.grants as Array<Record<string, unknown>>)[0]!
+
+function setup (durationSeconds = 3600, expiresSeconds = 600) {
+  let clock = Date.UTC(2026, 10, 30, 6, 0, 0)
+  const config = parseConfig({ ...base, grants: [{ ...grant, durationSeconds, signing: { maxBytes: 10, expiresSeconds } }] })
+  const calls: AssumeRoleInput[] = []
+  const upstream: Upstream = {
+    async assumeRole (input) {
+      calls.push(input)
+      return { accessKeyId: `STS.key${calls.length}`, accessKeySecret: 'secret', securityToken: 'token', expiration: new Date(clock + input.durationSeconds * 1000) }
+    },
+    breakerState: () => 'closed'
+  }
+  const now = (): number => clock
+  const cache = createCredentialCache({ maxEntries: 100, minRemainingSeconds: config.cache.minRemainingSeconds, now })
+  const signer = createSigner({ config, upstream, cache, now })
+  return { signer, calls, config, advance: (s: number) => { clock += s * 1000 }, now }
+}
+
+const caller = (sub: string) => ({ issuer: 'app', subject: sub, claims: { sub } })
+const DIR = 'dir111/dir111_secondline1/'
+
+t.test('one credential per grant for every caller; refreshed at expiresSeconds + margin', async (t) => {
+  const s = setup()
+  const margin = s.config.cache.minRemainingSeconds
+  const first = await s.signer.form(caller('alice'), {})
+  t.equal(first.keyPrefix, `${DIR}alice/`)
+  for (let i = 0; i < 50; i++) await s.signer.url(caller(`u${i}`), { key: `${DIR}u${i}/f`, method: 'PUT' })
+  t.equal(s.calls.length, 1, '51 callers, one AssumeRole')
+  t.strictSame(s.calls[0], { roleArn: grant.roleArn, roleSessionName: 'sign@uploads', durationSeconds: 3600, policy: signingPolicy(s.config.grants[0]!) })
+
+  // The credential expires 3600 s after it was issued: it serves while 600 + margin remain.
+  s.advance(3600 - 600 - margin - 1)
+  const late = await s.signer.form(caller('bob'), {})
+  t.equal(s.calls.length, 1, 'still cached')
+  t.equal(late.fields['x-oss-credential']?.split('/')[0], 'STS.key1')
+  t.ok(late.expiration.getTime() + margin * 1000 <= Date.UTC(2026, 10, 30, 7, 0, 0), 'the form ends at least the margin before the credential')
+  s.advance(2)
+  const fresh = await s.signer.form(caller('bob'), {})
+  t.equal(s.calls.length, 2, 'refreshed once less would remain')
+  t.equal(fresh.fields['x-oss-credential']?.split('/')[0], 'STS.key2')
+  t.equal(fresh.expiration.getTime(), s.now() + 600_000, 'a full expiresSeconds, never silently shorter')
+})
+
+t.test('a credential too short for a full form is never used (fail closed)', async (t) => {
+  const s = setup()
+  const short: Upstream = { async assumeRole () { return { accessKeyId: 'STS.short', accessKeySecret: 'x', securityToken: 'y', expiration: new Date(s.now() + 1000_000) } }, breakerState: () => 'closed' }
+  const signer = createSigner({ config: s.config, upstream: short, cache: createCredentialCache({ maxEntries: 10, minRemainingSeconds: 1200, now: s.now }), now: s.now })
+  await t.rejects(signer.form(caller('alice'), {}), { code: 'STS_VENDING_UPSTREAM_BAD_RESPONSE' })
+})
+
+t.test('a grant whose credentials cannot outlive its forms is refused at start', async (t) => {
+  // 600 s of form + 1200 s of cache margin + 300 s of usable time
+  t.throws(() => setup(2099), /durationSeconds must be at least .* \(2100\)/)
+  t.doesNotThrow(() => setup(2100))
+})
+
+t.test('the signing policy: the grant\'s tree for every caller, signing actions only', async (t) => {
+  const p = (g: Record<string, unknown>) => JSON.parse(signingPolicy({ ...grant, ...g } as never))
+  t.strictSame(p({}).Statement, [{ Effect: 'Allow', Action: ['oss:PutObject', 'oss:GetObject'], Resource: [`acs:oss:*:*:oss-test/${DIR}*`] }])
+  t.strictSame(p({ actions: ['write', 'delete', 'list'] }).Statement[0].Action, ['oss:PutObject'])
+  t.strictSame(p({ actions: ['read'], prefix: 'tenants/{tenant}/{sub}/' }).Statement[0], { Effect: 'Allow', Action: ['oss:GetObject'], Resource: ['acs:oss:*:*:oss-test/tenants/*'] })
+  t.throws(() => p({ actions: ['list'] }), /read or write/)
+})
