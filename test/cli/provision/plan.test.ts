@@ -3,14 +3,15 @@
 // untouched, and what RAM ends up allowing.
 import t from 'tap'
 import {
-  applyPlan, emptyAccountReader, explainError, planProvision, ProvisionError, RamApiError, type Plan, type RamOperations
-} from '../../src/provision/provision.js'
-import { buildTrustPolicy, renderPolicy, samePolicy, policyNames, type ProvisionRequest } from '../../src/provision/documents.js'
-import { buildSessionPolicy } from '../../src/policy/build.js'
-import { evaluatePolicy, isAllowedByAll } from '../../devkit/policy/evaluate.js'
-import { createRamClient } from '../../src/alicloud/ram-client.js'
-import { createStaticCredential } from '../../src/alicloud/credentials.js'
-import { ACCOUNT, BUCKET, PREFIX, USER, exampleRequest, setup } from '../helpers/provision.js'
+  applyPlan, emptyAccountReader, explainError, planProvision, ProvisionError, type Plan
+} from '../../../src/cli/provision/plan.js'
+import { RamApiError, type RamOperations } from '../../../src/alicloud/ram-types.js'
+import { buildTrustPolicy, renderPolicy, samePolicy, policyNames, type ProvisionRequest } from '../../../src/cli/provision/documents.js'
+import { buildSessionPolicy } from '../../../src/policy/build.js'
+import { evaluatePolicy, isAllowedByAll } from '../../../devkit/policy/evaluate.js'
+import { createRamClient } from '../../../src/alicloud/ram-client.js'
+import { createStaticCredential } from '../../../src/alicloud/credentials.js'
+import { ACCOUNT, BUCKET, PREFIX, USER, exampleRequest, setup } from '../../helpers/provision.js'
 
 async function provision (request: ProvisionRequest, ram: RamOperations): Promise<{ plan: Plan, applied: string[] }> {
   const plan = await planProvision(request, ram)
@@ -89,7 +90,7 @@ t.test('a second run changes nothing and says so', async (t) => {
   t.same(plan.changes, [])
   t.same(applied, [])
   t.equal(emu.mutations.length, 0, 'no mutating call')
-  t.same(emu.calls.map((c) => c.action), ['GetUser', 'GetRole', 'GetPolicy', 'ListPoliciesForRole', 'GetPolicy', 'ListPoliciesForUser'], 'reads only')
+  t.same(emu.calls.map((c) => c.action), ['GetUser', 'GetRole', 'ListPoliciesForRole', 'GetPolicy', 'GetPolicy', 'ListPoliciesForUser'], 'reads only')
   t.same(emu.policy(policyNames(request.roleName).rolePolicy), before)
   t.equal(plan.unchanged.length, 6)
 })

@@ -5,64 +5,16 @@
 // version (the old ones stay in RAM's history, at most 5, oldest non-default dropped).
 // A dry run plans against an empty account without any I/O, so it prints every call a
 // first run makes.
-import { canonicalActions } from '../policy/build.js'
-import { trimUpstreamMessage } from '../alicloud/sts-client.js'
+import { canonicalActions } from '../../policy/build.js'
+import {
+  RamApiError, type AttachedPolicy, type PolicyType, type RamReader, type RamWriter
+} from '../../alicloud/ram-types.js'
 import {
   SYSTEM_ASSUME_POLICY, accountOfArn, buildAssumePolicy, buildDocuments, describeTrustDifference, renderPolicy,
   samePolicy, type ProvisionDocuments, type ProvisionRequest
 } from './documents.js'
 
 export const MAX_POLICY_VERSIONS = 5
-
-export type PolicyType = 'Custom' | 'System'
-
-export interface RamRole {
-  roleName: string
-  arn: string
-  assumeRolePolicyDocument: string
-  maxSessionDuration: number
-}
-
-export interface RamPolicy {
-  policyName: string
-  policyType: PolicyType
-  defaultVersion: string
-  /** The default version's document. */
-  document: string
-}
-
-export interface RamPolicyVersion {
-  versionId: string
-  isDefaultVersion: boolean
-  createDate: string
-}
-
-export interface AttachedPolicy {
-  policyName: string
-  policyType: string
-}
-
-/** RAM reads. "Not found" is undefined; every other failure throws. */
-export interface RamReader {
-  userExists: (userName: string) => Promise<boolean>
-  getRole: (roleName: string) => Promise<RamRole | undefined>
-  getPolicy: (policyName: string, policyType: PolicyType) => Promise<RamPolicy | undefined>
-  listPolicyVersions: (policyName: string) => Promise<RamPolicyVersion[]>
-  listPoliciesForRole: (roleName: string) => Promise<AttachedPolicy[]>
-  listPoliciesForUser: (userName: string) => Promise<AttachedPolicy[]>
-}
-
-export interface RamWriter {
-  createRole: (input: { roleName: string, document: string, description: string, maxSessionDuration: number }) => Promise<RamRole>
-  updateRoleMaxSessionDuration: (roleName: string, maxSessionDuration: number) => Promise<void>
-  createPolicy: (input: { policyName: string, document: string, description: string }) => Promise<void>
-  createPolicyVersion: (policyName: string, document: string) => Promise<string>
-  deletePolicyVersion: (policyName: string, versionId: string) => Promise<void>
-  attachPolicyToRole: (policyType: PolicyType, policyName: string, roleName: string) => Promise<void>
-  attachPolicyToUser: (policyType: PolicyType, policyName: string, userName: string) => Promise<void>
-}
-
-export type RamOperations = RamReader & RamWriter
 
 /** Which document a call carries, so a printed plan can point at it instead of repeating it. */
 export type DocumentName = 'trust policy' | 'permission policy' | 'user policy'
@@ -88,6 +40,8 @@ export interface Plan {
   changes: Change[]
   /** Things the operator should know that are not changes (e.g. a broader policy already attached). */
   notes: string[]
+  /** What the operator chose to accept although it widens the role (--allow-extra-policies). */
+  warnings: string[]
 }
 
 /** A refusal or a failure the operator can act on. The message is one line and safe to print. */
@@ -95,22 +49,6 @@ export class ProvisionError extends Error {
   override name = 'ProvisionError'
   /** Set by applyPlan: how many changes were made before this failure. */
   appliedBefore = 0
-}
-
-/** A RAM call that failed. Carries only safe fields. */
-export class RamApiError extends Error {
-  override name = 'RamApiError'
-  /** Set by applyPlan: how many changes were made before this failure. */
-  appliedBefore = 0
-  constructor (
-    readonly action: string,
-    readonly code: string,
-    message: string,
-    readonly status?: number,
-    readonly requestId?: string
-  ) {
-    super(message)
-  }
 }
 
 function actionsText (r: ProvisionRequest): string {
@@ -155,7 +93,7 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
   const documents = buildDocuments(request)
   const { roleName, ramUser: userName, accountId } = request
   const names = documents.policyNames
-  const plan: Plan = { request, documents, roleArn: documents.roleArn, unchanged: [], changes: [], notes: [] }
+  const plan: Plan = { request, documents, roleArn: documents.roleArn, unchanged: [], changes: [], notes: [], warnings: [] }
 
   if (!(await reader.userExists(userName))) {
     throw new ProvisionError(`RAM user "${userName}" does not exist in this account: create it first (RAM console > Identities > Users, with OpenAPI access) or check --ram-user`)
@@ -163,6 +101,7 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
   plan.unchanged.push(`RAM user ${userName} exists`)
 
   const role = await reader.getRole(roleName)
+  let rolePolicies: AttachedPolicy[] = []
   if (role === undefined) {
     plan.changes.push({
       action: 'CreateRole',
@@ -180,6 +119,20 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
       throw new ProvisionError(`role ${roleName} already exists with a different trust policy: ${describeTrustDifference(role.assumeRolePolicyDocument, documents.trustPolicy)}. ` +
         'It was left unchanged; fix its trust policy in the RAM console or choose another --role-name')
     }
+    // Whatever else is attached widens the role beyond the directory: the service's
+    // session policy would be its only limit, and whoever assumes it without one (the
+    // RAM user itself) gets all of it. Adopting such a role is a refusal by default.
+    rolePolicies = await reader.listPoliciesForRole(roleName)
+    const extra = rolePolicies.filter((p) => !(p.policyType === 'Custom' && p.policyName === names.rolePolicy))
+    if (extra.length > 0) {
+      const what = `role ${roleName} has ${extra.length === 1 ? 'another policy' : 'other policies'} attached besides ${names.rolePolicy}: ` +
+        `${extra.map((p) => `${p.policyName} (${p.policyType})`).join(', ')}, so it reaches beyond oss://${request.bucket}/${request.prefix}`
+      if (request.allowExtraPolicies !== true) {
+        throw new ProvisionError(`${what}. It was left unchanged; detach ${extra.length === 1 ? 'it' : 'them'} in the RAM console ` +
+          `(Identities > Roles > ${roleName} > Permissions), choose another --role-name, or accept this with --allow-extra-policies`)
+      }
+      plan.warnings.push(`${what}; the service's session policy is the only limit on what its credentials reach (accepted with --allow-extra-policies)`)
+    }
     plan.roleArn = role.arn
     // The user's policy names the role by the ARN RAM reports.
     documents.userPolicy = buildAssumePolicy(role.arn)
@@ -193,7 +146,6 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
   await planPolicy(reader, names.rolePolicy, documents.rolePolicy, 'permission policy', documents.description,
     `${actionsText(request)} on oss://${request.bucket}/${request.prefix}`, plan)
 
-  const rolePolicies = role === undefined ? [] : await reader.listPoliciesForRole(roleName)
   if (hasPolicy(rolePolicies, 'Custom', names.rolePolicy)) {
     plan.unchanged.push(`policy ${names.rolePolicy} is attached to role ${roleName}`)
   } else {
@@ -331,7 +283,10 @@ function explain (err: unknown): string {
     if (err.status === undefined) return `cannot reach RAM for ${err.action}: ${err.message}`
     return `RAM ${err.action} failed: ${err.code}${err.message === '' ? '' : ` - ${err.message}`}${requestIdText(err)}`
   }
-  return `unexpected failure: ${(err instanceof Error ? trimUpstreamMessage(err.message) : undefined) ?? 'unknown error'}`
+  // RAM's answers arrive as RamApiError, sanitised by the client; anything else is a fault
+  // of this program, whose first line (bounded) is what helps.
+  const text = err instanceof Error ? (err.message.split('\n')[0] ?? '').slice(0, 160) : ''
+  return `unexpected failure: ${text === '' ? 'unknown error' : text}`
 }
 
 function requestIdText (err: RamApiError): string {

@@ -7,18 +7,22 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
-import { runVerify, type VerifyIo } from '../../src/verify/verify.js'
-import { startDevStack, DEV_BUCKET, DEV_ROLE_ARN, devRolePolicy } from '../../devkit/dev/stack.js'
-import { buildApp } from '../../src/app.js'
-import { parseConfig } from '../../src/config/load.js'
-import { createDevIssuer } from '../../devkit/dev/issuer.js'
-import { startOssEmulator } from '../../devkit/emulator/oss.js'
-import { startStsEmulator } from '../../devkit/emulator/sts.js'
-import { createStsClient } from '../../src/alicloud/sts-client.js'
-import { createStaticCredential } from '../../src/alicloud/credentials.js'
-import { buildSessionPolicy, serializePolicy } from '../../src/policy/build.js'
+import { runCli, type CliIo } from '../../../src/cli/main.js'
+import { startDevStack, DEV_BUCKET, DEV_ROLE_ARN, devRolePolicy } from '../../../devkit/dev/stack.js'
+import { buildApp } from '../../../src/app.js'
+import { parseConfig } from '../../../src/config/load.js'
+import { createDevIssuer } from '../../../devkit/dev/issuer.js'
+import { startOssEmulator } from '../../../devkit/emulator/oss.js'
+import { startStsEmulator } from '../../../devkit/emulator/sts.js'
+import { createStsClient } from '../../../src/alicloud/sts-client.js'
+import { createStaticCredential } from '../../../src/alicloud/credentials.js'
+import { buildSessionPolicy, serializePolicy } from '../../../src/policy/build.js'
 
-function capture (env: Record<string, string | undefined> = {}): VerifyIo & { out: () => string, err: () => string } {
+async function runVerify (argv: string[], io: CliIo): Promise<number> {
+  return await runCli(['verify', ...argv], io)
+}
+
+function capture (env: Record<string, string | undefined> = {}): CliIo & { out: () => string, err: () => string } {
   let out = ''
   let err = ''
   return { stdout: { write: (s: string) => { out += s } }, stderr: { write: (s: string) => { err += s } }, env, out: () => out, err: () => err }
@@ -112,7 +116,7 @@ t.test('usage errors and an unreachable or refusing service exit 2 without print
     { desc: 'bad action', argv: ['--url', stack.url, '--token', 'x', '--expect-actions', 'list,admin'], err: /unknown action admin/ },
     { desc: 'missing token file', argv: ['--url', stack.url, '--token-file', '/nonexistent/token'], err: /cannot read --token-file: ENOENT/ },
     { desc: 'a forged token', argv: ['--url', stack.url, '--token', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'], err: /POST \/credentials answered 401 \(STS_VENDING_\w+/ },
-    { desc: 'nothing listening', argv: ['--url', closed, '--token', 'secret-token-value'], err: /cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/ }
+    { desc: 'nothing listening', argv: ['--url', closed, '--token', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.secret-token-value'], err: /cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/ }
   ]
   for (const row of rows) {
     const io = capture(row.env)

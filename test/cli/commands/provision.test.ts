@@ -3,10 +3,10 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
-import { runCli, commands, type CliIo } from '../../src/cli.js'
-import { buildSessionPolicy } from '../../src/policy/build.js'
-import { buildTrustPolicy, defaultRoleName, policyNames } from '../../src/provision/documents.js'
-import { ACCOUNT, BUCKET, PREFIX, USER, setup } from '../helpers/provision.js'
+import { runCli, commands, type CliIo } from '../../../src/cli/main.js'
+import { buildSessionPolicy } from '../../../src/policy/build.js'
+import { buildTrustPolicy, defaultRoleName, policyNames } from '../../../src/cli/provision/documents.js'
+import { ACCOUNT, BUCKET, PREFIX, USER, setup } from '../../helpers/provision.js'
 
 interface Run { code: number, stdout: string, stderr: string }
 
@@ -127,7 +127,7 @@ t.test('failures exit 1 with one explanatory line and no secret', async (t) => {
   t.match(missing.stderr, /RAM user "nobody" does not exist/)
   t.ok(oneLine(missing.stderr), 'one line, no stack trace')
 
-  const { createStaticCredential } = await import('../../src/alicloud/credentials.js')
+  const { createStaticCredential } = await import('../../../src/alicloud/credentials.js')
   const badSecret = await cli(argv, createStaticCredential(key.id, 'definitely-not-the-secret'))
   t.equal(badSecret.code, 1)
   t.match(badSecret.stderr, /SignatureDoesNotMatch/)
@@ -150,6 +150,6 @@ t.test('--help for the program and each command', async (t) => {
 })
 
 t.test('the entry point is an executable script', async (t) => {
-  const source = readFileSync(new URL('../../src/cli.ts', import.meta.url), 'utf8')
+  const source = readFileSync(new URL('../../../src/cli.ts', import.meta.url), 'utf8')
   t.ok(source.startsWith('#!/usr/bin/env node\n'))
 })

@@ -10,9 +10,9 @@
 // first one made. The default role name carries a hash of the exact bucket/prefix, so two
 // directories whose names slug alike (`a_b/`, `a-b/`) never share a role.
 import { createHash } from 'node:crypto'
-import type { Action } from '../config/schema.js'
-import { buildSessionPolicy, canonicalActions, type PolicyDocument } from '../policy/build.js'
-import { isSafePrefix, parsePrefixTemplate } from '../grants/template.js'
+import type { Action } from '../../config/schema.js'
+import { buildSessionPolicy, canonicalActions, type PolicyDocument } from '../../policy/build.js'
+import { isSafePrefix, parsePrefixTemplate } from '../../grants/template.js'
 
 /** RAM's limits (CreateRole, CreatePolicy, CreatePolicyVersion). */
 export const ROLE_NAME = /^[A-Za-z0-9.-]{1,64}$/
@@ -227,6 +227,8 @@ export interface ProvisionRequest {
   /** Whether --max-session-duration was given (only then is an existing role changed). */
   maxSessionDurationExplicit: boolean
   systemPolicy: boolean
+  /** Adopt an existing role although other policies are attached to it (with a warning). */
+  allowExtraPolicies?: boolean
   grantName: string
   grantPrefix: string
   issuers: string[]
