@@ -70,6 +70,27 @@ t.test('--dry-run prints every document and call and sends nothing', async (t) =
   t.match(system.stdout, 'AttachPolicyToUser PolicyType=System PolicyName=AliyunSTSAssumeRoleAccess')
 })
 
+t.test('a role with another policy attached: exit 1 naming it, or a loud warning with --allow-extra-policies', async (t) => {
+  const { emu, ram, credential } = await setup(t)
+  const argv = ['provision', ...base, '--endpoint', emu.url]
+  t.equal((await cli(argv, credential)).code, 0)
+  await ram.attachPolicyToRole('System', 'AliyunOSSFullAccess', ROLE)
+  emu.reset()
+
+  const refused = await cli(argv, credential)
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, new RegExp(`^sts-vending provision: role ${ROLE} has another policy attached besides ${policyNames(ROLE).rolePolicy}: AliyunOSSFullAccess \\(System\\)`))
+  t.ok(oneLine(refused.stderr), 'one line, no stack trace')
+  t.notMatch(refused.stdout, 'hand this to the developers', 'no ARN handed over')
+  t.equal(emu.mutations.length, 0)
+
+  const accepted = await cli([...argv, '--allow-extra-policies'], credential)
+  t.equal(accepted.code, 0, accepted.stderr)
+  t.match(accepted.stderr, /^WARNING: role \S+ has another policy attached .*AliyunOSSFullAccess \(System\).*the service's session policy is the only limit/)
+  t.match(accepted.stdout, `Role ARN (hand this to the developers): ${ARN}`)
+  t.equal(emu.mutations.length, 0)
+})
+
 t.test('policy prints the builder\'s document as JSON', async (t) => {
   const run = await cli(['policy', '--bucket', BUCKET, '--prefix', PREFIX, '--actions', 'write,list'])
   t.equal(run.code, 0)

@@ -156,6 +156,36 @@ t.test('a role that exists with another trust policy is refused and left untouch
   t.equal(emu.role(request.roleName)?.assumeRolePolicyDocument, foreign)
 })
 
+t.test('a role with other policies attached is refused by name, unless the operator accepts it', async (t) => {
+  const { emu, ram } = await setup(t)
+  const request = exampleRequest()
+  await provision(request, ram)
+  // Someone widened the role in the console afterwards.
+  await ram.attachPolicyToRole('System', 'AliyunOSSFullAccess', request.roleName)
+  await ram.createPolicy({ policyName: 'everything-else', document: JSON.stringify({ Version: '1', Statement: [{ Effect: 'Allow', Action: 'oss:*', Resource: '*' }] }), description: '' })
+  await ram.attachPolicyToRole('Custom', 'everything-else', request.roleName)
+  emu.reset()
+
+  const err = await failure(provision(request, ram))
+  t.ok(err instanceof ProvisionError)
+  const names = policyNames(request.roleName)
+  t.match(explainError(err), new RegExp(`^role ${request.roleName} has other policies attached besides ${names.rolePolicy}: ` +
+    'AliyunOSSFullAccess \\(System\\), everything-else \\(Custom\\), so it reaches beyond oss://oss-test/dir111/dir111_secondline1/\\. ' +
+    'It was left unchanged; detach them .* or accept this with --allow-extra-policies$'))
+  t.equal(emu.mutations.length, 0, 'nothing was changed')
+  t.same(emu.calls.map((c) => c.action), ['GetUser', 'GetRole', 'ListPoliciesForRole'], 'refused as soon as it is known')
+
+  const accepted = await provision(exampleRequest({ allowExtraPolicies: true }), ram)
+  t.same(accepted.plan.changes, [], 'otherwise up to date')
+  t.equal(accepted.plan.warnings.length, 1)
+  t.match(accepted.plan.warnings[0], /AliyunOSSFullAccess \(System\), everything-else \(Custom\).*the service's session policy is the only limit/)
+  t.equal(emu.mutations.length, 0, 'and still nothing detached or changed')
+
+  // A fresh role has nothing else attached: no listing, no warning.
+  const fresh = await planProvision(exampleRequest({ roleName: 'fresh-role' }), ram)
+  t.same(fresh.warnings, [])
+})
+
 t.test('an existing role with the same trust (other formatting) is reused', async (t) => {
   const { emu, ram } = await setup(t)
   const request = exampleRequest()
