@@ -123,9 +123,12 @@ export async function loadOptional<T> (pkg: string, load: () => Promise<T>): Pro
   try {
     return await load()
   } catch (err) {
+    // Node's resolver says "Cannot find package '<name>' imported from …" (code
+    // ERR_MODULE_NOT_FOUND; some TypeScript loaders drop the code, never the words).
     const e = err as { code?: unknown, message?: unknown }
-    if ((e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') &&
-        typeof e.message === 'string' && (e.message.includes(`'${pkg}'`) || e.message.includes(`'${pkg}/`))) {
+    const code = e.code === undefined || e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND'
+    if (code && typeof e.message === 'string' &&
+        (e.message.startsWith(`Cannot find package '${pkg}'`) || e.message.startsWith(`Cannot find module '${pkg}'`))) {
       throw new MissingPackage(pkg)
     }
     throw err
