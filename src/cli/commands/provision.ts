@@ -10,13 +10,13 @@ import {
   type Options, type Values, type Writable
 } from '../args.js'
 import {
-  SYSTEM_ASSUME_POLICY, checkRequest, defaultGrantName, defaultRoleName, grantYaml, renderPolicy, type ProvisionRequest
+  SYSTEM_ASSUME_POLICY, checkRequest, defaultGrantName, defaultRoleName, grantYaml, renderPolicy, trusteeText, type ProvisionRequest
 } from '../provision/documents.js'
 import {
   ProvisionError, applyPlan, changeCall, emptyAccountReader, explainError, formatCall, planProvision, type Plan
 } from '../provision/plan.js'
 
-const help = `Usage: ${PROGRAM} provision --account-id <id> --bucket <bucket> --prefix <dir/> --ram-user <name> [options]
+const help = `Usage: ${PROGRAM} provision --account-id <id> --bucket <bucket> --prefix <dir/> (--ram-user <name> | --trust-role-arn <arn>) [options]
 
 Creates (or checks) in RAM, for one OSS directory and one RAM user:
   - a role that only this RAM user may assume (trust policy),
@@ -34,6 +34,8 @@ Required:
   --bucket <name>                OSS bucket, e.g. oss-test
   --prefix <dir/>                directory, e.g. dir111/dir111_secondline1/ (ends with /)
   --ram-user <name>              the RAM user that calls the service (user name, not logon name)
+  --trust-role-arn <arn>         or, with RRSA, the service's own role (see provision-rrsa):
+                                 the role then trusts that role, and no user policy is made
 
 Options:
   --actions <list>               comma-separated: list, read, write, delete (default list,read,write)
@@ -65,6 +67,7 @@ const options = {
   bucket: { type: 'string' },
   prefix: { type: 'string' },
   'ram-user': { type: 'string' },
+  'trust-role-arn': { type: 'string' },
   actions: { type: 'string' },
   region: { type: 'string' },
   'role-name': { type: 'string' },
@@ -81,14 +84,17 @@ const options = {
 function provisionRequest (v: Values<typeof options>): ProvisionRequest {
   const bucket = required(v.bucket, 'bucket')
   const prefix = required(v.prefix, 'prefix')
-  const ramUser = required(v['ram-user'], 'ram-user')
+  const ramUser = v['ram-user']
+  const trustRoleArn = v['trust-role-arn']
+  if (ramUser === undefined && trustRoleArn === undefined) throw new UsageError('--ram-user (or --trust-role-arn) is required')
   const accountId = required(v['account-id'], 'account-id')
   const rawDuration = v['max-session-duration']
   const request: ProvisionRequest = {
     accountId,
     bucket,
     prefix,
-    ramUser,
+    ...(ramUser !== undefined ? { ramUser } : {}),
+    ...(trustRoleArn !== undefined ? { trustRoleArn } : {}),
     region: v.region ?? 'cn-hangzhou',
     roleName: v['role-name'] ?? defaultRoleName(bucket, prefix),
     actions: parseActions(v.actions),
@@ -117,7 +123,9 @@ function printDryRun (out: Writable, plan: Plan, reads: ReturnType<typeof emptyA
   out.write('Dry run: nothing is read from or changed in RAM.\n\n')
   out.write(`Trust policy of role ${request.roleName}:\n${renderPolicy(documents.trustPolicy)}\n\n`)
   out.write(`Permission policy ${names.rolePolicy} (attached to the role):\n${renderPolicy(documents.rolePolicy)}\n\n`)
-  if (request.systemPolicy) {
+  if (request.trustRoleArn !== undefined) {
+    out.write(`No user policy: ${request.trustRoleArn} needs sts:AssumeRole on this role (provision-rrsa gives it).\n\n`)
+  } else if (request.systemPolicy) {
     out.write(`User policy: the system policy ${SYSTEM_ASSUME_POLICY} (attached to user ${request.ramUser}).\n\n`)
   } else {
     out.write(`User policy ${names.userPolicy} (attached to user ${request.ramUser}):\n${renderPolicy(documents.userPolicy)}\n\n`)
@@ -141,7 +149,7 @@ export const command = defineCommand({
     const endpoint = v.endpoint ?? DEFAULT_RAM_ENDPOINT
     await checkEndpoint(endpoint)
     if (v['dry-run'] === true) {
-      const reader = emptyAccountReader()
+      const reader = emptyAccountReader(request.trustRoleArn !== undefined ? [request.trustRoleArn] : [])
       const plan = await planProvision(request, reader)
       printDryRun(io.stdout, plan, reader.calls)
       return 0
@@ -151,7 +159,7 @@ export const command = defineCommand({
     const ram = createRamClient({ endpoint, credential })
     const out = io.stdout
     try {
-      out.write(`Provisioning oss://${request.bucket}/${request.prefix} (${canonicalActions(request.actions).join(', ')}) for RAM user ${request.ramUser} as role ${request.roleName}\n`)
+      out.write(`Provisioning oss://${request.bucket}/${request.prefix} (${canonicalActions(request.actions).join(', ')}) for ${trusteeText(request)} as role ${request.roleName}\n`)
       const plan = await planProvision(request, ram)
       for (const line of plan.unchanged) out.write(`  = ${line}\n`)
       for (const note of plan.notes) out.write(`  ! ${note}\n`)

@@ -10,7 +10,7 @@ import {
   RamApiError, type AttachedPolicy, type PolicyType, type RamReader, type RamWriter
 } from '../../alicloud/ram-types.js'
 import {
-  SYSTEM_ASSUME_POLICY, accountOfArn, buildAssumePolicy, buildDocuments, describeTrustDifference, renderPolicy,
+  SYSTEM_ASSUME_POLICY, accountOfArn, buildAssumePolicy, trusteeText, buildDocuments, describeTrustDifference, renderPolicy,
   samePolicy, type ProvisionDocuments, type ProvisionRequest
 } from './documents.js'
 
@@ -91,14 +91,22 @@ function hasPolicy (list: AttachedPolicy[], type: PolicyType, name: string): boo
 /** Reads RAM and decides. Throws ProvisionError for a refusal, RamApiError for a failed read. */
 export async function planProvision (request: ProvisionRequest, reader: RamReader): Promise<Plan> {
   const documents = buildDocuments(request)
-  const { roleName, ramUser: userName, accountId } = request
+  const { roleName, ramUser: userName, trustRoleArn, accountId } = request
   const names = documents.policyNames
   const plan: Plan = { request, documents, roleArn: documents.roleArn, unchanged: [], changes: [], notes: [], warnings: [] }
 
-  if (!(await reader.userExists(userName))) {
-    throw new ProvisionError(`RAM user "${userName}" does not exist in this account: create it first (RAM console > Identities > Users, with OpenAPI access) or check --ram-user`)
+  if (userName !== undefined) {
+    if (!(await reader.userExists(userName))) {
+      throw new ProvisionError(`RAM user "${userName}" does not exist in this account: create it first (RAM console > Identities > Users, with OpenAPI access) or check --ram-user`)
+    }
+    plan.unchanged.push(`RAM user ${userName} exists`)
+  } else if (trustRoleArn !== undefined) {
+    const trusted = await reader.getRole(trustRoleArn.slice(trustRoleArn.indexOf(':role/') + ':role/'.length))
+    if (trusted === undefined || trusted.arn !== trustRoleArn) {
+      throw new ProvisionError(`role ${trustRoleArn} does not exist in this account: create the service's role first (sts-vending provision-rrsa) or check --trust-role-arn`)
+    }
+    plan.unchanged.push(`role ${trustRoleArn} exists`)
   }
-  plan.unchanged.push(`RAM user ${userName} exists`)
 
   const role = await reader.getRole(roleName)
   let rolePolicies: AttachedPolicy[] = []
@@ -139,7 +147,7 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
     if (request.maxSessionDurationExplicit && role.maxSessionDuration !== request.maxSessionDuration) {
       plan.changes.push({ action: 'UpdateRole', roleName, maxSessionDuration: request.maxSessionDuration, from: role.maxSessionDuration })
     } else {
-      plan.unchanged.push(`role ${roleName} exists and trusts only ${userName}`)
+      plan.unchanged.push(`role ${roleName} exists and trusts only ${trusteeText(request)}`)
     }
   }
 
@@ -152,6 +160,12 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
     plan.changes.push({ action: 'AttachPolicyToRole', policyType: 'Custom', policyName: names.rolePolicy, roleName })
   }
 
+  if (userName === undefined) {
+    // The trusted role's own right to assume this one is provision-rrsa's business
+    // (a policy on the service's role naming every grant role).
+    plan.notes.push(`${trustRoleArn ?? ''} needs sts:AssumeRole on ${plan.roleArn}: give it with sts-vending provision-rrsa --grant-role-arn ${plan.roleArn}`)
+    return plan
+  }
   if (!request.systemPolicy) {
     await planPolicy(reader, names.userPolicy, documents.userPolicy, 'user policy', documents.description,
       `sts:AssumeRole on ${plan.roleArn} only`, plan)
@@ -239,15 +253,19 @@ export function formatCall (call: ReadCall): string {
 }
 
 /**
- * A reader over an account where the user exists and nothing else does, recording the
+ * A reader over an account where the user (and the given roles) exist and nothing else does, recording the
  * reads it is asked for. Planning against it is the dry run: no I/O at all.
  */
-export function emptyAccountReader (): RamReader & { calls: ReadCall[] } {
+export function emptyAccountReader (existingRoleArns: string[] = []): RamReader & { calls: ReadCall[] } {
   const calls: ReadCall[] = []
   return {
     calls,
     async userExists (UserName) { calls.push({ action: 'GetUser', params: { UserName } }); return true },
-    async getRole (RoleName) { calls.push({ action: 'GetRole', params: { RoleName } }); return undefined },
+    async getRole (RoleName) {
+      calls.push({ action: 'GetRole', params: { RoleName } })
+      const arn = existingRoleArns.find((a) => a.endsWith(`:role/${RoleName}`))
+      return arn === undefined ? undefined : { roleName: RoleName, arn, assumeRolePolicyDocument: '', maxSessionDuration: 3600 }
+    },
     async getPolicy (PolicyName, PolicyType) { calls.push({ action: 'GetPolicy', params: { PolicyName, PolicyType } }); return undefined },
     async listPolicyVersions (PolicyName) { calls.push({ action: 'ListPolicyVersions', params: { PolicyName, PolicyType: 'Custom' } }); return [] },
     async listPoliciesForRole (RoleName) { calls.push({ action: 'ListPoliciesForRole', params: { RoleName } }); return [] },

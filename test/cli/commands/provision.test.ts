@@ -91,6 +91,29 @@ t.test('a role with another policy attached: exit 1 naming it, or a loud warning
   t.equal(emu.mutations.length, 0)
 })
 
+t.test('--trust-role-arn --dry-run: valid JSON documents, the role trusting the service\'s role, nothing sent', async (t) => {
+  const { emu } = await setup(t)
+  const serviceRole = `acs:ram::${ACCOUNT}:role/sts-vending`
+  const run = await cli(['provision', ...base.slice(0, 6), '--trust-role-arn', serviceRole, '--endpoint', emu.url, '--dry-run'])
+  t.equal(run.code, 0, run.stderr)
+  t.equal(emu.requestCount, 0)
+  const jsonBlocks = [...run.stdout.matchAll(/^\{\n[\s\S]*?^\}$/gm)].map((m) => JSON.parse(m[0]) as unknown)
+  t.same(jsonBlocks, [
+    { Version: '1', Statement: [{ Effect: 'Allow', Action: ['sts:AssumeRole'], Principal: { RAM: [serviceRole] } }] },
+    buildSessionPolicy(BUCKET, PREFIX, ['list', 'read', 'write'])
+  ], 'trust and permission policy, no user policy')
+  t.match(run.stdout, `No user policy: ${serviceRole} needs sts:AssumeRole on this role`)
+  t.notMatch(run.stdout, /AttachPolicyToUser|GetUser/)
+  t.match(run.stdout, `Role ARN (hand this to the developers): ${ARN}`)
+
+  const both = await cli(['provision', ...base, '--trust-role-arn', serviceRole, '--dry-run'])
+  t.equal(both.code, 2)
+  t.match(both.stderr, /give either --ram-user or --trust-role-arn/)
+  const neither = await cli(['provision', ...base.slice(0, 6), '--dry-run'])
+  t.equal(neither.code, 2)
+  t.match(neither.stderr, /--ram-user \(or --trust-role-arn\) is required/)
+})
+
 t.test('policy prints the builder\'s document as JSON', async (t) => {
   const run = await cli(['policy', '--bucket', BUCKET, '--prefix', PREFIX, '--actions', 'write,list'])
   t.equal(run.code, 0)

@@ -6,7 +6,7 @@ import {
   applyPlan, emptyAccountReader, explainError, planProvision, ProvisionError, type Plan
 } from '../../../src/cli/provision/plan.js'
 import { RamApiError, type RamOperations } from '../../../src/alicloud/ram-types.js'
-import { buildTrustPolicy, renderPolicy, samePolicy, policyNames, type ProvisionRequest } from '../../../src/cli/provision/documents.js'
+import { buildRoleTrustPolicy, buildTrustPolicy, renderPolicy, samePolicy, policyNames, type ProvisionRequest } from '../../../src/cli/provision/documents.js'
 import { buildSessionPolicy } from '../../../src/policy/build.js'
 import { evaluatePolicy, isAllowedByAll } from '../../../devkit/policy/evaluate.js'
 import { createRamClient } from '../../../src/alicloud/ram-client.js'
@@ -289,4 +289,43 @@ t.test('failures of the client carry no secret and are one line', async (t) => {
   const nc = explainError(await failure(noCredential.getRole('x')))
   t.match(nc, /^no Alibaba Cloud credentials found/)
   t.notMatch(nc, key.secret)
+})
+
+t.test('--trust-role-arn: the role trusts the service\'s own role (RRSA), idempotently, and no user is involved', async (t) => {
+  const { emu, ram } = await setup(t, [])
+  const serviceRole = `acs:ram::${ACCOUNT}:role/sts-vending`
+  const request = exampleRequest({ ramUser: undefined, trustRoleArn: serviceRole })
+
+  const missing = await failure(provision(request, ram))
+  t.match(explainError(missing), /^role acs:ram::\d+:role\/sts-vending does not exist in this account: create the service's role first \(sts-vending provision-rrsa\)/)
+  t.equal(emu.mutations.length, 0)
+
+  emu.putRole({ roleName: 'sts-vending', assumeRolePolicyDocument: renderPolicy(buildTrustPolicy(ACCOUNT, 'someone')) })
+  emu.reset()
+  const { plan } = await provision(request, ram)
+  t.same(plan.changes.map((c) => c.action), ['CreateRole', 'CreatePolicy', 'AttachPolicyToRole'], 'no user policy, no user attachment')
+  t.notOk(emu.calls.some((c) => c.action.includes('User')), 'no user is read or touched')
+  t.same(JSON.parse(emu.role(request.roleName)?.assumeRolePolicyDocument ?? ''), buildRoleTrustPolicy(serviceRole))
+  t.match(plan.notes.join('\n'), `${serviceRole} needs sts:AssumeRole on acs:ram::${ACCOUNT}:role/${request.roleName}`)
+
+  emu.reset()
+  const again = await provision(request, ram)
+  t.same(again.plan.changes, [], 'a second run changes nothing')
+  t.equal(emu.mutations.length, 0)
+
+  // The same role asked for a RAM user is a different trust: refused, not rewritten.
+  emu.addUser(USER)
+  emu.reset()
+  const asUser = await failure(provision(exampleRequest(), ram))
+  t.match(explainError(asUser), new RegExp(`^role ${request.roleName} already exists with a different trust policy`))
+  t.equal(emu.mutations.length, 0)
+})
+
+t.test('a request names exactly one trustee', async (t) => {
+  const { checkRequest } = await import('../../../src/cli/provision/documents.js')
+  t.match(checkRequest(exampleRequest({ ramUser: undefined })), /give either --ram-user or --trust-role-arn/)
+  t.match(checkRequest(exampleRequest({ trustRoleArn: `acs:ram::${ACCOUNT}:role/x` })), /give either --ram-user or --trust-role-arn/)
+  t.match(checkRequest(exampleRequest({ ramUser: undefined, trustRoleArn: 'acs:ram::1:user/x' })), /is not a RAM role ARN/)
+  t.match(checkRequest(exampleRequest({ ramUser: undefined, trustRoleArn: 'acs:ram::999:role/x' })), /names account 999, not --account-id/)
+  t.equal(checkRequest(exampleRequest({ ramUser: undefined, trustRoleArn: `acs:ram::${ACCOUNT}:role/sts-vending` })), undefined)
 })
