@@ -17,6 +17,7 @@ interface Entry {
 
 export const commands: Record<string, Entry> = {
   provision: { summary: 'create the RAM role and policies for one OSS directory and RAM user', load: async () => await import('./commands/provision.js') },
+  'provision-rrsa': { summary: 'create the service\'s own RAM role for RRSA on ACK, allowed to assume the grant roles only', load: async () => await import('./commands/provision-rrsa.js') },
   policy: { summary: 'print the OSS permission policy (JSON) for a directory', load: async () => await import('./commands/policy.js') },
   verify: { summary: 'check with real credentials that a caller\'s directory works and nothing outside does', load: async () => await import('./commands/verify.js') },
   sidecar: { summary: 'serve ALIBABA_CLOUD_CREDENTIALS_URI on loopback for a pod, using its service-account token', load: async () => await import('./commands/sidecar.js') }

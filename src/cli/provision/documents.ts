@@ -216,7 +216,7 @@ function trustedPrincipals (doc: unknown): Set<string> | undefined {
  * refusal message. Names the principals it adds or lacks; otherwise says that the
  * statements differ (conditions, actions or effects).
  */
-export function describeTrustDifference (actual: unknown, wanted: TrustPolicyDocument): string {
+export function describeTrustDifference (actual: unknown, wanted: object): string {
   const have = trustedPrincipals(actual)
   if (have === undefined) return 'its trust policy is not valid JSON'
   const want = trustedPrincipals(wanted) ?? new Set<string>()

@@ -55,9 +55,12 @@ function actionsText (r: ProvisionRequest): string {
   return canonicalActions(r.actions).join(', ')
 }
 
-async function planPolicy (
+/** What any plan has: enough to apply it and to report what it found. */
+export type Changes = Pick<Plan, 'roleArn' | 'unchanged' | 'changes'>
+
+export async function planPolicy (
   reader: RamReader, policyName: string, wanted: object, documentName: DocumentName, description: string,
-  summary: string, plan: Plan
+  summary: string, plan: Changes
 ): Promise<void> {
   const existing = await reader.getPolicy(policyName, 'Custom')
   if (existing === undefined) {
@@ -86,6 +89,24 @@ function versionNumber (id: string): number {
 
 function hasPolicy (list: AttachedPolicy[], type: PolicyType, name: string): boolean {
   return list.some((p) => p.policyType === type && p.policyName === name)
+}
+
+/**
+ * Anything attached to a role besides the one policy provisioning manages widens it.
+ * Throws the refusal naming them, or returns the warning when the operator accepted it.
+ */
+export function checkExtraPolicies (
+  roleName: string, attached: AttachedPolicy[], managed: string, scope: string, consequence: string, allow: boolean
+): string | undefined {
+  const extra = attached.filter((p) => !(p.policyType === 'Custom' && p.policyName === managed))
+  if (extra.length === 0) return undefined
+  const what = `role ${roleName} has ${extra.length === 1 ? 'another policy' : 'other policies'} attached besides ${managed}: ` +
+    `${extra.map((p) => `${p.policyName} (${p.policyType})`).join(', ')}, so it reaches beyond ${scope}`
+  if (!allow) {
+    throw new ProvisionError(`${what}. It was left unchanged; detach ${extra.length === 1 ? 'it' : 'them'} in the RAM console ` +
+      `(Identities > Roles > ${roleName} > Permissions), choose another --role-name, or accept this with --allow-extra-policies`)
+  }
+  return `${what}; ${consequence} (accepted with --allow-extra-policies)`
 }
 
 /** Reads RAM and decides. Throws ProvisionError for a refusal, RamApiError for a failed read. */
@@ -131,16 +152,9 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
     // session policy would be its only limit, and whoever assumes it without one (the
     // RAM user itself) gets all of it. Adopting such a role is a refusal by default.
     rolePolicies = await reader.listPoliciesForRole(roleName)
-    const extra = rolePolicies.filter((p) => !(p.policyType === 'Custom' && p.policyName === names.rolePolicy))
-    if (extra.length > 0) {
-      const what = `role ${roleName} has ${extra.length === 1 ? 'another policy' : 'other policies'} attached besides ${names.rolePolicy}: ` +
-        `${extra.map((p) => `${p.policyName} (${p.policyType})`).join(', ')}, so it reaches beyond oss://${request.bucket}/${request.prefix}`
-      if (request.allowExtraPolicies !== true) {
-        throw new ProvisionError(`${what}. It was left unchanged; detach ${extra.length === 1 ? 'it' : 'them'} in the RAM console ` +
-          `(Identities > Roles > ${roleName} > Permissions), choose another --role-name, or accept this with --allow-extra-policies`)
-      }
-      plan.warnings.push(`${what}; the service's session policy is the only limit on what its credentials reach (accepted with --allow-extra-policies)`)
-    }
+    const warning = checkExtraPolicies(roleName, rolePolicies, names.rolePolicy, `oss://${request.bucket}/${request.prefix}`,
+      'the service\'s session policy is the only limit on what its credentials reach', request.allowExtraPolicies === true)
+    if (warning !== undefined) plan.warnings.push(warning)
     plan.roleArn = role.arn
     // The user's policy names the role by the ARN RAM reports.
     documents.userPolicy = buildAssumePolicy(role.arn)
@@ -184,7 +198,7 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
 }
 
 /** Applies the plan's changes in order; returns (and reports as it goes) one line per change made. */
-export async function applyPlan (plan: Plan, writer: RamWriter, onApplied?: (line: string) => void): Promise<string[]> {
+export async function applyPlan (plan: Changes, writer: RamWriter, onApplied?: (line: string) => void): Promise<string[]> {
   const done: string[] = []
   for (const change of plan.changes) {
     try {
@@ -200,7 +214,7 @@ export async function applyPlan (plan: Plan, writer: RamWriter, onApplied?: (lin
   return done
 }
 
-async function applyChange (plan: Plan, c: Change, w: RamWriter): Promise<void> {
+async function applyChange (plan: Changes, c: Change, w: RamWriter): Promise<void> {
   switch (c.action) {
     case 'CreateRole': {
       const role = await w.createRole({ roleName: c.roleName, document: c.document, description: c.description, maxSessionDuration: c.maxSessionDuration })
