@@ -10,12 +10,12 @@ import RamModule, {
 } from '@alicloud/ram20150501'
 import { parseEndpoint as parseSdkEndpoint, sdkConfig, type CredentialLike } from './sdk-config.js'
 import { readSdkError, str } from './sdk-errors.js'
-import { RamApiError, type AttachedPolicy, type PolicyType, type RamOperations, type RamRole } from '../provision/provision.js'
+import { RamApiError, type AttachedPolicy, type PolicyType, type RamOperations, type RamRole } from './ram-types.js'
 
 // CommonJS: under Node's ESM loader the default import is module.exports.
 const SdkClient = RamModule.default
 
-export const DEFAULT_RAM_ENDPOINT = 'https://ram.aliyuncs.com'
+export { DEFAULT_RAM_ENDPOINT } from './ram-types.js'
 
 export interface RamClientOptions {
   /** http(s)://host[:port], no path. */

@@ -1,4 +1,7 @@
 // The part of `ali-oss` (6.x, no bundled types) that verify and the tests use.
+// Kept rather than @types/ali-oss (6.23.3): that package makes `list()`'s options and the
+// query's 'max-keys' required, which the client does not, so the emulator tests could not
+// list as a real caller does without changing the requests they send.
 declare module 'ali-oss' {
   interface OSSOptions {
     accessKeyId: string

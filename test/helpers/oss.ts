@@ -19,7 +19,7 @@ export function rolePolicy (bucket = BUCKET, dir = ROLE_DIR): unknown {
   }
 }
 
-import type { Vended as VendedCredentials } from '../../src/verify/verify.js'
+import type { Vended as VendedCredentials } from '../../src/cli/commands/verify.js'
 export type { VendedCredentials }
 
 export interface E2eHarness extends Harness {

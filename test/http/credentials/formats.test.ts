@@ -10,7 +10,7 @@ import OSS from 'ali-oss'
 import CredentialModule from '@alicloud/credentials'
 import { build } from '../../helpers/build.js'
 import { assertContract, exchange } from '../../helpers/contract.js'
-import { startSidecar } from '../../../src/sidecar/sidecar.js'
+import { startSidecar } from '../../../src/cli/commands/sidecar.js'
 
 const STS_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 

@@ -3,14 +3,15 @@
 // untouched, and what RAM ends up allowing.
 import t from 'tap'
 import {
-  applyPlan, emptyAccountReader, explainError, planProvision, ProvisionError, RamApiError, type Plan, type RamOperations
-} from '../../src/provision/provision.js'
-import { buildTrustPolicy, renderPolicy, samePolicy, policyNames, type ProvisionRequest } from '../../src/provision/documents.js'
-import { buildSessionPolicy } from '../../src/policy/build.js'
-import { evaluatePolicy, isAllowedByAll } from '../../devkit/policy/evaluate.js'
-import { createRamClient } from '../../src/alicloud/ram-client.js'
-import { createStaticCredential } from '../../src/alicloud/credentials.js'
-import { ACCOUNT, BUCKET, PREFIX, USER, exampleRequest, setup } from '../helpers/provision.js'
+  applyPlan, emptyAccountReader, explainError, planProvision, ProvisionError, type Plan
+} from '../../../src/cli/provision/plan.js'
+import { RamApiError, type RamOperations } from '../../../src/alicloud/ram-types.js'
+import { buildRoleTrustPolicy, buildTrustPolicy, renderPolicy, samePolicy, policyNames, type ProvisionRequest } from '../../../src/cli/provision/documents.js'
+import { buildSessionPolicy } from '../../../src/policy/build.js'
+import { evaluatePolicy, isAllowedByAll } from '../../../devkit/policy/evaluate.js'
+import { createRamClient } from '../../../src/alicloud/ram-client.js'
+import { createStaticCredential } from '../../../src/alicloud/credentials.js'
+import { ACCOUNT, BUCKET, PREFIX, USER, exampleRequest, setup } from '../../helpers/provision.js'
 
 async function provision (request: ProvisionRequest, ram: RamOperations): Promise<{ plan: Plan, applied: string[] }> {
   const plan = await planProvision(request, ram)
@@ -89,7 +90,7 @@ t.test('a second run changes nothing and says so', async (t) => {
   t.same(plan.changes, [])
   t.same(applied, [])
   t.equal(emu.mutations.length, 0, 'no mutating call')
-  t.same(emu.calls.map((c) => c.action), ['GetUser', 'GetRole', 'GetPolicy', 'ListPoliciesForRole', 'GetPolicy', 'ListPoliciesForUser'], 'reads only')
+  t.same(emu.calls.map((c) => c.action), ['GetUser', 'GetRole', 'ListPoliciesForRole', 'GetPolicy', 'GetPolicy', 'ListPoliciesForUser'], 'reads only')
   t.same(emu.policy(policyNames(request.roleName).rolePolicy), before)
   t.equal(plan.unchanged.length, 6)
 })
@@ -153,6 +154,36 @@ t.test('a role that exists with another trust policy is refused and left untouch
   t.match(explainError(err), new RegExp(`^role ${request.roleName} already exists with a different trust policy: it also trusts RAM acs:ram::${ACCOUNT}:root; it does not trust RAM acs:ram::${ACCOUNT}:user/${USER}\\. It was left unchanged`))
   t.equal(emu.mutations.length, 0, 'nothing was changed')
   t.equal(emu.role(request.roleName)?.assumeRolePolicyDocument, foreign)
+})
+
+t.test('a role with other policies attached is refused by name, unless the operator accepts it', async (t) => {
+  const { emu, ram } = await setup(t)
+  const request = exampleRequest()
+  await provision(request, ram)
+  // Someone widened the role in the console afterwards.
+  await ram.attachPolicyToRole('System', 'AliyunOSSFullAccess', request.roleName)
+  await ram.createPolicy({ policyName: 'everything-else', document: JSON.stringify({ Version: '1', Statement: [{ Effect: 'Allow', Action: 'oss:*', Resource: '*' }] }), description: '' })
+  await ram.attachPolicyToRole('Custom', 'everything-else', request.roleName)
+  emu.reset()
+
+  const err = await failure(provision(request, ram))
+  t.ok(err instanceof ProvisionError)
+  const names = policyNames(request.roleName)
+  t.match(explainError(err), new RegExp(`^role ${request.roleName} has other policies attached besides ${names.rolePolicy}: ` +
+    'AliyunOSSFullAccess \\(System\\), everything-else \\(Custom\\), so it reaches beyond oss://oss-test/dir111/dir111_secondline1/\\. ' +
+    'It was left unchanged; detach them .* or accept this with --allow-extra-policies$'))
+  t.equal(emu.mutations.length, 0, 'nothing was changed')
+  t.same(emu.calls.map((c) => c.action), ['GetUser', 'GetRole', 'ListPoliciesForRole'], 'refused as soon as it is known')
+
+  const accepted = await provision(exampleRequest({ allowExtraPolicies: true }), ram)
+  t.same(accepted.plan.changes, [], 'otherwise up to date')
+  t.equal(accepted.plan.warnings.length, 1)
+  t.match(accepted.plan.warnings[0], /AliyunOSSFullAccess \(System\), everything-else \(Custom\).*the service's session policy is the only limit/)
+  t.equal(emu.mutations.length, 0, 'and still nothing detached or changed')
+
+  // A fresh role has nothing else attached: no listing, no warning.
+  const fresh = await planProvision(exampleRequest({ roleName: 'fresh-role' }), ram)
+  t.same(fresh.warnings, [])
 })
 
 t.test('an existing role with the same trust (other formatting) is reused', async (t) => {
@@ -258,4 +289,43 @@ t.test('failures of the client carry no secret and are one line', async (t) => {
   const nc = explainError(await failure(noCredential.getRole('x')))
   t.match(nc, /^no Alibaba Cloud credentials found/)
   t.notMatch(nc, key.secret)
+})
+
+t.test('--trust-role-arn: the role trusts the service\'s own role (RRSA), idempotently, and no user is involved', async (t) => {
+  const { emu, ram } = await setup(t, [])
+  const serviceRole = `acs:ram::${ACCOUNT}:role/sts-vending`
+  const request = exampleRequest({ ramUser: undefined, trustRoleArn: serviceRole })
+
+  const missing = await failure(provision(request, ram))
+  t.match(explainError(missing), /^role acs:ram::\d+:role\/sts-vending does not exist in this account: create the service's role first \(sts-vending provision-rrsa\)/)
+  t.equal(emu.mutations.length, 0)
+
+  emu.putRole({ roleName: 'sts-vending', assumeRolePolicyDocument: renderPolicy(buildTrustPolicy(ACCOUNT, 'someone')) })
+  emu.reset()
+  const { plan } = await provision(request, ram)
+  t.same(plan.changes.map((c) => c.action), ['CreateRole', 'CreatePolicy', 'AttachPolicyToRole'], 'no user policy, no user attachment')
+  t.notOk(emu.calls.some((c) => c.action.includes('User')), 'no user is read or touched')
+  t.same(JSON.parse(emu.role(request.roleName)?.assumeRolePolicyDocument ?? ''), buildRoleTrustPolicy(serviceRole))
+  t.match(plan.notes.join('\n'), `${serviceRole} needs sts:AssumeRole on acs:ram::${ACCOUNT}:role/${request.roleName}`)
+
+  emu.reset()
+  const again = await provision(request, ram)
+  t.same(again.plan.changes, [], 'a second run changes nothing')
+  t.equal(emu.mutations.length, 0)
+
+  // The same role asked for a RAM user is a different trust: refused, not rewritten.
+  emu.addUser(USER)
+  emu.reset()
+  const asUser = await failure(provision(exampleRequest(), ram))
+  t.match(explainError(asUser), new RegExp(`^role ${request.roleName} already exists with a different trust policy`))
+  t.equal(emu.mutations.length, 0)
+})
+
+t.test('a request names exactly one trustee', async (t) => {
+  const { checkRequest } = await import('../../../src/cli/provision/documents.js')
+  t.match(checkRequest(exampleRequest({ ramUser: undefined })), /give either --ram-user or --trust-role-arn/)
+  t.match(checkRequest(exampleRequest({ trustRoleArn: `acs:ram::${ACCOUNT}:role/x` })), /give either --ram-user or --trust-role-arn/)
+  t.match(checkRequest(exampleRequest({ ramUser: undefined, trustRoleArn: 'acs:ram::1:user/x' })), /is not a RAM role ARN/)
+  t.match(checkRequest(exampleRequest({ ramUser: undefined, trustRoleArn: 'acs:ram::999:role/x' })), /names account 999, not --account-id/)
+  t.equal(checkRequest(exampleRequest({ ramUser: undefined, trustRoleArn: `acs:ram::${ACCOUNT}:role/sts-vending` })), undefined)
 })

@@ -10,10 +10,10 @@
 // first one made. The default role name carries a hash of the exact bucket/prefix, so two
 // directories whose names slug alike (`a_b/`, `a-b/`) never share a role.
 import { createHash } from 'node:crypto'
-import type { Action } from '../config/schema.js'
-import { buildSessionPolicy, canonicalActions, type PolicyDocument } from '../policy/build.js'
-import { isSafePrefix, parsePrefixTemplate } from '../grants/template.js'
-import { BUCKET_PATTERN, NAME_PATTERN } from '../core/index.js'
+import type { Action } from '../../config/schema.js'
+import { buildSessionPolicy, canonicalActions, type PolicyDocument } from '../../policy/build.js'
+import { isSafePrefix, parsePrefixTemplate } from '../../grants/template.js'
+import { BUCKET_PATTERN, NAME_PATTERN } from '../../core/index.js'
 
 /** RAM's limits (CreateRole, CreatePolicy, CreatePolicyVersion). */
 export const ROLE_NAME = /^[A-Za-z0-9.-]{1,64}$/
@@ -60,6 +60,22 @@ export function buildTrustPolicy (accountId: string, userName: string): TrustPol
     Version: '1',
     Statement: [{ Effect: 'Allow', Action: ['sts:AssumeRole'], Principal: { RAM: [ramUserPrincipal(accountId, userName)] } }]
   }
+}
+
+export const ROLE_ARN = /^acs:ram::[0-9]{1,32}:role\/[A-Za-z0-9.-]{1,64}$/
+
+/** Trust for RRSA: the service runs as a role of its own, and only that role may assume this one. */
+export function buildRoleTrustPolicy (roleArn: string): TrustPolicyDocument {
+  if (!ROLE_ARN.test(roleArn)) throw new Error('the role ARN is not valid')
+  return {
+    Version: '1',
+    Statement: [{ Effect: 'Allow', Action: ['sts:AssumeRole'], Principal: { RAM: [roleArn] } }]
+  }
+}
+
+/** Who the trust policy names, in words. */
+export function trusteeText (r: ProvisionRequest): string {
+  return r.trustRoleArn !== undefined ? `role ${r.trustRoleArn}` : `RAM user ${r.ramUser ?? ''}`
 }
 
 /** The role's OSS permission policy: the same document shape as a session policy. */
@@ -201,7 +217,7 @@ function trustedPrincipals (doc: unknown): Set<string> | undefined {
  * refusal message. Names the principals it adds or lacks; otherwise says that the
  * statements differ (conditions, actions or effects).
  */
-export function describeTrustDifference (actual: unknown, wanted: TrustPolicyDocument): string {
+export function describeTrustDifference (actual: unknown, wanted: object): string {
   const have = trustedPrincipals(actual)
   if (have === undefined) return 'its trust policy is not valid JSON'
   const want = trustedPrincipals(wanted) ?? new Set<string>()
@@ -220,7 +236,9 @@ export interface ProvisionRequest {
   accountId: string
   bucket: string
   prefix: string
-  ramUser: string
+  /** Who may assume the role: a RAM user of the account, or (with RRSA) the service's own role. Exactly one. */
+  ramUser?: string
+  trustRoleArn?: string
   region: string
   roleName: string
   actions: Action[]
@@ -228,6 +246,8 @@ export interface ProvisionRequest {
   /** Whether --max-session-duration was given (only then is an existing role changed). */
   maxSessionDurationExplicit: boolean
   systemPolicy: boolean
+  /** Adopt an existing role although other policies are attached to it (with a warning). */
+  allowExtraPolicies?: boolean
   grantName: string
   grantPrefix: string
   issuers: string[]
@@ -240,8 +260,15 @@ export function checkRequest (r: ProvisionRequest): string | undefined {
   if (!isSafePrefix(r.prefix)) {
     return `--prefix "${r.prefix}" is not a safe directory: use segments of A-Z a-z 0-9 _ . @ -, separated by "/", ending with "/", no leading "/", "." or ".."`
   }
-  if (r.ramUser.includes('@')) return `--ram-user takes the user name ("${r.ramUser.split('@')[0] ?? ''}"), not the logon name "${r.ramUser}"`
-  if (!USER_NAME.test(r.ramUser)) return `--ram-user "${r.ramUser}" is not a valid RAM user name (1-64 of A-Z a-z 0-9 . _ -)`
+  if ((r.ramUser === undefined) === (r.trustRoleArn === undefined)) return 'give either --ram-user or --trust-role-arn'
+  if (r.ramUser !== undefined) {
+    if (r.ramUser.includes('@')) return `--ram-user takes the user name ("${r.ramUser.split('@')[0] ?? ''}"), not the logon name "${r.ramUser}"`
+    if (!USER_NAME.test(r.ramUser)) return `--ram-user "${r.ramUser}" is not a valid RAM user name (1-64 of A-Z a-z 0-9 . _ -)`
+  }
+  if (r.trustRoleArn !== undefined) {
+    if (!ROLE_ARN.test(r.trustRoleArn)) return `--trust-role-arn "${r.trustRoleArn}" is not a RAM role ARN (acs:ram::<account-id>:role/<name>)`
+    if (accountOfArn(r.trustRoleArn) !== r.accountId) return `--trust-role-arn names account ${accountOfArn(r.trustRoleArn) ?? ''}, not --account-id ${r.accountId}`
+  }
   if (!REGION.test(r.region)) return `--region "${r.region}" is not a region id such as cn-hangzhou`
   if (!ROLE_NAME.test(r.roleName)) return `--role-name "${r.roleName}" is not a valid RAM role name (1-64 of A-Z a-z 0-9 . -)`
   if (r.actions.length === 0) return '--actions must name at least one of list, read, write, delete'
@@ -280,7 +307,7 @@ export function buildDocuments (r: ProvisionRequest): ProvisionDocuments {
   const roleArn = roleArnFor(r.accountId, r.roleName)
   return {
     roleArn,
-    trustPolicy: buildTrustPolicy(r.accountId, r.ramUser),
+    trustPolicy: r.trustRoleArn !== undefined ? buildRoleTrustPolicy(r.trustRoleArn) : buildTrustPolicy(r.accountId, r.ramUser ?? ''),
     rolePolicy: buildRolePolicy(r.bucket, r.prefix, r.actions),
     userPolicy: buildAssumePolicy(roleArn),
     policyNames: policyNames(r.roleName),

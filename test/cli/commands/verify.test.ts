@@ -7,18 +7,22 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
-import { runVerify, type VerifyIo } from '../../src/verify/verify.js'
-import { startDevStack, DEV_BUCKET, DEV_ROLE_ARN, devRolePolicy } from '../../devkit/dev/stack.js'
-import { buildApp } from '../../src/app.js'
-import { parseConfig } from '../../src/config/load.js'
-import { createDevIssuer } from '../../devkit/dev/issuer.js'
-import { startOssEmulator } from '../../devkit/emulator/oss.js'
-import { startStsEmulator } from '../../devkit/emulator/sts.js'
-import { createStsClient } from '../../src/alicloud/sts-client.js'
-import { createStaticCredential } from '../../src/alicloud/credentials.js'
-import { buildSessionPolicy, serializePolicy } from '../../src/policy/build.js'
+import { runCli, type CliIo } from '../../../src/cli/main.js'
+import { startDevStack, DEV_BUCKET, DEV_ROLE_ARN, devRolePolicy } from '../../../devkit/dev/stack.js'
+import { buildApp } from '../../../src/app.js'
+import { parseConfig } from '../../../src/config/load.js'
+import { createDevIssuer } from '../../../devkit/dev/issuer.js'
+import { startOssEmulator } from '../../../devkit/emulator/oss.js'
+import { startStsEmulator } from '../../../devkit/emulator/sts.js'
+import { createStsClient } from '../../../src/alicloud/sts-client.js'
+import { createStaticCredential } from '../../../src/alicloud/credentials.js'
+import { buildSessionPolicy, serializePolicy } from '../../../src/policy/build.js'
 
-function capture (env: Record<string, string | undefined> = {}): VerifyIo & { out: () => string, err: () => string } {
+async function runVerify (argv: string[], io: CliIo): Promise<number> {
+  return await runCli(['verify', ...argv], io)
+}
+
+function capture (env: Record<string, string | undefined> = {}): CliIo & { out: () => string, err: () => string } {
   let out = ''
   let err = ''
   return { stdout: { write: (s: string) => { out += s } }, stderr: { write: (s: string) => { err += s } }, env, out: () => out, err: () => err }
@@ -57,6 +61,10 @@ t.test('passes against the dev setup, and leaves nothing behind', async (t) => {
 
   const viaEnv = capture({ STS_VENDING_TOKEN: token })
   t.equal(await runVerify(['--url', stack.url, '--oss-endpoint', stack.oss.url], viaEnv), 0, 'token from the environment, endpoint overridden')
+
+  const credentialsUrl = capture({ STS_VENDING_TOKEN: token })
+  t.equal(await runVerify(['--url', `${stack.url}/credentials`], credentialsUrl), 0, 'the credentials URL works as --url too (as the sidecar takes it)')
+  t.equal(stack.sts.calls.length, 1, 'the same credentials, from the cache')
 
   const wrongExpectation = capture({ STS_VENDING_TOKEN: token })
   t.equal(await runVerify(['--url', stack.url, '--expect-actions', 'list,read'], wrongExpectation), 1, 'more actions than expected is a surprise')
@@ -112,7 +120,7 @@ t.test('usage errors and an unreachable or refusing service exit 2 without print
     { desc: 'bad action', argv: ['--url', stack.url, '--token', 'x', '--expect-actions', 'list,admin'], err: /unknown action admin/ },
     { desc: 'missing token file', argv: ['--url', stack.url, '--token-file', '/nonexistent/token'], err: /cannot read --token-file: ENOENT/ },
     { desc: 'a forged token', argv: ['--url', stack.url, '--token', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'], err: /POST \/credentials answered 401 \(STS_VENDING_\w+/ },
-    { desc: 'nothing listening', argv: ['--url', closed, '--token', 'secret-token-value'], err: /cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/ }
+    { desc: 'nothing listening', argv: ['--url', closed, '--token', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.secret-token-value'], err: /cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/ }
   ]
   for (const row of rows) {
     const io = capture(row.env)
@@ -123,4 +131,36 @@ t.test('usage errors and an unreachable or refusing service exit 2 without print
   const help = capture()
   t.equal(await runVerify(['--help'], help), 0)
   t.match(help.out(), /Usage: sts-vending verify/)
+})
+
+t.test('--token-file never prints what the file holds; it says what is wrong with it', async (t) => {
+  const dotenv = 'ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tDoNotPrintMe\nALIBABA_CLOUD_ACCESS_KEY_SECRET=sEcReTdOnOtPrInTmE\n'
+  const rows: Array<{ desc: string, content: string | Buffer, err: RegExp, secrets: string[] }> = [
+    { desc: 'a .env file', content: dotenv, err: /^sts-vending verify: --token-file does not hold a JWT \(header\.payload\.signature in base64url; it has 2 lines\); its contents are not shown/, secrets: ['LTAI5tDoNotPrintMe', 'sEcReTdOnOtPrInTmE', 'ALIBABA_CLOUD'] },
+    { desc: 'a private key', content: '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n', err: /--token-file does not hold a JWT/, secrets: ['MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', 'PRIVATE KEY'] },
+    { desc: 'a password', content: 'hunter2-is-my-password', err: /--token-file does not hold a JWT \(header\.payload\.signature in base64url\); its contents/, secrets: ['hunter2'] },
+    { desc: 'three parts, no JSON header', content: 'abc.def.ghi', err: /--token-file does not hold a JWT/, secrets: ['abc.def'] },
+    { desc: 'a header with a newline in it', content: 'eyJhbGciOiJub25lIn0\n.eyJzdWIiOiJ4In0.', err: /--token-file does not hold a JWT/, secrets: ['eyJhbGci'] },
+    { desc: 'binary', content: Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x0a, 0x00, 0x41]), err: /--token-file does not hold a JWT/, secrets: ['\u0000'] },
+    { desc: 'empty', content: '', err: /^sts-vending verify: --token-file is empty/, secrets: [] },
+    { desc: 'only whitespace', content: ' \n\t\n', err: /--token-file is empty/, secrets: [] },
+    { desc: 'too large', content: `eyJhbGciOiJub25lIn0.${'QUJD'.repeat(5000)}.`, err: /--token-file is too large for a JWT \(more than 16384 bytes\)/, secrets: ['QUJDQUJD'] }
+  ]
+  const dir = t.testdir(Object.fromEntries(rows.map((r, i) => [`f${i}`, r.content])))
+  for (const [i, row] of rows.entries()) {
+    const io = capture()
+    t.equal(await runVerify(['--url', 'http://127.0.0.1:1', '--token-file', join(dir, `f${i}`)], io), 2, row.desc)
+    t.equal(io.out(), '', `${row.desc}: nothing on stdout`)
+    t.match(io.err(), row.err, row.desc)
+    t.ok(io.err().endsWith('\n') && !io.err().trimEnd().includes('\n'), `${row.desc}: one line`)
+    for (const secret of row.secrets) t.notOk(io.err().includes(secret), `${row.desc}: does not print ${JSON.stringify(secret)}`)
+  }
+  const io = capture()
+  t.equal(await runVerify(['--url', 'http://127.0.0.1:1', '--token-file', dir], io), 2)
+  t.match(io.err(), /cannot read --token-file: EISDIR/, 'a directory')
+
+  const env = capture({ STS_VENDING_TOKEN: dotenv })
+  t.equal(await runVerify(['--url', 'http://127.0.0.1:1'], env), 2)
+  t.match(env.err(), /STS_VENDING_TOKEN does not hold a JWT/, 'the environment variable is checked alike')
+  t.notMatch(env.err(), /LTAI5t|sEcReT/)
 })

@@ -5,64 +5,16 @@
 // version (the old ones stay in RAM's history, at most 5, oldest non-default dropped).
 // A dry run plans against an empty account without any I/O, so it prints every call a
 // first run makes.
-import { canonicalActions } from '../policy/build.js'
-import { trimUpstreamMessage } from '../alicloud/sts-client.js'
+import { canonicalActions } from '../../policy/build.js'
 import {
-  SYSTEM_ASSUME_POLICY, accountOfArn, buildAssumePolicy, buildDocuments, describeTrustDifference, renderPolicy,
+  RamApiError, type AttachedPolicy, type PolicyType, type RamReader, type RamWriter
+} from '../../alicloud/ram-types.js'
+import {
+  SYSTEM_ASSUME_POLICY, accountOfArn, buildAssumePolicy, trusteeText, buildDocuments, describeTrustDifference, renderPolicy,
   samePolicy, type ProvisionDocuments, type ProvisionRequest
 } from './documents.js'
 
 export const MAX_POLICY_VERSIONS = 5
-
-export type PolicyType = 'Custom' | 'System'
-
-export interface RamRole {
-  roleName: string
-  arn: string
-  assumeRolePolicyDocument: string
-  maxSessionDuration: number
-}
-
-export interface RamPolicy {
-  policyName: string
-  policyType: PolicyType
-  defaultVersion: string
-  /** The default version's document. */
-  document: string
-}
-
-export interface RamPolicyVersion {
-  versionId: string
-  isDefaultVersion: boolean
-  createDate: string
-}
-
-export interface AttachedPolicy {
-  policyName: string
-  policyType: string
-}
-
-/** RAM reads. "Not found" is undefined; every other failure throws. */
-export interface RamReader {
-  userExists: (userName: string) => Promise<boolean>
-  getRole: (roleName: string) => Promise<RamRole | undefined>
-  getPolicy: (policyName: string, policyType: PolicyType) => Promise<RamPolicy | undefined>
-  listPolicyVersions: (policyName: string) => Promise<RamPolicyVersion[]>
-  listPoliciesForRole: (roleName: string) => Promise<AttachedPolicy[]>
-  listPoliciesForUser: (userName: string) => Promise<AttachedPolicy[]>
-}
-
-export interface RamWriter {
-  createRole: (input: { roleName: string, document: string, description: string, maxSessionDuration: number }) => Promise<RamRole>
-  updateRoleMaxSessionDuration: (roleName: string, maxSessionDuration: number) => Promise<void>
-  createPolicy: (input: { policyName: string, document: string, description: string }) => Promise<void>
-  createPolicyVersion: (policyName: string, document: string) => Promise<string>
-  deletePolicyVersion: (policyName: string, versionId: string) => Promise<void>
-  attachPolicyToRole: (policyType: PolicyType, policyName: string, roleName: string) => Promise<void>
-  attachPolicyToUser: (policyType: PolicyType, policyName: string, userName: string) => Promise<void>
-}
-
-export type RamOperations = RamReader & RamWriter
 
 /** Which document a call carries, so a printed plan can point at it instead of repeating it. */
 export type DocumentName = 'trust policy' | 'permission policy' | 'user policy'
@@ -88,6 +40,8 @@ export interface Plan {
   changes: Change[]
   /** Things the operator should know that are not changes (e.g. a broader policy already attached). */
   notes: string[]
+  /** What the operator chose to accept although it widens the role (--allow-extra-policies). */
+  warnings: string[]
 }
 
 /** A refusal or a failure the operator can act on. The message is one line and safe to print. */
@@ -97,29 +51,16 @@ export class ProvisionError extends Error {
   appliedBefore = 0
 }
 
-/** A RAM call that failed. Carries only safe fields. */
-export class RamApiError extends Error {
-  override name = 'RamApiError'
-  /** Set by applyPlan: how many changes were made before this failure. */
-  appliedBefore = 0
-  constructor (
-    readonly action: string,
-    readonly code: string,
-    message: string,
-    readonly status?: number,
-    readonly requestId?: string
-  ) {
-    super(message)
-  }
-}
-
 function actionsText (r: ProvisionRequest): string {
   return canonicalActions(r.actions).join(', ')
 }
 
-async function planPolicy (
+/** What any plan has: enough to apply it and to report what it found. */
+export type Changes = Pick<Plan, 'roleArn' | 'unchanged' | 'changes'>
+
+export async function planPolicy (
   reader: RamReader, policyName: string, wanted: object, documentName: DocumentName, description: string,
-  summary: string, plan: Plan
+  summary: string, plan: Changes
 ): Promise<void> {
   const existing = await reader.getPolicy(policyName, 'Custom')
   if (existing === undefined) {
@@ -150,19 +91,46 @@ function hasPolicy (list: AttachedPolicy[], type: PolicyType, name: string): boo
   return list.some((p) => p.policyType === type && p.policyName === name)
 }
 
+/**
+ * Anything attached to a role besides the one policy provisioning manages widens it.
+ * Throws the refusal naming them, or returns the warning when the operator accepted it.
+ */
+export function checkExtraPolicies (
+  roleName: string, attached: AttachedPolicy[], managed: string, scope: string, consequence: string, allow: boolean
+): string | undefined {
+  const extra = attached.filter((p) => !(p.policyType === 'Custom' && p.policyName === managed))
+  if (extra.length === 0) return undefined
+  const what = `role ${roleName} has ${extra.length === 1 ? 'another policy' : 'other policies'} attached besides ${managed}: ` +
+    `${extra.map((p) => `${p.policyName} (${p.policyType})`).join(', ')}, so it reaches beyond ${scope}`
+  if (!allow) {
+    throw new ProvisionError(`${what}. It was left unchanged; detach ${extra.length === 1 ? 'it' : 'them'} in the RAM console ` +
+      `(Identities > Roles > ${roleName} > Permissions), choose another --role-name, or accept this with --allow-extra-policies`)
+  }
+  return `${what}; ${consequence} (accepted with --allow-extra-policies)`
+}
+
 /** Reads RAM and decides. Throws ProvisionError for a refusal, RamApiError for a failed read. */
 export async function planProvision (request: ProvisionRequest, reader: RamReader): Promise<Plan> {
   const documents = buildDocuments(request)
-  const { roleName, ramUser: userName, accountId } = request
+  const { roleName, ramUser: userName, trustRoleArn, accountId } = request
   const names = documents.policyNames
-  const plan: Plan = { request, documents, roleArn: documents.roleArn, unchanged: [], changes: [], notes: [] }
+  const plan: Plan = { request, documents, roleArn: documents.roleArn, unchanged: [], changes: [], notes: [], warnings: [] }
 
-  if (!(await reader.userExists(userName))) {
-    throw new ProvisionError(`RAM user "${userName}" does not exist in this account: create it first (RAM console > Identities > Users, with OpenAPI access) or check --ram-user`)
+  if (userName !== undefined) {
+    if (!(await reader.userExists(userName))) {
+      throw new ProvisionError(`RAM user "${userName}" does not exist in this account: create it first (RAM console > Identities > Users, with OpenAPI access) or check --ram-user`)
+    }
+    plan.unchanged.push(`RAM user ${userName} exists`)
+  } else if (trustRoleArn !== undefined) {
+    const trusted = await reader.getRole(trustRoleArn.slice(trustRoleArn.indexOf(':role/') + ':role/'.length))
+    if (trusted === undefined || trusted.arn !== trustRoleArn) {
+      throw new ProvisionError(`role ${trustRoleArn} does not exist in this account: create the service's role first (sts-vending provision-rrsa) or check --trust-role-arn`)
+    }
+    plan.unchanged.push(`role ${trustRoleArn} exists`)
   }
-  plan.unchanged.push(`RAM user ${userName} exists`)
 
   const role = await reader.getRole(roleName)
+  let rolePolicies: AttachedPolicy[] = []
   if (role === undefined) {
     plan.changes.push({
       action: 'CreateRole',
@@ -180,26 +148,38 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
       throw new ProvisionError(`role ${roleName} already exists with a different trust policy: ${describeTrustDifference(role.assumeRolePolicyDocument, documents.trustPolicy)}. ` +
         'It was left unchanged; fix its trust policy in the RAM console or choose another --role-name')
     }
+    // Whatever else is attached widens the role beyond the directory: the service's
+    // session policy would be its only limit, and whoever assumes it without one (the
+    // RAM user itself) gets all of it. Adopting such a role is a refusal by default.
+    rolePolicies = await reader.listPoliciesForRole(roleName)
+    const warning = checkExtraPolicies(roleName, rolePolicies, names.rolePolicy, `oss://${request.bucket}/${request.prefix}`,
+      'the service\'s session policy is the only limit on what its credentials reach', request.allowExtraPolicies === true)
+    if (warning !== undefined) plan.warnings.push(warning)
     plan.roleArn = role.arn
     // The user's policy names the role by the ARN RAM reports.
     documents.userPolicy = buildAssumePolicy(role.arn)
     if (request.maxSessionDurationExplicit && role.maxSessionDuration !== request.maxSessionDuration) {
       plan.changes.push({ action: 'UpdateRole', roleName, maxSessionDuration: request.maxSessionDuration, from: role.maxSessionDuration })
     } else {
-      plan.unchanged.push(`role ${roleName} exists and trusts only ${userName}`)
+      plan.unchanged.push(`role ${roleName} exists and trusts only ${trusteeText(request)}`)
     }
   }
 
   await planPolicy(reader, names.rolePolicy, documents.rolePolicy, 'permission policy', documents.description,
     `${actionsText(request)} on oss://${request.bucket}/${request.prefix}`, plan)
 
-  const rolePolicies = role === undefined ? [] : await reader.listPoliciesForRole(roleName)
   if (hasPolicy(rolePolicies, 'Custom', names.rolePolicy)) {
     plan.unchanged.push(`policy ${names.rolePolicy} is attached to role ${roleName}`)
   } else {
     plan.changes.push({ action: 'AttachPolicyToRole', policyType: 'Custom', policyName: names.rolePolicy, roleName })
   }
 
+  if (userName === undefined) {
+    // The trusted role's own right to assume this one is provision-rrsa's business
+    // (a policy on the service's role naming every grant role).
+    plan.notes.push(`${trustRoleArn ?? ''} needs sts:AssumeRole on ${plan.roleArn}: give it with sts-vending provision-rrsa --grant-role-arn ${plan.roleArn}`)
+    return plan
+  }
   if (!request.systemPolicy) {
     await planPolicy(reader, names.userPolicy, documents.userPolicy, 'user policy', documents.description,
       `sts:AssumeRole on ${plan.roleArn} only`, plan)
@@ -218,7 +198,7 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
 }
 
 /** Applies the plan's changes in order; returns (and reports as it goes) one line per change made. */
-export async function applyPlan (plan: Plan, writer: RamWriter, onApplied?: (line: string) => void): Promise<string[]> {
+export async function applyPlan (plan: Changes, writer: RamWriter, onApplied?: (line: string) => void): Promise<string[]> {
   const done: string[] = []
   for (const change of plan.changes) {
     try {
@@ -234,7 +214,7 @@ export async function applyPlan (plan: Plan, writer: RamWriter, onApplied?: (lin
   return done
 }
 
-async function applyChange (plan: Plan, c: Change, w: RamWriter): Promise<void> {
+async function applyChange (plan: Changes, c: Change, w: RamWriter): Promise<void> {
   switch (c.action) {
     case 'CreateRole': {
       const role = await w.createRole({ roleName: c.roleName, document: c.document, description: c.description, maxSessionDuration: c.maxSessionDuration })
@@ -287,15 +267,19 @@ export function formatCall (call: ReadCall): string {
 }
 
 /**
- * A reader over an account where the user exists and nothing else does, recording the
+ * A reader over an account where the user (and the given roles) exist and nothing else does, recording the
  * reads it is asked for. Planning against it is the dry run: no I/O at all.
  */
-export function emptyAccountReader (): RamReader & { calls: ReadCall[] } {
+export function emptyAccountReader (existingRoleArns: string[] = []): RamReader & { calls: ReadCall[] } {
   const calls: ReadCall[] = []
   return {
     calls,
     async userExists (UserName) { calls.push({ action: 'GetUser', params: { UserName } }); return true },
-    async getRole (RoleName) { calls.push({ action: 'GetRole', params: { RoleName } }); return undefined },
+    async getRole (RoleName) {
+      calls.push({ action: 'GetRole', params: { RoleName } })
+      const arn = existingRoleArns.find((a) => a.endsWith(`:role/${RoleName}`))
+      return arn === undefined ? undefined : { roleName: RoleName, arn, assumeRolePolicyDocument: '', maxSessionDuration: 3600 }
+    },
     async getPolicy (PolicyName, PolicyType) { calls.push({ action: 'GetPolicy', params: { PolicyName, PolicyType } }); return undefined },
     async listPolicyVersions (PolicyName) { calls.push({ action: 'ListPolicyVersions', params: { PolicyName, PolicyType: 'Custom' } }); return [] },
     async listPoliciesForRole (RoleName) { calls.push({ action: 'ListPoliciesForRole', params: { RoleName } }); return [] },
@@ -331,7 +315,10 @@ function explain (err: unknown): string {
     if (err.status === undefined) return `cannot reach RAM for ${err.action}: ${err.message}`
     return `RAM ${err.action} failed: ${err.code}${err.message === '' ? '' : ` - ${err.message}`}${requestIdText(err)}`
   }
-  return `unexpected failure: ${(err instanceof Error ? trimUpstreamMessage(err.message) : undefined) ?? 'unknown error'}`
+  // RAM's answers arrive as RamApiError, sanitised by the client; anything else is a fault
+  // of this program, whose first line (bounded) is what helps.
+  const text = err instanceof Error ? (err.message.split('\n')[0] ?? '').slice(0, 160) : ''
+  return `unexpected failure: ${text === '' ? 'unknown error' : text}`
 }
 
 function requestIdText (err: RamApiError): string {

@@ -8,31 +8,50 @@
 // token or the credentials. Probe objects carry a random name; any written outside is
 // deleted again when the credentials allow it, and reported when they do not.
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
+import { open } from 'node:fs/promises'
+import type { Static } from '@sinclair/typebox'
+import type { CredentialsResponse } from '../../http/credentials/route.js'
+import {
+  EXIT_USAGE, Failure, PROGRAM, UsageError, credentialsUrl, defineCommand, loadOptional, required,
+  type CliIo, type Options, type Values
+} from '../args.js'
 
-export interface VerifyIo {
-  stdout: { write: (chunk: string) => unknown }
-  stderr: { write: (chunk: string) => unknown }
-  env?: Record<string, string | undefined>
-}
-
-export const VERIFY_HELP = `Usage: sts-vending verify --url <service> [--token-file <file>] [options]
+const help = `Usage: ${PROGRAM} verify --url <service> [--token-file <file>] [options]
 
 Fetches credentials from POST <service>/credentials and checks with the OSS client
 that they work inside the caller's directory and nowhere else.
 
   --url <url>              the sts-vending service, e.g. https://sts-vending.internal
-  --token-file <file>      a file holding the caller's JWT (or set STS_VENDING_TOKEN)
+                           (or its credentials URL, https://sts-vending.internal/credentials)
+  --token-file <file>      a file holding the caller's JWT (or set STS_VENDING_TOKEN);
+                           its contents are never printed
   --token <jwt>            the JWT itself (visible in the process list: prefer the above)
   --grant <name>           ask for this grant
   --oss-endpoint <url>     talk to this OSS endpoint instead of the one returned
                            (an emulator, or an internal endpoint); --endpoint is an alias
   --expect-actions <list>  comma-separated actions the grant must give, e.g. list,read,write
   --timeout <ms>           per request, default 10000
+  -h, --help               show this help
 
-Exit status: 0 every check as expected, 1 a surprise, 2 usage error or no credentials.
+Needs the optional package ali-oss.
+
+Exit status: 0 every check as expected, 1 a surprise, 2 usage error, no credentials
+or a missing optional package.
 `
+
+const options = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  grant: { type: 'string' },
+  'oss-endpoint': { type: 'string' },
+  endpoint: { type: 'string' },
+  'expect-actions': { type: 'string' },
+  timeout: { type: 'string' }
+} as const satisfies Options
+
+/** More than any JWT an identity provider issues; a bigger file is the wrong file. */
+export const MAX_TOKEN_BYTES = 16 * 1024
 
 type Outcome = 'allowed' | 'denied'
 
@@ -43,19 +62,8 @@ interface Check {
   ok: boolean
 }
 
-export interface Vended {
-  accessKeyId: string
-  accessKeySecret: string
-  securityToken: string
-  expiration: string
-  bucket: string
-  region: string
-  endpoint: string
-  prefix: string
-  actions: string[]
-}
-
-class UsageError extends Error {}
+/** What POST /credentials answers in the default format: the route's own response schema. */
+export type Vended = Static<typeof CredentialsResponse>
 
 interface OssClient {
   list: (query: Record<string, string | number>) => Promise<unknown>
@@ -64,6 +72,7 @@ interface OssClient {
   delete: (name: string) => Promise<unknown>
 }
 
+/** The fields verify relies on, checked at run time (the service may be any version). */
 function isVended (v: unknown): v is Vended {
   if (v === null || typeof v !== 'object') return false
   const o = v as Record<string, unknown>
@@ -91,18 +100,62 @@ async function attempt (call: () => Promise<unknown>): Promise<Outcome | string>
   }
 }
 
+/** At most MAX_TOKEN_BYTES + 1 bytes of the file: enough to tell that it is too large. */
+async function readBounded (path: string): Promise<Buffer> {
+  let handle
+  try {
+    handle = await open(path, 'r')
+  } catch (err) {
+    throw new UsageError(`cannot read --token-file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  try {
+    const buffer = Buffer.alloc(MAX_TOKEN_BYTES + 1)
+    let length = 0
+    // A pipe or process substitution may deliver the token in several reads.
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    return buffer.subarray(0, length)
+  } catch (err) {
+    throw new UsageError(`cannot read --token-file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * Why a token is not a JWT, in words that never quote it: the wrong file (a .env, a key)
+ * must not end up on the operator's terminal or in a CI log.
+ */
+function tokenProblem (token: string): string | undefined {
+  if (token === '') return 'is empty'
+  if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) return `is too large for a JWT (more than ${MAX_TOKEN_BYTES} bytes)`
+  const lines = token.split(/\r?\n/).length
+  const notJwt = `does not hold a JWT (header.payload.signature in base64url${lines > 1 ? `; it has ${lines} lines` : ''}); its contents are not shown`
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) return notJwt
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as unknown
+    if (header === null || typeof header !== 'object' || Array.isArray(header)) return notJwt
+  } catch {
+    return notJwt
+  }
+  return undefined
+}
+
 async function readToken (values: { token?: string, 'token-file'?: string }, env: Record<string, string | undefined>): Promise<string> {
   if (values.token !== undefined && values['token-file'] !== undefined) throw new UsageError('give --token or --token-file, not both')
-  let token = values.token
-  if (values['token-file'] !== undefined) {
-    try {
-      token = await readFile(values['token-file'], 'utf8')
-    } catch (err) {
-      throw new UsageError(`cannot read --token-file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
-    }
+  const file = values['token-file']
+  const [source, raw] = file !== undefined
+    ? ['--token-file', (await readBounded(file)).toString('utf8')]
+    : values.token !== undefined ? ['--token', values.token] : ['STS_VENDING_TOKEN', env.STS_VENDING_TOKEN]
+  if (raw === undefined || (raw.trim() === '' && file === undefined)) {
+    throw new UsageError('a token is required: --token-file <file>, --token <jwt> or STS_VENDING_TOKEN')
   }
-  token = (token ?? env.STS_VENDING_TOKEN ?? '').trim()
-  if (token === '') throw new UsageError('a token is required: --token-file <file>, --token <jwt> or STS_VENDING_TOKEN')
+  const token = raw.trim()
+  const problem = tokenProblem(token)
+  if (problem !== undefined) throw new UsageError(`${source} ${problem}`)
   return token
 }
 
@@ -112,70 +165,33 @@ function table (checks: Check[]): string {
   return rows.map((r) => r.map((cell, i) => i < 3 ? cell.padEnd(widths[i] as number) : cell).join('  ')).join('\n') + '\n'
 }
 
-export async function runVerify (argv: string[], io: VerifyIo): Promise<number> {
-  const env = io.env ?? {}
-  let values
-  try {
-    values = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        url: { type: 'string' },
-        token: { type: 'string' },
-        'token-file': { type: 'string' },
-        grant: { type: 'string' },
-        'oss-endpoint': { type: 'string' },
-        endpoint: { type: 'string' },
-        'expect-actions': { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' }
-      }
-    }).values
-  } catch (err) {
-    io.stderr.write(`sts-vending verify: ${((err as Error).message.split('\n')[0] ?? '')}\n\n${VERIFY_HELP}`)
-    return 2
-  }
-  if (values.help === true) {
-    io.stdout.write(VERIFY_HELP)
-    return 0
-  }
+export const command = defineCommand({ help, options, run })
 
-  let token: string
-  let service: URL
-  let ossEndpoint: string | undefined
+async function run (values: Values<typeof options>, io: CliIo): Promise<number> {
+  const env = io.env ?? {}
+  const service = credentialsUrl(required(values.url, 'url'))
+  const ossEndpoint = values['oss-endpoint'] ?? values.endpoint
+  if (ossEndpoint !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(ossEndpoint)) throw new UsageError('--oss-endpoint must be http(s)://host[:port]')
   let expectActions: string[] | undefined
-  let timeoutMs = 10_000
-  try {
-    if (values.url === undefined) throw new UsageError('--url is required')
-    try {
-      service = new URL(values.url)
-    } catch {
-      throw new UsageError('--url is not a URL')
-    }
-    if (service.protocol !== 'https:' && service.protocol !== 'http:') throw new UsageError('--url must be http(s)')
-    token = await readToken(values, env)
-    ossEndpoint = values['oss-endpoint'] ?? values.endpoint
-    if (ossEndpoint !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(ossEndpoint)) throw new UsageError('--oss-endpoint must be http(s)://host[:port]')
-    if (values['expect-actions'] !== undefined) {
-      expectActions = values['expect-actions'].split(',').map((a) => a.trim()).filter((a) => a !== '')
-      const unknown = expectActions.filter((a) => !['list', 'read', 'write', 'delete'].includes(a))
-      if (unknown.length > 0) throw new UsageError(`--expect-actions: unknown action ${unknown.join(', ')} (list, read, write, delete)`)
-    }
-    if (values.timeout !== undefined) {
-      timeoutMs = Number(values.timeout)
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 300_000) throw new UsageError('--timeout must be 100..300000 ms')
-    }
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err
-    io.stderr.write(`sts-vending verify: ${err.message}\n`)
-    return 2
+  if (values['expect-actions'] !== undefined) {
+    expectActions = values['expect-actions'].split(',').map((a) => a.trim()).filter((a) => a !== '')
+    const unknown = expectActions.filter((a) => !['list', 'read', 'write', 'delete'].includes(a))
+    if (unknown.length > 0) throw new UsageError(`--expect-actions: unknown action ${unknown.join(', ')} (list, read, write, delete)`)
   }
+  let timeoutMs = 10_000
+  if (values.timeout !== undefined) {
+    timeoutMs = Number(values.timeout)
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 300_000) throw new UsageError('--timeout must be 100..300000 ms')
+  }
+  const token = await readToken(values, env)
+  // Loaded before anything is asked of the service: a missing package is one line, not a
+  // token spent.
+  const OSS = (await loadOptional('ali-oss', async () => await import('ali-oss'))).default as unknown as new (options: Record<string, unknown>) => OssClient
 
   // 1. Credentials, as the caller would get them.
   let vended: Vended
   try {
-    const res = await fetch(new URL('credentials', service.href.endsWith('/') ? service.href : service.href + '/'), {
+    const res = await fetch(service, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(values.grant !== undefined ? { grant: values.grant } : {}),
@@ -187,27 +203,18 @@ export async function runVerify (argv: string[], io: VerifyIo): Promise<number> 
     if (res.status !== 200) {
       const e = (body ?? {}) as { code?: unknown, message?: unknown }
       const detail = typeof e.code === 'string' ? `${e.code}: ${typeof e.message === 'string' ? e.message : ''}` : 'no error document'
-      io.stderr.write(`sts-vending verify: POST /credentials answered ${res.status} (${detail})\n`)
-      return 2
+      throw new Failure(`POST /credentials answered ${res.status} (${detail})`, EXIT_USAGE)
     }
-    if (!isVended(body)) {
-      io.stderr.write('sts-vending verify: POST /credentials answered 200 without the expected fields\n')
-      return 2
-    }
+    if (!isVended(body)) throw new Failure('POST /credentials answered 200 without the expected fields', EXIT_USAGE)
     vended = body
   } catch (err) {
-    const cause = (err as { cause?: { code?: string, message?: string } }).cause
-    io.stderr.write(`sts-vending verify: cannot reach ${service.origin}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : cause?.code ?? cause?.message ?? (err as Error).message}\n`)
-    return 2
+    if (err instanceof Failure) throw err
+    // Only the cause's code: a fetch error's message can quote the request's headers.
+    const cause = (err as { cause?: { code?: unknown } }).cause
+    const why = (err as Error).name === 'TimeoutError' ? 'timed out' : typeof cause?.code === 'string' ? cause.code : 'connection failed'
+    throw new Failure(`cannot reach ${service.origin}: ${why}`, EXIT_USAGE)
   }
 
-  let OSS: new (options: Record<string, unknown>) => OssClient
-  try {
-    OSS = (await import('ali-oss')).default as unknown as typeof OSS
-  } catch {
-    io.stderr.write('sts-vending verify: needs the ali-oss package (npm install ali-oss)\n')
-    return 2
-  }
   const endpoint = ossEndpoint ?? vended.endpoint
   const client = new OSS({
     accessKeyId: vended.accessKeyId,
@@ -222,7 +229,7 @@ export async function runVerify (argv: string[], io: VerifyIo): Promise<number> 
     refreshSTSTokenInterval: 24 * 3600 * 1000
   })
 
-  const granted = new Set(vended.actions)
+  const granted = new Set<string>(vended.actions)
   const may = (a: string): Outcome => granted.has(a) ? 'allowed' : 'denied'
   const prefix = vended.prefix
   const parent = parentOf(prefix)

@@ -5,16 +5,16 @@ import t from 'tap'
 import fc from 'fast-check'
 import { parse as parseYaml } from 'yaml'
 import { Value } from '@sinclair/typebox/value'
-import { GrantSchema } from '../../src/config/schema.js'
+import { GrantSchema } from '../../../src/config/schema.js'
 import {
   POLICY_NAME, ROLE_NAME, buildAssumePolicy, buildDocuments, buildRolePolicy, buildTrustPolicy, checkRequest, defaultGrantName,
   defaultRoleName, describeTrustDifference, grantYaml, policyNames, renderPolicy, samePolicy
-} from '../../src/provision/documents.js'
-import { buildSessionPolicy } from '../../src/policy/build.js'
-import { evaluatePolicy, isAllowedByAll } from '../../devkit/policy/evaluate.js'
-import { checkPolicy } from '../../devkit/emulator/policy-grammar.js'
-import { trustPolicyProblem } from '../../devkit/emulator/ram.js'
-import { ACCOUNT, BUCKET, PREFIX, USER, exampleRequest } from '../helpers/provision.js'
+} from '../../../src/cli/provision/documents.js'
+import { buildSessionPolicy } from '../../../src/policy/build.js'
+import { evaluatePolicy, isAllowedByAll } from '../../../devkit/policy/evaluate.js'
+import { checkPolicy } from '../../../devkit/emulator/policy-grammar.js'
+import { trustPolicyProblem } from '../../../devkit/emulator/ram.js'
+import { ACCOUNT, BUCKET, PREFIX, USER, exampleRequest } from '../../helpers/provision.js'
 
 const obj = (key: string): string => `acs:oss:*:*:${BUCKET}/${key}`
 const bucketArn = `acs:oss:*:*:${BUCKET}`
