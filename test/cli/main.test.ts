@@ -10,6 +10,9 @@ import { commands } from '../../src/cli/main.js'
 import { ROOT, cli, oneLine, runSpawned } from '../helpers/cli.js'
 import { b64 } from '../helpers/jwt.js'
 
+// Each case spawns the CLI through a TypeScript loader: slow on a loaded 2-core machine.
+t.setTimeout(240_000)
+
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
 const JWT = `${b64({ alg: 'RS256' })}.${b64({ sub: 'alice' })}.c2ln`
 

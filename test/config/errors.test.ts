@@ -41,7 +41,7 @@ t.test('each mistake is one line naming the path and what was expected', async (
     ['a typo next to the key it meant to be', base + 'cache:\n  maxEntries: 10\n  maxEntires: 20\n',
       'config: cache.maxEntires: unknown key; did you mean cache.maxEntries?'],
     ['an unknown key with nothing near it lists the known ones', base + 'metrics:\n  colour: blue\n',
-      'config: metrics.colour: unknown key (known keys here: enabled, port)'],
+      'config: metrics.colour: unknown key (known keys here: enabled, port, host)'],
     ['a required key really missing', base.replace('    region: cn-hangzhou\n', ''),
       'config: grants[0].region: missing; expected an OSS region id such as cn-hangzhou'],
     ['a number written as text', base + 'sts:\n  timeoutMs: "3000"\n',
