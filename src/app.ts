@@ -156,6 +156,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(openapiRoutes)
   await app.register(credentials, {
     vender,
+    now,
     origins: config.cors.origins,
     rateLimit: config.rateLimit,
     maxEventLoopDelayMs: config.server.maxEventLoopDelayMs,

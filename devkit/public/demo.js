@@ -26,10 +26,11 @@
 
   const credentials = () => postJson('/credentials', {}, token)
 
-  // Only the three fields ali-oss expects: it copies whatever it is given into its options.
+  // ali-oss copies whatever this returns into its options: the three credential fields,
+  // and the next refresh interval, which follows each answer (as the README shows).
   async function refreshSTSToken () {
     const c = await credentials()
-    return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, stsToken: c.securityToken }
+    return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, stsToken: c.securityToken, refreshSTSTokenInterval: c.refreshAfterSeconds * 1000 }
   }
 
   function ossError (err) {
@@ -108,7 +109,7 @@
         accessKeySecret: grant.accessKeySecret,
         stsToken: grant.securityToken,
         refreshSTSToken,
-        refreshSTSTokenInterval: 5 * 60 * 1000,
+        refreshSTSTokenInterval: grant.refreshAfterSeconds * 1000,
         bucket: grant.bucket,
         region: 'oss-' + grant.region,
         endpoint: grant.endpoint

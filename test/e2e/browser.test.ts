@@ -29,8 +29,28 @@ if (!existsSync(CHROMIUM)) {
     page.on('pageerror', (err) => pageErrors.push(err.message))
     const cspViolations: string[] = []
     page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text()) })
+    // Chrome compiles `pattern` with the `v` flag; one it cannot compile is ignored with
+    // only this console message, and the client-side check is silently off.
+    const patternErrors: string[] = []
+    page.on('console', (msg) => { if (/pattern attribute/i.test(msg.text())) patternErrors.push(msg.text()) })
 
     await page.goto(`${stack.url}/demo`)
+    const names = [
+      { value: 'alice', valid: true, desc: 'the default' },
+      { value: 'a-b_c9', valid: true, desc: 'dash, underscore and digits' },
+      { value: 'a'.repeat(32), valid: true, desc: '32 characters' },
+      { value: 'Alice', valid: false, desc: 'upper case' },
+      { value: '-alice', valid: false, desc: 'a leading dash' },
+      { value: 'al ice', valid: false, desc: 'a space' },
+      { value: 'a'.repeat(33), valid: false, desc: '33 characters' },
+      { value: '../x', valid: false, desc: 'a path' }
+    ]
+    for (const n of names) {
+      await page.fill('#user', n.value)
+      const mismatch = await page.$eval('#user', (el) => (el as HTMLInputElement).validity.patternMismatch)
+      t.equal(mismatch, !n.valid, `user name check in the page: ${n.desc}`)
+    }
+    t.same(patternErrors, [], 'the browser compiled the pattern')
     await page.fill('#user', 'alice')
     await page.click('#signin')
     await page.waitForSelector('#who:not([hidden])', { timeout: 30_000 })

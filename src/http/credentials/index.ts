@@ -35,6 +35,8 @@ declare module 'fastify' {
 
 export interface CredentialsOptions {
   vender: Vender
+  /** The app's clock, for `refreshAfterSeconds`. Default Date.now. */
+  now?: () => number
   /** Browser origins allowed to call the route (`cors.origins`). */
   origins: readonly string[]
   /** Requests per caller (`rateLimit`). */

@@ -14,11 +14,14 @@ export { stsTime, defaultBody } from './shapes.js'
 
 export interface CredentialsRouteOptions {
   vender: Vender
+  /** The app's clock, for `refreshAfterSeconds`. Default Date.now. */
+  now?: () => number
   onIssued?: (request: FastifyRequest, issued: Issued) => void
 }
 
 export function credentialsRoute (app: FastifyInstance, opts: CredentialsRouteOptions): void {
   const { vender } = opts
+  const now = opts.now ?? Date.now
   app.post<{ Body: CredentialsRequest }>('/credentials', {
     schema: {
       body: CredentialsRequest,
@@ -34,7 +37,7 @@ export function credentialsRoute (app: FastifyInstance, opts: CredentialsRouteOp
     const issued = await vender.vend(request.caller, request.body)
     opts.onIssued?.(request, issued)
     void reply.header('cache-control', 'no-store')
-    const body = defaultBody(issued)
+    const body = defaultBody(issued, now())
     if (request.format === 'ali-oss') return body
     const shaped = shapeFor(request.format, body)
     return reply.type('application/json; charset=utf-8').send(reply.serializeInput(shaped.body, shaped.schema))

@@ -20,6 +20,12 @@ export const CredentialsResponse = Type.Object({
   accessKeySecret: Type.String(),
   securityToken: Type.String(),
   expiration: Type.String({ format: 'date-time' }),
+  /**
+   * Whole seconds from now until the client must fetch new credentials at the latest:
+   * the time left before `expiration` less REFRESH_LEAD_SECONDS, never negative.
+   * ali-oss's `refreshSTSTokenInterval` is this times 1000.
+   */
+  refreshAfterSeconds: Type.Integer({ minimum: 0 }),
   bucket: Type.String(),
   region: Type.String(),
   /** ali-oss's form of the region (`oss-cn-hangzhou`), for `new OSS({ region })`. */
@@ -43,7 +49,12 @@ export const OssAppServerResponse = Type.Object({
   AccessKeyId: Type.String(),
   AccessKeySecret: Type.String(),
   SecurityToken: Type.String(),
-  Expiration: Type.String({ format: 'date-time' })
+  Expiration: Type.String({ format: 'date-time' }),
+  // What the grant decided, so that the app need not hard-code it (the SDKs ignore extra fields).
+  Bucket: Type.String(),
+  Region: Type.String(),
+  Endpoint: Type.String(),
+  Prefix: Type.String()
 }, { additionalProperties: false })
 
 export const OssAppServerError = Type.Object({

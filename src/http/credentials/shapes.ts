@@ -11,12 +11,26 @@ import { CredentialsUriResponse, OssAppServerResponse, type CredentialsResponse 
 
 export { stsTime }
 
-export function defaultBody (issued: Issued): CredentialsResponse {
+/**
+ * How long before `expiration` a client is told to refresh. ali-oss starts its refresh
+ * timer at its first request, not when the credentials were fetched, and refreshes only
+ * on that timer (it does not retry on SecurityTokenExpired): the lead covers the gap
+ * between fetching and first use, and the refresh call itself.
+ */
+export const REFRESH_LEAD_SECONDS = 300
+
+/** Whole seconds until a client must fetch new credentials, by the app's clock; never negative. */
+export function refreshAfterSeconds (expiration: Date, nowMs: number): number {
+  return Math.max(0, Math.floor((expiration.getTime() - nowMs) / 1000) - REFRESH_LEAD_SECONDS)
+}
+
+export function defaultBody (issued: Issued, nowMs: number): CredentialsResponse {
   return {
     accessKeyId: issued.accessKeyId,
     accessKeySecret: issued.accessKeySecret,
     securityToken: issued.securityToken,
     expiration: stsTime(issued.expiration),
+    refreshAfterSeconds: refreshAfterSeconds(issued.expiration, nowMs),
     bucket: issued.bucket,
     region: issued.region,
     ossRegion: `oss-${issued.region}`,
@@ -26,12 +40,10 @@ export function defaultBody (issued: Issued): CredentialsResponse {
   }
 }
 
-export interface Sts4 { accessKeyId: string, accessKeySecret: string, securityToken: string, expiration: string }
-
-export function shapeFor (format: Exclude<Format, 'ali-oss'>, c: Sts4): { schema: TSchema, body: Record<string, unknown> } {
+export function shapeFor (format: Exclude<Format, 'ali-oss'>, c: CredentialsResponse): { schema: TSchema, body: Record<string, unknown> } {
   const common = { AccessKeyId: c.accessKeyId, AccessKeySecret: c.accessKeySecret, SecurityToken: c.securityToken, Expiration: c.expiration }
   return format === 'oss-app-server'
-    ? { schema: OssAppServerResponse, body: { StatusCode: 200, ...common } }
+    ? { schema: OssAppServerResponse, body: { StatusCode: 200, ...common, Bucket: c.bucket, Region: c.region, Endpoint: c.endpoint, Prefix: c.prefix } }
     : { schema: CredentialsUriResponse, body: { Code: 'Success', ...common } }
 }
 

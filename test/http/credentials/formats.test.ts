@@ -11,6 +11,7 @@ import CredentialModule from '@alicloud/credentials'
 import { build } from '../../helpers/build.js'
 import { assertContract, exchange } from '../../helpers/contract.js'
 import { startSidecar } from '../../../src/cli/commands/sidecar.js'
+import { REFRESH_LEAD_SECONDS } from '../../../src/http/credentials/shapes.js'
 
 const STS_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 
@@ -44,6 +45,37 @@ t.test('ali-oss plugs the JSON in as returned, and refreshes through the service
   t.equal(refreshed, 0, 'fresh credentials: no refresh')
 })
 
+t.test('refreshAfterSeconds: the time left less the lead, by the app\'s clock, never negative', async (t) => {
+  let clock = Date.now()
+  // One clock for the app and the STS emulator (only one AssumeRole, well within its
+  // 15-minute date check of the SDK's real-time signature).
+  const h = await build(t, {
+    deps: { now: () => clock },
+    emulatorNow: () => clock,
+    config: (c) => ({ ...c, cache: { maxEntries: 100, minRemainingSeconds: 0 }, grants: (c.grants as object[]).map((g) => ({ ...g, durationSeconds: 900 })) })
+  })
+  const token = h.token({ sub: 'alice' }, { expiresInSeconds: 7200 })
+  const first = await h.vend(token)
+  t.equal(first.statusCode, 200)
+  const left = (Date.parse(first.json.expiration) - clock) / 1000
+  t.equal(first.json.refreshAfterSeconds, Math.floor(left) - REFRESH_LEAD_SECONDS, 'time left less the lead')
+  t.ok(first.json.refreshAfterSeconds >= 599 && first.json.refreshAfterSeconds <= 600, 'about 900 - 300 for fresh 900-second credentials')
+  const rows = [
+    { desc: 'the same cached credentials 100 s later', advance: 100, want: (r: number) => r - 100 },
+    { desc: 'exactly at the lead: refresh now', advance: 0, at: REFRESH_LEAD_SECONDS, want: () => 0 },
+    { desc: 'inside the lead: 0, never negative', advance: 0, at: 60, want: () => 0 }
+  ]
+  for (const row of rows) {
+    const before = first.json.refreshAfterSeconds as number
+    clock = row.at !== undefined ? Date.parse(first.json.expiration) - row.at * 1000 : clock + row.advance * 1000
+    const res = await h.vend(token)
+    t.equal(res.statusCode, 200, row.desc)
+    t.equal(res.json.accessKeyId, first.json.accessKeyId, `${row.desc}: from the cache`)
+    t.equal(res.json.refreshAfterSeconds, row.want(before), row.desc)
+  }
+  t.equal(h.emulator.callCount, 1)
+})
+
 t.test('OSS mobile SDK format: success and error shapes, by query or Accept', async (t) => {
   const h = await build(t)
   const token = h.token({ sub: 'alice' })
@@ -53,8 +85,11 @@ t.test('OSS mobile SDK format: success and error shapes, by query or Accept', as
   const body = ok.json()
   h.secret(body.AccessKeySecret)
   h.secret(body.SecurityToken)
-  t.same(Object.keys(body), ['StatusCode', 'AccessKeyId', 'AccessKeySecret', 'SecurityToken', 'Expiration'])
+  t.same(Object.keys(body), ['StatusCode', 'AccessKeyId', 'AccessKeySecret', 'SecurityToken', 'Expiration', 'Bucket', 'Region', 'Endpoint', 'Prefix'])
   t.equal(body.StatusCode, 200)
+  t.same({ Bucket: body.Bucket, Region: body.Region, Endpoint: body.Endpoint, Prefix: body.Prefix },
+    { Bucket: 'oss-test', Region: 'cn-hangzhou', Endpoint: 'https://oss-cn-hangzhou.aliyuncs.com', Prefix: 'dir111/dir111_secondline1/alice/' },
+    'what the grant decided, so the app hard-codes none of it')
   t.match(body.AccessKeyId, /^STS\./)
   t.match(body.Expiration, STS_TIME)
   t.equal(ok.headers['cache-control'], 'no-store')

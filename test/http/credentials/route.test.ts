@@ -22,7 +22,7 @@ t.test('a valid caller gets credentials narrowed to its directory', async (t) =>
     prefix: `${DIR}alice/`,
     actions: ['list', 'read', 'write']
   })
-  t.same(Object.keys(res.json).sort(), ['accessKeyId', 'accessKeySecret', 'actions', 'bucket', 'endpoint', 'expiration', 'ossRegion', 'prefix', 'region', 'securityToken'].sort(), 'no field beyond the contract')
+  t.same(Object.keys(res.json).sort(), ['accessKeyId', 'accessKeySecret', 'actions', 'bucket', 'endpoint', 'expiration', 'ossRegion', 'prefix', 'refreshAfterSeconds', 'region', 'securityToken'].sort(), 'no field beyond the contract')
   t.equal(h.emulator.callCount, 1)
   const call = h.emulator.calls[0]!
   t.equal(call.roleArn, ROLE_ARN)
