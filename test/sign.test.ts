@@ -66,7 +66,7 @@ t.test('a credential too short for a full form is never used (fail closed)', asy
 
 t.test('a grant whose credentials cannot outlive its forms is refused at start', async (t) => {
   // 600 s of form + 1200 s of cache margin + 300 s of usable time
-  t.throws(() => setup(2099), /durationSeconds must be at least .* \(2100\)/)
+  t.throws(() => setup(2099), /durationSeconds: must be at least .* \(2100\)/)
   t.doesNotThrow(() => setup(2100))
 })
 
