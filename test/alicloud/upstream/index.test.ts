@@ -163,7 +163,7 @@ t.test('withinMs: a call gets only what is left of its request\'s deadline', asy
   t.same(r.states, [], 'and without a mark on the breaker')
   // A 5xx is retried after 100 ms (random 1, base 100) when the deadline allows it; with 50 ms left it is not.
   r.emu.inject({ kind: 'server-error', count: 1, status: 503 })
-  await t.rejects(r.up.assumeRole(input, { withinMs: 50 }), { statusCode: 503 }, 'the 5xx stands')
+  await t.rejects(r.up.assumeRole(input, { withinMs: 50 }), { statusCode: 503, code: 'STS_VENDING_UPSTREAM_UNAVAILABLE' }, 'the 5xx stands')
   t.equal(r.emu.callCount, 1, 'one attempt: no retry past the request deadline')
   r.emu.inject({ kind: 'server-error', count: 1, status: 503 })
   t.ok(await r.up.assumeRole(input, { withinMs: 5000 }), 'with time left, the retry is made')
