@@ -52,3 +52,20 @@ t.test('Redis down: signing still works, each replica with its own credential', 
   t.same([a.statusCode, b.statusCode], [200, 200])
   t.equal(f.emulator.callCount, 2, 'one call per replica, as without Redis')
 })
+
+t.test('the signing credential pays the fleet\'s AssumeRole budget, not a caller\'s', async (t) => {
+  const f = await startFleet(t, {
+    replicas: 2,
+    config: (c) => signing({ ...c, sts: { ...c.sts, fleetMaxCallsPerSecond: 1 }, rateLimit: { ...c.rateLimit, upstreamPerCaller: { max: 1, timeWindowMs: 60_000 } } })
+  })
+  const tok = f.token({ sub: 'alice' })
+  t.equal((await f.vend(tok, {}, 0)).statusCode, 200, 'the fleet\'s one token this second, and alice\'s one upstream call')
+  const refused = await f.upload('url', tok, { key: `${DIR}/alice/a.txt`, method: 'GET' }, 1)
+  t.equal(refused.statusCode, 503, 'the fleet budget is spent for now')
+  t.equal(refused.json.code, 'STS_VENDING_STS_BUDGET_EXHAUSTED')
+  t.ok(Number(refused.headers['retry-after']) >= 1, 'Retry-After')
+  t.equal(f.emulator.callCount, 1)
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  t.equal((await f.upload('url', tok, { key: `${DIR}/alice/a.txt`, method: 'GET' }, 1)).statusCode, 200, 'a second later it signs; alice\'s own upstream budget was not charged')
+  t.equal(f.emulator.callCount, 2)
+})
