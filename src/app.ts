@@ -29,6 +29,8 @@ import { createRedis, firstConnection } from './redis/connection.js'
 import { createEntryCipher } from './redis/entries.js'
 import { createLock } from './redis/lock.js'
 import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Buckets } from './redis/budget.js'
+import { sharedRateLimitStore } from './redis/rate-limit.js'
+import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 
 export interface AppDeps {
   /** Fastify logger setting: false, true, or pino options / instance. Default: JSON at info. */
@@ -101,6 +103,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   let shared: SharedCache | undefined
   let sharedBuckets: Buckets | undefined
   let callerName = (id: string): string => id
+  let rateLimitStore = (_surface: string): FastifyRateLimitStoreCtor | undefined => undefined
   if (fleet !== undefined) {
     metrics.redisUp.set(0)
     const redis = createRedis({
@@ -119,6 +122,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     })
     const cipher = createEntryCipher(fleet.keys)
     callerName = (id) => cipher.name('u', id)
+    // Each surface keeps its own per-caller count, as without Redis, now for the whole fleet.
+    rateLimitStore = (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: () => metrics.redisErrors.inc() })
     sharedBuckets = createRedisBuckets(redis)
     shared = createSharedCache({
       redis,
@@ -158,7 +163,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     vender,
     now,
     origins: config.cors.origins,
-    rateLimit: config.rateLimit,
+    rateLimit: { ...config.rateLimit, store: rateLimitStore('credentials') },
     maxEventLoopDelayMs: config.server.maxEventLoopDelayMs,
     onIssued: (request, issued) => {
       metrics.issued.inc({ grant: issued.grant, source: issued.fromCache ? 'cache' : 'sts' })
@@ -170,7 +175,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(uploadsRoutes, {
     prefix: UPLOADS_PREFIX,
     config,
-    signer: createSigner({ config, grants: deps.grants, upstream, cache, now }),
+    signer: createSigner({ config, grants: deps.grants, upstream, cache, now, shared, gate }),
+    rateLimitStore: rateLimitStore('uploads'),
     onSigned: (request, caller, signed) => {
       metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
       audit.uploadSigned(request, caller, signed)

@@ -9,6 +9,9 @@
 // signed with it, so the cache is handed the credential with its Expiration moved
 // `expiresSeconds` earlier: the cache's one margin rule (never serve below
 // minRemainingSeconds) then means "refresh while expiresSeconds + margin are left".
+// With Redis it goes through the shared level as vending does (every replica shifts
+// alike, so the shared entry holds the shifted Expiration), and the fleet's budget is
+// taken before the call: the fleet makes one AssumeRole per grant per lifetime.
 import { createHash } from 'node:crypto'
 import type { Config, GrantConfig } from './config/schema.js'
 import {
@@ -17,6 +20,8 @@ import {
 import { resolveGrant } from './grants/resolve.js'
 import { compileGrants, type CompiledGrants } from './grants/compile.js'
 import type { CredentialCache } from './cache/credential-cache.js'
+import type { SharedCache } from './cache/shared-cache.js'
+import type { UpstreamGate } from './redis/budget.js'
 import type { Upstream } from './alicloud/upstream.js'
 import type { StsCredentials } from './alicloud/sts-client.js'
 import type { Caller } from './auth/verifier.js'
@@ -75,8 +80,20 @@ export function signingSessionName (grant: GrantConfig): string {
   return `sign@${grant.name}`.slice(0, 64)
 }
 
-export function createSigner (deps: { config: Config, grants?: CompiledGrants | undefined, upstream: Upstream, cache: CredentialCache, now: () => number }): Signer {
-  const { config, upstream, cache, now } = deps
+export interface SignerDeps {
+  config: Config
+  grants?: CompiledGrants | undefined
+  upstream: Upstream
+  cache: CredentialCache
+  now: () => number
+  /** The second cache level, shared by the fleet (with Redis). */
+  shared?: SharedCache | undefined
+  /** The fleet's AssumeRole budget (no caller's own: the credential is the grant's). */
+  gate?: UpstreamGate | undefined
+}
+
+export function createSigner (deps: SignerDeps): Signer {
+  const { config, upstream, cache, now, shared, gate } = deps
   // compileGrants also refuses signing settings that cannot work (grants/compile.ts).
   const grants = deps.grants ?? compileGrants(config)
   const marginMs = config.cache.minRemainingSeconds * 1000
@@ -92,16 +109,20 @@ export function createSigner (deps: { config: Config, grants?: CompiledGrants | 
     const key = 'sign:' + createHash('sha256')
       .update(JSON.stringify([grant.roleArn, policy, grant.durationSeconds, roleSessionName, grant.externalId ?? null, expiresSeconds]))
       .digest('base64url')
-    const { credentials, fromCache } = await cache.getOrFetch(key, async () => {
+    const assumeRole = async (remainingMs?: () => number): Promise<StsCredentials> => {
+      await gate?.takeFleet()
       const c = await upstream.assumeRole({
         roleArn: grant.roleArn,
         roleSessionName,
         durationSeconds: grant.durationSeconds,
         policy,
         ...(grant.externalId !== undefined ? { externalId: grant.externalId } : {})
-      })
+      }, { withinMs: remainingMs?.() })
       return { ...c, expiration: new Date(c.expiration.getTime() - shiftMs) }
-    })
+    }
+    const { credentials, fromCache } = await cache.getOrLoad(key, shared !== undefined
+      ? async () => await shared.getOrLoad(key, assumeRole)
+      : async () => ({ credentials: await assumeRole(), fromCache: false }))
     // Fail closed, whatever STS or a shared cache said: never sign past the credential.
     if (credentials.expiration.getTime() - now() < marginMs) throw new UpstreamBadResponse()
     return { credentials, fromCache }

@@ -67,7 +67,9 @@ export function createVender (deps: VenderDeps): Vender {
       const policy = resolved.policy // built, serialised and size-checked by resolveGrant
       const sessionName = roleSessionName(caller.subject, caller.issuer)
       const key = cacheKey({ roleArn: grant.roleArn, policy, durationSeconds: resolved.durationSeconds, roleSessionName: sessionName, externalId: grant.externalId })
-      const assumeRole = async (): Promise<StsCredentials> => {
+      // With the shared level, the call gets what is left of the request's deadline after
+      // any wait for another replica (and after the budgets' own Redis round trip).
+      const assumeRole = async (remainingMs?: () => number): Promise<StsCredentials> => {
         await gate?.take(`${caller.issuer}\n${caller.subject}`)
         return await upstream.assumeRole({
           roleArn: grant.roleArn,
@@ -75,7 +77,7 @@ export function createVender (deps: VenderDeps): Vender {
           durationSeconds: resolved.durationSeconds,
           policy,
           ...(grant.externalId !== undefined ? { externalId: grant.externalId } : {})
-        })
+        }, { withinMs: remainingMs?.() })
       }
       const { credentials, fromCache } = await cache.getOrLoad(key, shared !== undefined
         ? async () => await shared.getOrLoad(key, assumeRole)

@@ -2,7 +2,9 @@
 // (redis/entries.ts), with a fleet single-flight: on a miss one replica takes a short
 // lock and calls STS, the others poll with backoff until the entry appears or the
 // lock frees (then one of them takes it), and a waiter that reaches its deadline
-// answers 504 as a local waiter would.
+// answers 504 as a local waiter would. The deadline is the request's, not the wait's:
+// a waiter that ends up calling STS itself (the holder died, Redis failed) is handed
+// what is left of it, so wait and call together end by `waitDeadlineMs`.
 //
 // Redis is shared state, not a dependency to fail on: any Redis error (down, slow,
 // WRONGTYPE) makes this request go straight to its loader, behind the first level's
@@ -32,17 +34,22 @@ export interface SharedCacheOptions {
   minRemainingSeconds: number
   /** How long a lock holder may take before another replica may try: about one STS timeout. */
   lockTtlMs: number
-  /** How long a waiter waits for another replica's call before answering 504. */
+  /** The request's deadline for its upstream work (sts.deadlineMs): waiting and its own call together. */
   waitDeadlineMs: number
   now: () => number
+  /** A monotonic clock in ms for the deadline (injectable for fake time). */
+  clock?: () => number
   events?: SharedCacheEvents
   /** Real waiting between polls (injectable for tests that count polls). */
   sleep?: (ms: number) => Promise<void>
   random?: () => number
 }
 
+/** Fetches credentials within what is left of the request's deadline (ms, read when the call starts). */
+export type DeadlineFetch = (remainingMs: () => number) => Promise<StsCredentials>
+
 export interface SharedCache {
-  getOrLoad (key: string, fetch: () => Promise<StsCredentials>): Promise<CacheLookup>
+  getOrLoad (key: string, fetch: DeadlineFetch): Promise<CacheLookup>
 }
 
 const FIRST_POLL_MS = 10
@@ -57,6 +64,7 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
   const ev = opts.events ?? {}
   const sleep = opts.sleep ?? realSleep
   const random = opts.random ?? Math.random
+  const clock = opts.clock ?? (() => performance.now())
   const marginMs = opts.minRemainingSeconds * 1000
 
   async function read (name: string): Promise<StsCredentials | undefined> {
@@ -87,7 +95,14 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
     }
   }
 
-  async function loadAsOwner (name: string, fetch: () => Promise<StsCredentials>): Promise<CacheLookup> {
+  /** The loader, with what is left of the deadline; 504 at once when nothing is. */
+  async function fetchWithin (fetch: DeadlineFetch, deadline: number): Promise<StsCredentials> {
+    const remainingMs = (): number => deadline - clock()
+    if (remainingMs() <= 0) throw withRetryAfter(new UpstreamTimeout(), 2)
+    return await fetch(remainingMs)
+  }
+
+  async function loadAsOwner (name: string, fetch: DeadlineFetch, deadline: number): Promise<CacheLookup> {
     // Another replica may have written it between our read and our lock.
     const again = await read(name).catch(() => undefined)
     if (again !== undefined) {
@@ -95,7 +110,7 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
       return { credentials: again, fromCache: true }
     }
     ev.miss?.()
-    const c = await fetch()
+    const c = await fetchWithin(fetch, deadline)
     await write(name, c)
     return { credentials: c, fromCache: false }
   }
@@ -104,7 +119,7 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
     async getOrLoad (key, fetch) {
       const name = cipher.name('c', key)
       const lockName = cipher.name('l', key)
-      const started = performance.now()
+      const deadline = clock() + opts.waitDeadlineMs
       let delay = FIRST_POLL_MS
       let waited = false
       try {
@@ -123,7 +138,7 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
           }
           if (token !== undefined) {
             try {
-              return await loadAsOwner(name, fetch)
+              return await loadAsOwner(name, fetch, deadline)
             } finally {
               lock.release(lockName, token).catch((err: unknown) => ev.error?.(err))
             }
@@ -133,13 +148,13 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
             ev.lockWait?.()
           }
           const pause = delay / 2 + random() * delay / 2
-          if (performance.now() - started + pause >= opts.waitDeadlineMs) throw withRetryAfter(new UpstreamTimeout(), 2)
+          if (clock() + pause >= deadline) throw withRetryAfter(new UpstreamTimeout(), 2)
           await sleep(pause)
           delay = Math.min(MAX_POLL_MS, delay * 2)
         }
       } catch (err) {
         if (!(err instanceof RedisFailed)) throw err
-        return { credentials: await fetch(), fromCache: false }
+        return { credentials: await fetchWithin(fetch, deadline), fromCache: false }
       }
     }
   }

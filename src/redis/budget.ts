@@ -92,7 +92,11 @@ export interface UpstreamGateOptions {
  * own budget (429), then the fleet's (503). A Redis failure falls back to the local
  * caller bucket and to the per-replica cap that the upstream enforces anyway.
  */
-export interface UpstreamGate { take (callerId: string): Promise<void> }
+export interface UpstreamGate {
+  take (callerId: string): Promise<void>
+  /** The fleet's budget alone, for calls made for no caller in particular (a grant's signing credential). */
+  takeFleet (): Promise<void>
+}
 
 export function createUpstreamGate (opts: UpstreamGateOptions): UpstreamGate {
   const ev = opts.events ?? {}
@@ -106,6 +110,14 @@ export function createUpstreamGate (opts: UpstreamGateOptions): UpstreamGate {
       return undefined
     }
   }
+  async function takeFleet (): Promise<void> {
+    if (opts.fleetPerSecond === undefined) return
+    const fleet = await shared('fleet-budget', opts.fleetPerSecond, opts.fleetPerSecond)
+    if (fleet !== undefined && !fleet.ok) {
+      ev.fleetRefused?.()
+      throw withRetryAfter(new StsBudgetExhausted(), fleet.retryAfterMs / 1000)
+    }
+  }
   return {
     async take (callerId) {
       if (opts.perCaller.max > 0) {
@@ -116,13 +128,8 @@ export function createUpstreamGate (opts: UpstreamGateOptions): UpstreamGate {
           throw withRetryAfter(new CallerBudgetExhausted(), mine.retryAfterMs / 1000)
         }
       }
-      if (opts.fleetPerSecond !== undefined) {
-        const fleet = await shared('fleet-budget', opts.fleetPerSecond, opts.fleetPerSecond)
-        if (fleet !== undefined && !fleet.ok) {
-          ev.fleetRefused?.()
-          throw withRetryAfter(new StsBudgetExhausted(), fleet.retryAfterMs / 1000)
-        }
-      }
-    }
+      await takeFleet()
+    },
+    takeFleet
   }
 }

@@ -87,3 +87,31 @@ t.test('Redis down: straight to the loader, no error', async (t) => {
   t.equal(calls, 1)
   t.ok(errors.length >= 1, 'the failure was reported')
 })
+
+t.test('a waiter that takes over from a dead holder loads with what is left of the request deadline (fake time)', async (t) => {
+  let clock = 0
+  const { redis, options } = await setup(t, { waitDeadlineMs: 1000 })
+  const lockName = options.cipher.name('l', 'k6')
+  await redis.set(lockName, 'dead-owner', 'PX', 60_000)
+  // The holder's lock "expires" at 400 ms of fake time; every poll advances the clock by its pause.
+  const cache = createSharedCache({
+    ...options,
+    clock: () => clock,
+    random: () => 1,
+    sleep: async (ms) => {
+      clock += ms
+      if (clock >= 400) await redis.del(lockName)
+    }
+  })
+  const given: number[] = []
+  const r = await cache.getOrLoad('k6', async (remainingMs) => { given.push(remainingMs()); return creds() })
+  t.equal(r.fromCache, false)
+  t.same(given, [1000 - clock], `the loader got the deadline minus the wait (${clock} ms waited)`)
+  t.ok(clock >= 400 && clock < 1000)
+
+  // A request with nothing left when it would load: 504, the loader never runs.
+  const late = createSharedCache({ ...options, clock: () => clock, waitDeadlineMs: 0 })
+  let calls = 0
+  await t.rejects(late.getOrLoad('k7', async () => { calls++; return creds() }), { statusCode: 504, code: 'STS_VENDING_UPSTREAM_TIMEOUT' })
+  t.equal(calls, 0)
+})

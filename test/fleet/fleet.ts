@@ -13,7 +13,7 @@ import { startStsEmulator, type StsEmulator } from '../../devkit/emulator/sts.js
 import { createStsClient } from '../../src/alicloud/sts-client.js'
 import { createStaticCredential } from '../../src/alicloud/credentials.js'
 import { baseConfig, ROLE_ARN } from '../helpers/build.js'
-import { assertContract } from '../helpers/contract.js'
+import { assertContract, exchange } from '../helpers/contract.js'
 import { requestedFormat } from '../../src/http/credentials/formats.js'
 import { cacheKey, startRedis, type TestRedis } from '../helpers/redis.js'
 
@@ -34,6 +34,8 @@ export interface Fleet {
   token (claims?: Record<string, unknown>): string
   /** POST /credentials on the next replica in turn, or on the one named. */
   vend (token: string, body?: unknown, replica?: number): Promise<Reply>
+  /** POST /uploads/form or /uploads/url on the next replica in turn, or on the one named. */
+  upload (route: 'form' | 'url', token: string, body?: unknown, replica?: number): Promise<Reply>
   /** Start one more replica on the same Redis (optionally with other keys or config). */
   addReplica (o?: ReplicaOptions): Promise<FastifyInstance>
 }
@@ -106,6 +108,19 @@ export async function startFleet (t: Tap, opts: FleetOptions = {}): Promise<Flee
   })
 
   let next = 0
+  async function post (path: string, token: string, body: unknown, replica: number | undefined): Promise<Reply & { raw: Awaited<ReturnType<FastifyInstance['inject']>> }> {
+    const i = replica ?? (next++ % apps.length)
+    const app = apps[i] as FastifyInstance
+    const res = await app.inject({
+      method: 'POST',
+      url: path,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify(body)
+    })
+    let json: any
+    try { json = res.json() } catch { json = undefined }
+    return { statusCode: res.statusCode, headers: res.headers, json, replica: i, raw: res }
+  }
   return {
     apps,
     emulator,
@@ -116,20 +131,22 @@ export async function startFleet (t: Tap, opts: FleetOptions = {}): Promise<Flee
     addReplica,
     token: (claims) => { const tok = issuer.mint(claims); secrets.add(tok); return tok },
     async vend (token, body = {}, replica) {
-      const i = replica ?? (next++ % apps.length)
-      const app = apps[i] as FastifyInstance
-      const res = await app.inject({
-        method: 'POST',
-        url: '/credentials',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        payload: JSON.stringify(body)
-      })
-      let json: any
-      try { json = res.json() } catch { json = undefined }
+      const { raw: res, ...reply } = await post('/credentials', token, body, replica)
+      const json = reply.json
       if (typeof json?.accessKeySecret === 'string') secrets.add(json.accessKeySecret)
       if (typeof json?.securityToken === 'string') secrets.add(json.securityToken)
       assertContract(t, { method: 'POST', path: '/credentials', statusCode: res.statusCode, headers: res.headers, body: json, format: requestedFormat(undefined, undefined) })
-      return { statusCode: res.statusCode, headers: res.headers, json, replica: i }
+      return reply
+    },
+    async upload (route, token, body = {}, replica) {
+      const { raw: res, ...reply } = await post(`/uploads/${route}`, token, body, replica)
+      const json = reply.json
+      if (res.statusCode === 200) {
+        const token = route === 'form' ? json.fields['x-oss-security-token'] : new URL(json.url).searchParams.get('x-oss-security-token')
+        if (typeof token === 'string') secrets.add(token)
+      }
+      assertContract(t, exchange(res))
+      return reply
     }
   }
 }

@@ -7,7 +7,9 @@ import { cacheKey } from '../helpers/redis.js'
 t.test('N callers x 3 requests over three replicas: N AssumeRole calls (without Redis: 3N)', async (t) => {
   const N = 25
   for (const shared of [true, false]) {
-    const f = await startFleet(t, { shared })
+    // The budgets are not under test: without Redis each replica makes N calls, which a
+    // fast machine packs into less than a second, past the default 20/s of one replica.
+    const f = await startFleet(t, { shared, config: (c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100 } }) })
     const tokens = Array.from({ length: N }, (_, i) => f.token({ sub: `user-${i}` }))
     for (let round = 0; round < 3; round++) {
       const replies = await Promise.all(tokens.map(async (tok) => await f.vend(tok)))
@@ -44,16 +46,28 @@ t.test('a new replica serves an already cached caller from Redis, with no STS ca
 })
 
 t.test('Redis holds no AccessKeyId, secret, token, subject or directory in plaintext', async (t) => {
-  const f = await startFleet(t)
+  // Signing on, so that the grant's signing credential and the uploads counters are scanned too.
+  const f = await startFleet(t, { config: (c) => ({ ...c, grants: c.grants.map((g: object) => ({ ...g, signing: { maxBytes: 64, expiresSeconds: 600 } })) }) })
   const subjects = ['alice-plain', 'bob-plain', 'carol-plain']
   const issued: any[] = []
+  const signing = new Set<string>()
   for (const sub of subjects) {
-    const r = await f.vend(f.token({ sub }), { prefix: `dir111/dir111_secondline1/${sub}/photos/` })
+    const tok = f.token({ sub })
+    const r = await f.vend(tok, { prefix: `dir111/dir111_secondline1/${sub}/photos/` })
     t.equal(r.statusCode, 200)
     issued.push(r.json)
+    const signed = await f.upload('url', tok, { key: `dir111/dir111_secondline1/${sub}/photos/a.txt`, method: 'GET' })
+    t.equal(signed.statusCode, 200)
+    const url = new URL(signed.json.url)
+    signing.add((url.searchParams.get('x-oss-credential') as string).split('/')[0] as string)
+    signing.add(url.searchParams.get('x-oss-security-token') as string)
   }
   const names = await f.redis.admin.keys('*')
   t.ok(names.length >= subjects.length, `entries were written (${names.length} keys)`)
+  // Every kind of name the service writes is in the scan: entries, per-caller budgets and request counters.
+  for (const kind of ['c', 'u', 'rl:credentials', 'rl:uploads']) {
+    t.ok(names.some((n) => n.startsWith(`stsv:${kind}:`)), `the scan covers ${kind} names`)
+  }
   let dump = names.join('\n')
   for (const name of names) {
     const type = await f.redis.admin.type(name)
@@ -62,6 +76,7 @@ t.test('Redis holds no AccessKeyId, secret, token, subject or directory in plain
   }
   const forbidden = [
     ...issued.flatMap((c) => [c.accessKeyId, c.accessKeySecret, c.securityToken, c.prefix]),
+    ...signing,
     ...subjects, 'dir111_secondline1', 'photos', 'oss-upload', f.issuer.issuer
   ]
   for (const s of forbidden) t.notOk(dump.includes(s), `not in Redis: ${s.slice(0, 24)}…`)

@@ -53,8 +53,11 @@ export interface UpstreamOptions {
   log?: { warn: (obj: object, msg: string) => void, error: (obj: object, msg: string) => void }
 }
 
+/** Per call: `withinMs` shortens the deadline to what is left of the request's (a fleet waiter's own call). */
+export interface CallOptions { withinMs?: number | undefined }
+
 export interface Upstream {
-  assumeRole (input: AssumeRoleInput): Promise<StsCredentials>
+  assumeRole (input: AssumeRoleInput, call?: CallOptions): Promise<StsCredentials>
   breakerState (): BreakerState
 }
 
@@ -72,13 +75,17 @@ export function createUpstream (opts: UpstreamOptions): Upstream {
   const quota = createRetryQuota()
   const breaker = createBreaker({ ...opts.breaker, now, ...(ev.breaker !== undefined ? { onStateChange: ev.breaker } : {}) })
 
-  async function assumeRole (input: AssumeRoleInput): Promise<StsCredentials> {
+  async function assumeRole (input: AssumeRoleInput, call: CallOptions = {}): Promise<StsCredentials> {
+    // A request with no time left gets its 504 without an attempt, which would only
+    // count against the breaker although STS was never asked.
+    if (call.withinMs !== undefined && call.withinMs <= 0) throw withRetryAfter(new E.UpstreamTimeout(), 2)
+    const policy = call.withinMs !== undefined && call.withinMs < opts.deadlineMs ? { ...opts, deadlineMs: call.withinMs } : opts
     const admission = breaker.admit()
     if (!admission.admitted) throw withRetryAfter(new E.CircuitOpen(), admission.retryAfterMs / 1000)
     const { ticket } = admission
     let attempts = 0
     try {
-      const creds = await withRetries(opts, clock, {
+      const creds = await withRetries(policy, clock, {
         beforeAttempt: (attempt, lastError) => {
           // The circuit opened while this request waited to retry: its last answer stands.
           if (attempt > 1 && breaker.state() !== 'closed') throw lastError

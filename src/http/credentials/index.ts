@@ -9,7 +9,7 @@
 //   4. authentication, so an unauthenticated caller costs no body parsing.
 // Rate limiting runs per caller once the caller is known; the route is in route.ts.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import cors from '@fastify/cors'
 import underPressure from '@fastify/under-pressure'
 import { RateLimited, Overloaded, withRetryAfter } from '../../errors.js'
@@ -39,8 +39,8 @@ export interface CredentialsOptions {
   now?: () => number
   /** Browser origins allowed to call the route (`cors.origins`). */
   origins: readonly string[]
-  /** Requests per caller (`rateLimit`). */
-  rateLimit: { max: number, timeWindowMs: number }
+  /** Requests per caller (`rateLimit`); with `store`, counted for the whole fleet (redis/rate-limit.ts). */
+  rateLimit: { max: number, timeWindowMs: number, store?: FastifyRateLimitStoreCtor | undefined }
   /** Shed load above this event-loop delay; 0 disables (`server.maxEventLoopDelayMs`). */
   maxEventLoopDelayMs: number
   onIssued?: (request: FastifyRequest, issued: Issued) => void
@@ -107,6 +107,7 @@ export default async function credentials (app: FastifyInstance, opts: Credentia
     hook: 'preHandler',
     max: opts.rateLimit.max,
     timeWindow: opts.rateLimit.timeWindowMs,
+    ...(opts.rateLimit.store !== undefined ? { store: opts.rateLimit.store } : {}),
     keyGenerator: (request) => request.caller !== null ? `${request.caller.issuer}\n${request.caller.subject}` : request.ip,
     errorResponseBuilder: (_request, context) => {
       opts.onRateLimited?.()

@@ -6,7 +6,7 @@
 import { sendError } from '../error-handler.js'
 import { ensureCorsHeaders, EXPOSED_HEADERS } from '../cors-headers.js'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import cors from '@fastify/cors'
 import underPressure from '@fastify/under-pressure'
 import type { Config } from '../../config/schema.js'
@@ -22,6 +22,8 @@ declare module 'fastify' {
 export interface UploadsOptions {
   config: Config
   signer: Signer
+  /** Per-caller request counters shared by the fleet (redis/rate-limit.ts); in memory when absent. */
+  rateLimitStore?: FastifyRateLimitStoreCtor | undefined
   onSigned?: (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult) => void
   onRefused?: (request: FastifyRequest, statusCode: number, code: string) => void
   onRateLimited?: () => void
@@ -97,6 +99,7 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
     hook: 'preHandler',
     max: config.rateLimit.max,
     timeWindow: config.rateLimit.timeWindowMs,
+    ...(opts.rateLimitStore !== undefined ? { store: opts.rateLimitStore } : {}),
     keyGenerator: (request) => request.uploadCaller !== null ? `${request.uploadCaller.issuer}\n${request.uploadCaller.subject}` : request.ip,
     errorResponseBuilder: (_request, context) => {
       opts.onRateLimited?.()

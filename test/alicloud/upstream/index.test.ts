@@ -154,3 +154,18 @@ t.test('once the circuit opens, a request waiting to retry does not', async (t) 
   t.match(await waiting, { ok: false, code: 'STS_VENDING_UPSTREAM_UNAVAILABLE' }, 'c ends with the answer it had')
   t.equal(r.emu.callCount, 7, 'c made no second attempt (1 + 3 + 3)')
 })
+
+t.test('withinMs: a call gets only what is left of its request\'s deadline', async (t) => {
+  const r = await rig(t)
+  const input = { roleArn: ROLE, roleSessionName: 'late', durationSeconds: 900 }
+  await t.rejects(r.up.assumeRole(input, { withinMs: 0 }), { statusCode: 504, code: 'STS_VENDING_UPSTREAM_TIMEOUT', retryAfterSeconds: 2 }, 'nothing left: 504 at once')
+  t.equal(r.emu.callCount, 0, 'without an attempt')
+  t.same(r.states, [], 'and without a mark on the breaker')
+  // A 5xx is retried after 100 ms (random 1, base 100) when the deadline allows it; with 50 ms left it is not.
+  r.emu.inject({ kind: 'server-error', count: 1, status: 503 })
+  await t.rejects(r.up.assumeRole(input, { withinMs: 50 }), { statusCode: 503, code: 'STS_VENDING_UPSTREAM_UNAVAILABLE' }, 'the 5xx stands')
+  t.equal(r.emu.callCount, 1, 'one attempt: no retry past the request deadline')
+  r.emu.inject({ kind: 'server-error', count: 1, status: 503 })
+  t.ok(await r.up.assumeRole(input, { withinMs: 5000 }), 'with time left, the retry is made')
+  t.equal(r.emu.callCount, 3)
+})

@@ -1,0 +1,70 @@
+// Per-caller request counters for @fastify/rate-limit, shared by the fleet through
+// Redis, so that `rateLimit.max` holds for all replicas together instead of once per
+// replica. The window is the plugin's own (a fixed window: the first request sets its
+// TTL), the counter's name an HMAC of the caller (nothing in Redis names who is active).
+//
+// Why a store of our own rather than the plugin's `redis` option: with that option a
+// Redis error either fails the request or, with `skipOnError`, drops the limit
+// altogether. Here a Redis error (down, slow, WRONGTYPE) makes the replica count in
+// memory instead: the request is served and the limit still holds per replica until
+// Redis is back, as the upstream budgets do (redis/budget.ts).
+import { LRUCache } from 'lru-cache'
+import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import type { RedisClient } from './connection.js'
+
+// KEYS[1] counter; ARGV[1] window (ms). A counter left without a TTL (it cannot be
+// ours) gets one, so that no caller is limited for good.
+const INCR = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return { n, ttl }`
+
+export interface SharedRateLimitOptions {
+  redis: RedisClient
+  /** The counter's Redis name for a rate-limit key (an HMAC, never the caller in plaintext). */
+  name: (key: string) => string
+  now?: () => number
+  /** Callers counted in memory while Redis fails. */
+  maxLocal?: number
+  onError?: (err: unknown) => void
+}
+
+interface Window { count: number, resetAt: number }
+
+/** A `store` for @fastify/rate-limit: one per surface, each with its own counter names. */
+export function sharedRateLimitStore (opts: SharedRateLimitOptions): FastifyRateLimitStoreCtor {
+  const now = opts.now ?? Date.now
+  const local = new LRUCache<string, Window>({ max: opts.maxLocal ?? 10_000 })
+
+  function countLocally (key: string, timeWindow: number): { current: number, ttl: number } {
+    const t = now()
+    let w = local.get(key)
+    if (w === undefined || w.resetAt <= t) {
+      w = { count: 0, resetAt: t + timeWindow }
+      local.set(key, w)
+    }
+    w.count++
+    return { current: w.count, ttl: w.resetAt - t }
+  }
+
+  class SharedStore implements FastifyRateLimitStore {
+    incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
+      opts.redis.eval(INCR, 1, opts.name(key), timeWindow).then((reply) => {
+        const [current, ttl] = reply as [number, number]
+        callback(null, { current, ttl })
+      }, (err: unknown) => {
+        opts.onError?.(err)
+        callback(null, countLocally(key, timeWindow))
+      })
+    }
+
+    // Per-route limits are not used; a child counts under the same names.
+    child (): FastifyRateLimitStore { return new SharedStore() }
+  }
+  return SharedStore
+}
