@@ -33,7 +33,7 @@ function setup (opts: { validSeconds?: number, gate?: boolean } = {}): { vender:
     upstream,
     cache,
     now: () => clock.now,
-    ...(opts.gate === true ? { gate: { take: async (id: string) => { gateTakes.push(id) } } } : {})
+    ...(opts.gate === true ? { gate: { take: async (id: string) => { gateTakes.push(id) }, takeFleet: async () => { gateTakes.push('fleet') } } } : {})
   })
   return { vender, calls, gateTakes, clock }
 }
