@@ -90,6 +90,8 @@ export interface BenchOptions {
   write?: boolean
   /** Also run rows 2a and 3a under --cpu-prof and print where the time goes. */
   profile?: boolean
+  /** Only these rows (and the baselines they are compared with): a quicker look while working. */
+  only?: string[]
   log?: (line: string) => void
 }
 
@@ -155,12 +157,13 @@ function serviceConfig (rs: DevIssuer, es: DevIssuer, stsUrl: string, o: { maxEn
 const EXIT_WITH_PARENT = `--import=data:text/javascript,${encodeURIComponent('process.on("disconnect", () => process.exit(1))')}`
 
 /** Time from spawning `node dist/server.js` to the first 200 from /readyz. */
-async function measureStartup (configPath: string): Promise<number> {
+async function measureStartup (configPath: string, accessKey: { id: string, secret: string }): Promise<number> {
   const port = await freePort()
   const started = performance.now()
   // The IPC channel only lets the server notice that we died (a killed test run) and go too.
   const child = spawn(process.execPath, [...SERVER_NODE_ARGS, EXIT_WITH_PARENT, serverEntry(), '--config', configPath], {
-    env: childEnv({ HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' }),
+    // server.ts refuses to start without an upstream credential (exit 2): the bench's AccessKey.
+    env: childEnv({ HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ALIBABA_CLOUD_ACCESS_KEY_ID: accessKey.id, ALIBABA_CLOUD_ACCESS_KEY_SECRET: accessKey.secret }),
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
   })
   const exited = once(child, 'exit')
@@ -287,13 +290,17 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       { id: '3c', scenario: 'Service, cache hit, RS256, LOG_LEVEL=info (the default)', target: svcInfo, tokens: rsHit, baseline: '2a' },
       { id: '7', scenario: `Signing: POST /uploads/form, ${params.signCallers.toLocaleString('en-US')} distinct callers of one grant, RS256`, target: svc, tokens: signPool, baseline: '3a', signing: true }
     ]
+    const only = opts.only !== undefined ? new Set(opts.only) : undefined
+    if (only !== undefined) for (const t of timed) if (only.has(t.id) && t.baseline !== undefined) only.add(t.baseline)
+    const wanted = (id: string): boolean => only === undefined || only.has(id)
+    for (let i = timed.length - 1; i >= 0; i--) if (!wanted((timed[i] as Timed).id)) timed.splice(i, 1)
     interface Counted { id: string, scenario: string, target: Server }
     const ideal = 1 / params.requestsPerCaller
     const counted: Counted[] = [
       { id: '4', scenario: `Service, cache miss: ${params.missCallers} new callers × ${params.requestsPerCaller} requests, STS +${params.upstreamLatencyMs} ms (ideal ${ideal.toFixed(3)} calls/req)`, target: svc },
       { id: '5a', scenario: 'Naive: same traffic, cache.maxEntries 0, STS budget 100/s', target: svcNaive },
       { id: '5b', scenario: 'Naive: same traffic, default STS budget (20/s)', target: svcNaiveDefault }
-    ]
+    ].filter((c) => wanted(c.id))
 
     type Measured = LoadResult & { sts: number, cpuMicros: number }
     const cpu = async (s: Server): Promise<number> => await s.host.call('cpu') as number
@@ -369,6 +376,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
 
     log('memory per cached credential')
     for (const [i, entries] of params.memoryEntries.entries()) {
+      if (!wanted(`6${String.fromCharCode(97 + i)}`)) continue
       const m = await child<{ result: MemoryResult }>('memory', { entries }, { execArgv: ['--expose-gc'] })
       rows.push({ id: `6${String.fromCharCode(97 + i)}`, scenario: `Memory: ${entries.toLocaleString('en-US')} cached credentials`, memory: m.ready.result })
       await m.close()
@@ -378,8 +386,8 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     const configPath = join(tmp, 'config.json')
     await writeFile(configPath, JSON.stringify(serviceConfig(rs, es, stsUrl)))
     const startups: number[] = []
-    for (let i = 0; i < params.startupRuns; i++) startups.push(await measureStartup(configPath))
-    rows.push({ id: '6c', scenario: `Start-up: \`node ${serverEntry().slice(ROOT.length + 1)}\` to /readyz 200`, startupMs: median(startups), note: `runs: ${startups.map((s) => Math.round(s)).join(', ')} ms` })
+    for (let i = 0; i < (wanted('6c') ? params.startupRuns : 0); i++) startups.push(await measureStartup(configPath, { id: accessKeyId, secret: accessKeySecret }))
+    if (wanted('6c')) rows.push({ id: '6c', scenario: `Start-up: \`node ${serverEntry().slice(ROOT.length + 1)}\` to /readyz 200`, startupMs: median(startups), note: `runs: ${startups.map((s) => Math.round(s)).join(', ')} ms` })
 
     let profile: string | undefined
     if (opts.profile === true) {
@@ -422,6 +430,7 @@ Options:
   --seconds S     seconds per throughput run (default ${FULL.seconds})
   --no-write      print the table only; leave BENCHMARKS.md alone
   --profile       also run rows 2a and 3a under --cpu-prof and say where the time goes
+  --only IDS      only these rows (comma-separated, e.g. 3a,3c), with their baselines
   --smoke         tiny numbers, seconds (what test/bench/smoke.test.ts runs); never writes
   -h, --help      this text
 `
@@ -436,6 +445,7 @@ async function main (): Promise<void> {
         seconds: { type: 'string' },
         'no-write': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false }
       },
       strict: true
@@ -454,8 +464,9 @@ async function main (): Promise<void> {
   const result = await runBench({
     smoke: values.smoke,
     params,
-    write: !values.smoke && !values['no-write'],
+    write: !values.smoke && !values['no-write'] && values.only === undefined,
     profile: values.profile,
+    ...(values.only !== undefined ? { only: values.only.split(',').map((id) => id.trim()) } : {}),
     log: (line) => process.stderr.write(`bench: ${line}\n`)
   })
   process.stdout.write(`${renderMachine(result.machine, result.params as unknown as Record<string, unknown>)}\n\n${result.table}\n`)
