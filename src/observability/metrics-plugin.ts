@@ -15,7 +15,8 @@ async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions):
   // looked up once per (route, method, status) instead. Bounded like the labels: route
   // templates, the methods Node's parser accepts, statuses.
   const series = new Map<string, { requests: { inc: () => void }, duration: { observe: (v: number) => void } }>()
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook, not an async one: no promise per request for synchronous work.
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     const id = `${route} ${request.method} ${reply.statusCode}`
     let s = series.get(id)
@@ -26,6 +27,7 @@ async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions):
     }
     s.requests.inc()
     s.duration.observe(reply.elapsedTime / 1000)
+    done()
   })
   if (!settings.enabled) return
 
