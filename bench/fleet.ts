@@ -6,7 +6,8 @@
 //    callers arrive at once (fleetMaxCallsPerSecond 20), with and without Redis;
 //  - the cost of a shared (L2) hit against an in-process (L1) hit, in µs of this
 //    process's CPU per request (app.inject, so HTTP parsing is not in either).
-// Needs redis-server (scripts/install-system-deps.sh). About 30 s.
+// Needs redis-server (scripts/install-system-deps.sh). About 30 s. `npm run bench` runs
+// it too (rows 8a-8f) when redis-server is installed, with --json: the rows as JSON.
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
@@ -110,6 +111,10 @@ async function main (): Promise<void> {
     for (const app of apps) await app.close()
     await sts.close()
     for (const fn of teardown) await fn()
+  }
+  if (process.argv.includes('--json')) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`)
+    return
   }
   const width = Math.max(...rows.map((r) => (r[0] as string).length))
   for (const [k, v] of rows) process.stdout.write(`${(k as string).padEnd(width)}  ${v as string}\n`)

@@ -7,7 +7,7 @@
 // gives medians, with ratios taken within each round, so that a noisy machine moves
 // the rows together rather than apart. `runBench({ smoke: true })` is the same code on
 // tiny numbers, for the test suite.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import type { DevIssuer } from '../devkit/dev/issuer.js'
 import { cyclingRequests, roundRobinRequests, runLoad, signingRequests, type LoadResult } from './lib/load.js'
-import { childEnv, ROOT, SERVER_NODE_ARGS, serverEntry, devkitModule, startChild, type Child } from './lib/process.js'
+import { benchModule, childEnv, NODE_ARGS, ROOT, SERVER_NODE_ARGS, serverEntry, devkitModule, startChild, type Child } from './lib/process.js'
 import { machineInfo, renderMachine, renderTable, writeBenchmarks, type Machine, type Row } from './lib/report.js'
 import { renderProfile, summariseProfile } from './lib/profile.js'
 import type { MemoryResult } from './memory.js'
@@ -90,6 +90,8 @@ export interface BenchOptions {
   write?: boolean
   /** Also run rows 2a and 3a under --cpu-prof and print where the time goes. */
   profile?: boolean
+  /** Only these rows (and the baselines they are compared with): a quicker look while working. */
+  only?: string[]
   log?: (line: string) => void
 }
 
@@ -155,13 +157,13 @@ function serviceConfig (rs: DevIssuer, es: DevIssuer, stsUrl: string, o: { maxEn
 const EXIT_WITH_PARENT = `--import=data:text/javascript,${encodeURIComponent('process.on("disconnect", () => process.exit(1))')}`
 
 /** Time from spawning `node dist/server.js` to the first 200 from /readyz. */
-async function measureStartup (configPath: string): Promise<number> {
+async function measureStartup (configPath: string, accessKey: { id: string, secret: string }): Promise<number> {
   const port = await freePort()
   const started = performance.now()
   // The IPC channel only lets the server notice that we died (a killed test run) and go too.
   const child = spawn(process.execPath, [...SERVER_NODE_ARGS, EXIT_WITH_PARENT, serverEntry(), '--config', configPath], {
-    // The server checks at start that the credential chain yields something; the bench's STS is an emulator.
-    env: childEnv({ HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ALIBABA_CLOUD_ACCESS_KEY_ID: 'bench', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'bench-not-a-secret' }),
+    // server.ts refuses to start without an upstream credential (exit 2): the bench's AccessKey.
+    env: childEnv({ HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ALIBABA_CLOUD_ACCESS_KEY_ID: accessKey.id, ALIBABA_CLOUD_ACCESS_KEY_SECRET: accessKey.secret }),
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
   })
   const exited = once(child, 'exit')
@@ -184,6 +186,18 @@ async function measureStartup (configPath: string): Promise<number> {
     await exited
     clearTimeout(timer)
   }
+}
+
+/** Rows 8: bench/fleet.ts (three replicas on a real redis-server), or nothing without one. */
+async function fleetRows (): Promise<Row[]> {
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) return []
+  const child = spawn(process.execPath, [...NODE_ARGS, benchModule('fleet'), '--json'], { env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+  if (code !== 0) throw new Error(`bench/fleet.ts exited with ${String(code)}`)
+  const rows = JSON.parse(out.trim().split('\n').pop() ?? '[]') as Array<[string, string]>
+  return rows.map(([label, value], i) => ({ id: `8${String.fromCharCode(97 + i)}`, scenario: `Fleet: ${label}`, note: value }))
 }
 
 export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
@@ -263,15 +277,12 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       }
     }
     if (body === undefined) throw new Error('no warm-up response')
-    const verifyInit = (issuer: DevIssuer, o: { cacheSize?: number, key?: VerifyInit['key'] } = {}): VerifyInit =>
-      ({ body, publicKey: issuer.publicKeyPem, alg: issuer.alg, issuer: issuer.issuer, audience: issuer.audience, cacheSize: o.cacheSize ?? 0, key: o.key ?? 'static' })
-    const [floor, verifyRs, verifyEs, verifyRsCached, verifyRsKeyFn, verifyRsKeyCallback] = await Promise.all([
+    const verifyInit = (issuer: DevIssuer): VerifyInit =>
+      ({ body, publicKey: issuer.publicKeyPem, alg: issuer.alg, issuer: issuer.issuer, audience: issuer.audience })
+    const [floor, verifyRs, verifyEs] = await Promise.all([
       server('floor', { body }),
       server('verify', verifyInit(rs)),
-      server('verify', verifyInit(es)),
-      server('verify', verifyInit(rs, { cacheSize: 1000 })),
-      server('verify', verifyInit(rs, { key: 'function' })),
-      server('verify', verifyInit(rs, { key: 'callback' }))
+      server('verify', verifyInit(es))
     ])
 
     log('baselines ready')
@@ -280,21 +291,22 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       { id: '1', scenario: 'Floor: bare Fastify route, same JSON body and schema', target: floor, tokens: rsHit },
       { id: '2a', scenario: 'Verify baseline: @fastify/jwt RS256, no cache', target: verifyRs, tokens: rsHit },
       { id: '2b', scenario: 'Verify baseline: @fastify/jwt ES256, no cache', target: verifyEs, tokens: esHit },
-      { id: '2c', scenario: 'Verify RS256 with fast-jwt cache (1000 tokens)', target: verifyRsCached, tokens: rsHit, baseline: '2a' },
-      { id: '2d', scenario: 'Verify RS256, @fastify/jwt, key from an async function (one verifier per key)', target: verifyRsKeyFn, tokens: rsHit, baseline: '2a' },
-      { id: '2e', scenario: 'Verify RS256, fast-jwt async `key` callback (as src/auth/verifier.ts)', target: verifyRsKeyCallback, tokens: rsHit, baseline: '2a' },
       { id: '3a', scenario: 'Service, cache hit, RS256', target: svc, tokens: rsHit, baseline: '2a' },
       { id: '3b', scenario: 'Service, cache hit, ES256', target: svc, tokens: esHit, baseline: '2b' },
       { id: '3c', scenario: 'Service, cache hit, RS256, LOG_LEVEL=info (the default)', target: svcInfo, tokens: rsHit, baseline: '2a' },
       { id: '7', scenario: `Signing: POST /uploads/form, ${params.signCallers.toLocaleString('en-US')} distinct callers of one grant, RS256`, target: svc, tokens: signPool, baseline: '3a', signing: true }
     ]
+    const only = opts.only !== undefined ? new Set(opts.only) : undefined
+    if (only !== undefined) for (const t of timed) if (only.has(t.id) && t.baseline !== undefined) only.add(t.baseline)
+    const wanted = (id: string): boolean => only === undefined || only.has(id)
+    for (let i = timed.length - 1; i >= 0; i--) if (!wanted((timed[i] as Timed).id)) timed.splice(i, 1)
     interface Counted { id: string, scenario: string, target: Server }
     const ideal = 1 / params.requestsPerCaller
     const counted: Counted[] = [
       { id: '4', scenario: `Service, cache miss: ${params.missCallers} new callers × ${params.requestsPerCaller} requests, STS +${params.upstreamLatencyMs} ms (ideal ${ideal.toFixed(3)} calls/req)`, target: svc },
       { id: '5a', scenario: 'Naive: same traffic, cache.maxEntries 0, STS budget 100/s', target: svcNaive },
       { id: '5b', scenario: 'Naive: same traffic, default STS budget (20/s)', target: svcNaiveDefault }
-    ]
+    ].filter((c) => wanted(c.id))
 
     type Measured = LoadResult & { sts: number, cpuMicros: number }
     const cpu = async (s: Server): Promise<number> => await s.host.call('cpu') as number
@@ -358,6 +370,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
           const met = vs.rps >= 0.9 && vs.p99 <= 1.5
           row.note = `target ≥ 0.90× req/s and ≤ 1.5× p99: ${met ? 'met' : 'missed'}`
         }
+        if (s.id === '3c') row.note = `target ≥ 0.75× req/s: ${vs.rps >= 0.75 ? 'met' : 'missed'}`
       }
       if (s.id === '4') row.note = `ideal ${ideal.toFixed(3)}`
       if (s.id === '7') {
@@ -370,6 +383,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
 
     log('memory per cached credential')
     for (const [i, entries] of params.memoryEntries.entries()) {
+      if (!wanted(`6${String.fromCharCode(97 + i)}`)) continue
       const m = await child<{ result: MemoryResult }>('memory', { entries }, { execArgv: ['--expose-gc'] })
       rows.push({ id: `6${String.fromCharCode(97 + i)}`, scenario: `Memory: ${entries.toLocaleString('en-US')} cached credentials`, memory: m.ready.result })
       await m.close()
@@ -379,8 +393,14 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     const configPath = join(tmp, 'config.json')
     await writeFile(configPath, JSON.stringify(serviceConfig(rs, es, stsUrl)))
     const startups: number[] = []
-    for (let i = 0; i < params.startupRuns; i++) startups.push(await measureStartup(configPath))
-    rows.push({ id: '6c', scenario: `Start-up: \`node ${serverEntry().slice(ROOT.length + 1)}\` to /readyz 200`, startupMs: median(startups), note: `runs: ${startups.map((s) => Math.round(s)).join(', ')} ms` })
+    for (let i = 0; i < (wanted('6c') ? params.startupRuns : 0); i++) startups.push(await measureStartup(configPath, { id: accessKeyId, secret: accessKeySecret }))
+    if (wanted('6c')) rows.push({ id: '6c', scenario: `Start-up: \`node ${serverEntry().slice(ROOT.length + 1)}\` to /readyz 200`, startupMs: median(startups), note: `runs: ${startups.map((s) => Math.round(s)).join(', ')} ms` })
+
+    // The fleet rows need a redis-server; the smoke test leaves them to test/fleet/.
+    if (!params.oneProcess && [...'abcdef'].some((l) => wanted(`8${l}`))) {
+      log('fleet on Redis (bench/fleet.ts)')
+      rows.push(...await fleetRows())
+    }
 
     let profile: string | undefined
     if (opts.profile === true) {
@@ -423,6 +443,7 @@ Options:
   --seconds S     seconds per throughput run (default ${FULL.seconds})
   --no-write      print the table only; leave BENCHMARKS.md alone
   --profile       also run rows 2a and 3a under --cpu-prof and say where the time goes
+  --only IDS      only these rows (comma-separated, e.g. 3a,3c), with their baselines
   --smoke         tiny numbers, seconds (what test/bench/smoke.test.ts runs); never writes
   -h, --help      this text
 `
@@ -437,6 +458,7 @@ async function main (): Promise<void> {
         seconds: { type: 'string' },
         'no-write': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false }
       },
       strict: true
@@ -455,8 +477,9 @@ async function main (): Promise<void> {
   const result = await runBench({
     smoke: values.smoke,
     params,
-    write: !values.smoke && !values['no-write'],
+    write: !values.smoke && !values['no-write'] && values.only === undefined,
     profile: values.profile,
+    ...(values.only !== undefined ? { only: values.only.split(',').map((id) => id.trim()) } : {}),
     log: (line) => process.stderr.write(`bench: ${line}\n`)
   })
   process.stdout.write(`${renderMachine(result.machine, result.params as unknown as Record<string, unknown>)}\n\n${result.table}\n`)

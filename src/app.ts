@@ -25,7 +25,6 @@ import { cacheMetrics, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
 import { createSharedCache, type SharedCache } from './cache/shared-cache.js'
 import { sharedStateSettings } from './redis/settings.js'
-import { createRedis, firstConnection } from './redis/connection.js'
 import { createEntryCipher } from './redis/entries.js'
 import { createLock } from './redis/lock.js'
 import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Buckets } from './redis/budget.js'
@@ -105,6 +104,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   let callerName = (id: string): string => id
   let rateLimitStore = (_surface: string): FastifyRateLimitStoreCtor | undefined => undefined
   if (fleet !== undefined) {
+    // Loaded only with Redis configured: ioredis is a tenth of the start-up's module loading.
+    const { createRedis, firstConnection } = await import('./redis/connection.js')
     metrics.redisUp.set(0)
     const redis = createRedis({
       url: fleet.url,

@@ -1,6 +1,7 @@
 // Rows 3-5, the service itself: buildApp() with the bench's config, signing AssumeRole
-// with a static AccessKey against the emulator, logging as server.ts does (pino JSON
-// to stdout, which the parent sends to /dev/null) at the level it is given.
+// with a static AccessKey against the emulator, logging as server.ts does (pino JSON,
+// written synchronously to stdout, which the parent sends to /dev/null) at the level
+// it is given.
 import { serviceModule } from '../lib/process.js'
 import type { Running } from './host.js'
 
@@ -12,7 +13,7 @@ export interface ServiceInit {
 }
 
 export async function start (init: ServiceInit): Promise<Running> {
-  const [{ buildApp }, { parseConfig }, { loggerOptions }, { createStsClient }, { createStaticCredential }] = await Promise.all([
+  const [{ buildApp }, { parseConfig }, { createLogger }, { createStsClient }, { createStaticCredential }] = await Promise.all([
     serviceModule<typeof import('../../src/app.js')>('app'),
     serviceModule<typeof import('../../src/config/load.js')>('config/load'),
     serviceModule<typeof import('../../src/observability/logger.js')>('observability/logger'),
@@ -21,7 +22,7 @@ export async function start (init: ServiceInit): Promise<Running> {
   ])
   const config = parseConfig(init.config)
   const app = await buildApp(config, {
-    logger: loggerOptions(init.logLevel),
+    logger: createLogger(init.logLevel),
     stsClient: createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(init.accessKeyId, init.accessKeySecret) })
   })
   await app.listen({ host: '127.0.0.1', port: 0 })

@@ -96,8 +96,11 @@ export function requestLineLogger (log: FastifyBaseLogger): FastifyBaseLogger {
 
 /**
  * The audit logger: a child pinned at info, so that LOG_LEVEL (even `silent`) never
- * switches the audit trail off. It keeps the parent's redaction and serializers.
+ * switches the audit trail off. Its lines are built field by field in audit.ts from an
+ * allow-list that holds no credential, token or header, and none of their keys is a
+ * redaction path, so the redaction pass (a copy of every line, profiled at ~6 % of a
+ * cache hit) is skipped, as for the request line. It keeps the parent's serializers.
  */
 export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
-  return log.child({ log: 'audit' }, { level: 'info' })
+  return log.child({ log: 'audit' }, { level: 'info', redact: [] })
 }
