@@ -13,23 +13,19 @@
 // alike, so the shared entry holds the shifted Expiration), and the fleet's budget is
 // taken before the call: the fleet makes one AssumeRole per grant per lifetime.
 import { createHash } from 'node:crypto'
-import type { Config, GrantConfig } from './config/schema.js'
+import type { GrantConfig } from './config/schema.js'
 import {
   BadRequest, ContentTypeNotAllowed, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed, UpstreamBadResponse
 } from './errors.js'
 import { resolveGrant } from './grants/resolve.js'
-import { compileGrants, type CompiledGrants } from './grants/compile.js'
-import type { CredentialCache } from './cache/credential-cache.js'
-import type { SharedCache } from './cache/shared-cache.js'
-import type { UpstreamGate } from './redis/budget.js'
-import type { Upstream } from './alicloud/upstream.js'
+import { compileGrants } from './grants/compile.js'
 import type { StsCredentials } from './alicloud/sts-client.js'
 import type { Caller } from './auth/verifier.js'
 import { bucketArn } from './policy/build.js'
 import {
   bucketUrl, checkObjectKey, directoryTarget, literalHead, presignUrl, signPostForm, type KeyTarget
 } from './alicloud/oss-signing.js'
-import { ossEndpoint } from './vend.js'
+import { ossEndpoint, type VenderDeps } from './vend.js'
 
 export interface FormRequest { grant?: string, key?: string, contentType?: string, maxBytes?: number }
 export interface UrlRequest { grant?: string, key: string, method: 'GET' | 'PUT', contentType?: string }
@@ -80,17 +76,11 @@ export function signingSessionName (grant: GrantConfig): string {
   return `sign@${grant.name}`.slice(0, 64)
 }
 
-export interface SignerDeps {
-  config: Config
-  grants?: CompiledGrants | undefined
-  upstream: Upstream
-  cache: CredentialCache
-  now: () => number
-  /** The second cache level, shared by the fleet (with Redis). */
-  shared?: SharedCache | undefined
-  /** The fleet's AssumeRole budget (no caller's own: the credential is the grant's). */
-  gate?: UpstreamGate | undefined
-}
+/**
+ * What signing needs is what vending needs (vend.ts); its gate is asked for the
+ * fleet's AssumeRole budget only, never a caller's own: the credential is the grant's.
+ */
+export type SignerDeps = VenderDeps
 
 export function createSigner (deps: SignerDeps): Signer {
   const { config, upstream, cache, now, shared, gate } = deps

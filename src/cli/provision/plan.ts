@@ -7,7 +7,7 @@
 // first run makes.
 import { canonicalActions } from '../../policy/build.js'
 import {
-  RamApiError, type AttachedPolicy, type PolicyType, type RamReader, type RamWriter
+  RamApiError, type AttachedPolicy, type PolicyType, type RamReader, type RamRole, type RamWriter
 } from '../../alicloud/ram-types.js'
 import {
   SYSTEM_ASSUME_POLICY, accountOfArn, buildAssumePolicy, trusteeText, buildDocuments, describeTrustDifference, renderPolicy,
@@ -91,6 +91,53 @@ function hasPolicy (list: AttachedPolicy[], type: PolicyType, name: string): boo
   return list.some((p) => p.policyType === type && p.policyName === name)
 }
 
+export interface RoleSpec {
+  roleName: string
+  accountId: string
+  trustPolicy: object
+  description: string
+  maxSessionDuration: number
+  /** The one policy this command manages on the role. */
+  managedPolicy: string
+  /** What the managed policy reaches, for the refusal's words. */
+  reach: string
+  /** What an extra policy would mean, for the refusal's words. */
+  risk: string
+  allowExtraPolicies: boolean
+}
+
+/**
+ * The role a plan creates or adopts. Absent: a CreateRole change. Present: adopted only
+ * when it is in the account, trusts exactly what it should and carries no policy beyond
+ * the managed one (or, with allowExtraPolicies, with a warning); anything else is a
+ * ProvisionError and the role is left as it is.
+ */
+export async function planRole (reader: RamReader, plan: { changes: Change[], warnings: string[] }, spec: RoleSpec): Promise<{ role: RamRole | undefined, attached: AttachedPolicy[] }> {
+  const role = await reader.getRole(spec.roleName)
+  if (role === undefined) {
+    plan.changes.push({
+      action: 'CreateRole',
+      roleName: spec.roleName,
+      document: renderPolicy(spec.trustPolicy),
+      description: spec.description,
+      maxSessionDuration: spec.maxSessionDuration
+    })
+    return { role, attached: [] }
+  }
+  const roleAccount = accountOfArn(role.arn)
+  if (roleAccount !== spec.accountId) {
+    throw new ProvisionError(`role ${spec.roleName} belongs to account ${roleAccount ?? '(unknown)'}, not --account-id ${spec.accountId}: check --account-id`)
+  }
+  if (!samePolicy(role.assumeRolePolicyDocument, spec.trustPolicy)) {
+    throw new ProvisionError(`role ${spec.roleName} already exists with a different trust policy: ${describeTrustDifference(role.assumeRolePolicyDocument, spec.trustPolicy)}. ` +
+      'It was left unchanged; fix its trust policy in the RAM console or choose another --role-name')
+  }
+  const attached = await reader.listPoliciesForRole(spec.roleName)
+  const warning = checkExtraPolicies(spec.roleName, attached, spec.managedPolicy, spec.reach, spec.risk, spec.allowExtraPolicies)
+  if (warning !== undefined) plan.warnings.push(warning)
+  return { role, attached }
+}
+
 /**
  * Anything attached to a role besides the one policy provisioning manages widens it.
  * Throws the refusal naming them, or returns the warning when the operator accepted it.
@@ -129,32 +176,21 @@ export async function planProvision (request: ProvisionRequest, reader: RamReade
     plan.unchanged.push(`role ${trustRoleArn} exists`)
   }
 
-  const role = await reader.getRole(roleName)
-  let rolePolicies: AttachedPolicy[] = []
-  if (role === undefined) {
-    plan.changes.push({
-      action: 'CreateRole',
-      roleName,
-      document: renderPolicy(documents.trustPolicy),
-      description: documents.description,
-      maxSessionDuration: request.maxSessionDuration
-    })
-  } else {
-    const roleAccount = accountOfArn(role.arn)
-    if (roleAccount !== accountId) {
-      throw new ProvisionError(`role ${roleName} belongs to account ${roleAccount ?? '(unknown)'}, not --account-id ${accountId}: check --account-id`)
-    }
-    if (!samePolicy(role.assumeRolePolicyDocument, documents.trustPolicy)) {
-      throw new ProvisionError(`role ${roleName} already exists with a different trust policy: ${describeTrustDifference(role.assumeRolePolicyDocument, documents.trustPolicy)}. ` +
-        'It was left unchanged; fix its trust policy in the RAM console or choose another --role-name')
-    }
-    // Whatever else is attached widens the role beyond the directory: the service's
-    // session policy would be its only limit, and whoever assumes it without one (the
-    // RAM user itself) gets all of it. Adopting such a role is a refusal by default.
-    rolePolicies = await reader.listPoliciesForRole(roleName)
-    const warning = checkExtraPolicies(roleName, rolePolicies, names.rolePolicy, `oss://${request.bucket}/${request.prefix}`,
-      'the service\'s session policy is the only limit on what its credentials reach', request.allowExtraPolicies === true)
-    if (warning !== undefined) plan.warnings.push(warning)
+  // Whatever else is attached widens the role beyond the directory: the service's
+  // session policy would be its only limit, and whoever assumes it without one (the
+  // RAM user itself) gets all of it. Adopting such a role is a refusal by default.
+  const { role, attached: rolePolicies } = await planRole(reader, plan, {
+    roleName,
+    accountId,
+    trustPolicy: documents.trustPolicy,
+    description: documents.description,
+    maxSessionDuration: request.maxSessionDuration,
+    managedPolicy: names.rolePolicy,
+    reach: `oss://${request.bucket}/${request.prefix}`,
+    risk: 'the service\'s session policy is the only limit on what its credentials reach',
+    allowExtraPolicies: request.allowExtraPolicies === true
+  })
+  if (role !== undefined) {
     plan.roleArn = role.arn
     // The user's policy names the role by the ARN RAM reports.
     documents.userPolicy = buildAssumePolicy(role.arn)

@@ -9,12 +9,9 @@
 //
 // Planned and applied like provision (plan.ts): idempotent, never rewrites a trust
 // policy, refuses a role that other policies widen.
-import type { AttachedPolicy, RamReader } from '../../alicloud/ram-types.js'
-import {
-  ACCOUNT_ID, MAX_MAX_SESSION_DURATION, MIN_MAX_SESSION_DURATION, ROLE_ARN, ROLE_NAME, accountOfArn, describeTrustDifference,
-  renderPolicy, roleArnFor, samePolicy
-} from './documents.js'
-import { ProvisionError, checkExtraPolicies, planPolicy, type Change } from './plan.js'
+import type { RamReader } from '../../alicloud/ram-types.js'
+import { ACCOUNT_ID, MAX_MAX_SESSION_DURATION, MIN_MAX_SESSION_DURATION, ROLE_ARN, ROLE_NAME, roleArnFor } from './documents.js'
+import { planPolicy, planRole, type Change } from './plan.js'
 
 /** The audience ACK's RRSA puts in projected tokens unless told otherwise. */
 export const RRSA_DEFAULT_AUDIENCE = 'sts.aliyuncs.com'
@@ -120,29 +117,18 @@ export async function planRrsa (request: RrsaRequest, reader: RamReader): Promis
   const documents = buildRrsaDocuments(request)
   const { roleName, accountId } = request
   const plan: RrsaPlan = { request, documents, roleArn: documents.roleArn, unchanged: [], changes: [], warnings: [] }
-  const role = await reader.getRole(roleName)
-  let attached: AttachedPolicy[] = []
-  if (role === undefined) {
-    plan.changes.push({
-      action: 'CreateRole',
-      roleName,
-      document: renderPolicy(documents.trustPolicy),
-      description: documents.description,
-      maxSessionDuration: request.maxSessionDuration
-    })
-  } else {
-    const roleAccount = accountOfArn(role.arn)
-    if (roleAccount !== accountId) {
-      throw new ProvisionError(`role ${roleName} belongs to account ${roleAccount ?? '(unknown)'}, not --account-id ${accountId}: check --account-id`)
-    }
-    if (!samePolicy(role.assumeRolePolicyDocument, documents.trustPolicy)) {
-      throw new ProvisionError(`role ${roleName} already exists with a different trust policy: ${describeTrustDifference(role.assumeRolePolicyDocument, documents.trustPolicy)}. ` +
-        'It was left unchanged; fix its trust policy in the RAM console or choose another --role-name')
-    }
-    attached = await reader.listPoliciesForRole(roleName)
-    const warning = checkExtraPolicies(roleName, attached, documents.policyName, 'sts:AssumeRole on the grant roles',
-      'the service runs with more rights than assuming its grant roles', request.allowExtraPolicies === true)
-    if (warning !== undefined) plan.warnings.push(warning)
+  const { role, attached } = await planRole(reader, plan, {
+    roleName,
+    accountId,
+    trustPolicy: documents.trustPolicy,
+    description: documents.description,
+    maxSessionDuration: request.maxSessionDuration,
+    managedPolicy: documents.policyName,
+    reach: 'sts:AssumeRole on the grant roles',
+    risk: 'the service runs with more rights than assuming its grant roles',
+    allowExtraPolicies: request.allowExtraPolicies === true
+  })
+  if (role !== undefined) {
     plan.roleArn = role.arn
     plan.unchanged.push(`role ${roleName} exists and trusts only service account ${request.namespace}/${request.serviceAccount}`)
   }
