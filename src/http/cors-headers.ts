@@ -7,6 +7,16 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 /** What a browser script may read of an answer: the request id and when to retry. */
 export const EXPOSED_HEADERS = ['x-request-id', 'retry-after']
 
+/** What both browser-facing plugins (credentials, uploads) give @fastify/cors besides the origins. */
+export const CORS_OPTIONS = {
+  methods: ['POST'],
+  allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+  exposedHeaders: EXPOSED_HEADERS,
+  credentials: false,
+  maxAge: 600,
+  strictPreflight: true
+}
+
 /** The same headers the CORS plugin sets on an answer to an allowed origin. */
 export function ensureCorsHeaders (request: FastifyRequest, reply: FastifyReply, origins: ReadonlySet<string>): void {
   const origin = request.headers.origin

@@ -16,7 +16,7 @@ import { RateLimited, Overloaded, withRetryAfter } from '../../errors.js'
 import type { Caller } from '../../auth/verifier.js'
 import type { Vender, Issued } from '../../vend.js'
 import { sendError } from '../error-handler.js'
-import { ensureCorsHeaders, EXPOSED_HEADERS } from '../cors-headers.js'
+import { CORS_OPTIONS, ensureCorsHeaders } from '../cors-headers.js'
 import { assertAcceptable, requestedFormat, type Format } from './formats.js'
 import { assertNoQueryToken, assertOriginAllowed } from './guards.js'
 import { ossAppServerError } from './shapes.js'
@@ -60,12 +60,7 @@ export default async function credentials (app: FastifyInstance, opts: Credentia
   const list = [...origins]
   await app.register(cors, {
     origin: (origin, callback) => { callback(null, origin !== undefined && !origins.has(origin) ? false : list) },
-    methods: ['POST'],
-    allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
-    exposedHeaders: EXPOSED_HEADERS,
-    credentials: false,
-    maxAge: 600,
-    strictPreflight: true
+    ...CORS_OPTIONS
   })
 
   // Shed load before any real work when the event loop lags (only this route: the

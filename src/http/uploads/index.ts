@@ -4,7 +4,7 @@
 // built from src/auth and the shared error registry only. Registered under the
 // `/uploads` prefix, so its CORS preflight route is OPTIONS /uploads/*.
 import { sendError } from '../error-handler.js'
-import { ensureCorsHeaders, EXPOSED_HEADERS } from '../cors-headers.js'
+import { CORS_OPTIONS, ensureCorsHeaders } from '../cors-headers.js'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import cors from '@fastify/cors'
@@ -70,12 +70,7 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
   // CORS first, so that every refusal below (origin aside) carries its headers.
   await app.register(cors, {
     origin: [...origins],
-    methods: ['POST'],
-    allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
-    exposedHeaders: EXPOSED_HEADERS,
-    credentials: false,
-    maxAge: 600,
-    strictPreflight: true
+    ...CORS_OPTIONS
   })
   app.decorateRequest('errorCode', null)
   app.setErrorHandler((err, request, reply) => {

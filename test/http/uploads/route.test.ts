@@ -234,4 +234,10 @@ t.test('browsers: the preflight and the answer carry CORS for configured origins
   const refused = await sign(t, h, 'url', h.token({ sub: 'alice' }), { key: `${DIR}alice/a`, method: 'GET' }, { origin: 'https://evil.example.com' })
   t.equal(refused.json.code, 'STS_VENDING_ORIGIN_NOT_ALLOWED')
   t.equal(h.emulator.callCount, 1, 'the refused origin never reached STS')
+  // A refusal to an allowed origin is readable by the page: code and Retry-After.
+  const unauthenticated = await h.app.inject({ method: 'POST', url: '/uploads/form', headers: { origin: 'https://app.example.com', 'content-type': 'application/json' }, payload: {} })
+  assertContract(t, exchange(unauthenticated))
+  t.equal(unauthenticated.statusCode, 401)
+  t.equal(unauthenticated.headers['access-control-allow-origin'], 'https://app.example.com', 'a 401 carries CORS')
+  t.match(String(unauthenticated.headers['access-control-expose-headers']), /retry-after/)
 })
