@@ -1,7 +1,7 @@
 // `sts-vending verify` against the dev setup (service + STS + OSS emulators), and
 // against a deliberately broken service whose session policy is too wide: verify must
 // notice that an upload outside the caller's directory succeeded.
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -134,10 +134,15 @@ t.test('usage errors and an unreachable or refusing service exit 2 without print
 })
 
 t.test('--token-file never prints what the file holds; it says what is wrong with it', async (t) => {
-  const dotenv = 'ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tDoNotPrintMe\nALIBABA_CLOUD_ACCESS_KEY_SECRET=sEcReTdOnOtPrInTmE\n'
+  // Secret-shaped contents made at run time: nothing key-like is committed.
+  const keyId = `LTAI${randomBytes(9).toString('hex')}`
+  const keySecret = randomBytes(15).toString('base64url')
+  const dotenv = `ALIBABA_CLOUD_ACCESS_KEY_ID=${keyId}\nALIBABA_CLOUD_ACCESS_KEY_SECRET=${keySecret}\n`
+  const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  const keyBody = privateKey.split('\n')[1] ?? ''
   const rows: Array<{ desc: string, content: string | Buffer, err: RegExp, secrets: string[] }> = [
-    { desc: 'a .env file', content: dotenv, err: /^sts-vending verify: --token-file does not hold a JWT \(header\.payload\.signature in base64url; it has 2 lines\); its contents are not shown/, secrets: ['LTAI5tDoNotPrintMe', 'sEcReTdOnOtPrInTmE', 'ALIBABA_CLOUD'] },
-    { desc: 'a private key', content: '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n', err: /--token-file does not hold a JWT/, secrets: ['MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', 'PRIVATE KEY'] },
+    { desc: 'a .env file', content: dotenv, err: /^sts-vending verify: --token-file does not hold a JWT \(header\.payload\.signature in base64url; it has 2 lines\); its contents are not shown/, secrets: [keyId, keySecret, 'ALIBABA_CLOUD'] },
+    { desc: 'a private key', content: privateKey, err: /--token-file does not hold a JWT/, secrets: [keyBody, 'PRIVATE KEY'] },
     { desc: 'a password', content: 'hunter2-is-my-password', err: /--token-file does not hold a JWT \(header\.payload\.signature in base64url\); its contents/, secrets: ['hunter2'] },
     { desc: 'three parts, no JSON header', content: 'abc.def.ghi', err: /--token-file does not hold a JWT/, secrets: ['abc.def'] },
     { desc: 'a header with a newline in it', content: 'eyJhbGciOiJub25lIn0\n.eyJzdWIiOiJ4In0.', err: /--token-file does not hold a JWT/, secrets: ['eyJhbGci'] },
