@@ -2,12 +2,13 @@
 // service account through the cluster's OIDC provider, allowed to assume the grant
 // roles only), planned and applied like provision. The RAM SDK is loaded for a real run
 // only; a dry run reads nothing, so everything it needs comes from the flags.
-import { DEFAULT_RAM_ENDPOINT, RamApiError } from '../../alicloud/ram-types.js'
+import { DEFAULT_RAM_ENDPOINT } from '../../alicloud/ram-types.js'
 import {
-  Failure, PROGRAM, UsageError, defineCommand, loadOptional, parseInteger, required, type Options, type Values, type Writable
+  PROGRAM, UsageError, defineCommand, parseInteger, required, type Options, type Values, type Writable
 } from '../args.js'
 import { renderPolicy } from '../provision/documents.js'
-import { ProvisionError, applyPlan, changeCall, emptyAccountReader, explainError, formatCall } from '../provision/plan.js'
+import { changeCall, emptyAccountReader, formatCall } from '../provision/plan.js'
+import { checkRamEndpoint, runOnRam } from '../provision/run.js'
 import { RRSA_DEFAULT_AUDIENCE, checkRrsaRequest, planRrsa, type RrsaPlan, type RrsaRequest } from '../provision/rrsa.js'
 
 const help = `Usage: ${PROGRAM} provision-rrsa --account-id <id> --oidc-provider-arn <arn> --oidc-issuer-url <url> --namespace <ns> --service-account <name> --grant-role-arn <arn>... [options]
@@ -98,12 +99,7 @@ export const command = defineCommand({
   async run (v, io) {
     const request = rrsaRequest(v)
     const endpoint = v.endpoint ?? DEFAULT_RAM_ENDPOINT
-    const { parseEndpoint } = await import('../../alicloud/sdk-config.js')
-    try {
-      parseEndpoint(endpoint, 'the RAM endpoint')
-    } catch (err) {
-      throw new UsageError(`--endpoint: ${(err as Error).message}`)
-    }
+    await checkRamEndpoint(endpoint)
     const out = io.stdout
     if (v['dry-run'] === true) {
       const reader = emptyAccountReader()
@@ -117,25 +113,10 @@ export const command = defineCommand({
       printHandover(out, plan)
       return 0
     }
-    const { createRamClient } = await loadOptional('@alicloud/ram20150501', async () => await import('../../alicloud/ram-client.js'))
-    const credential = io.credential ?? (await import('../../alicloud/credentials.js')).createUpstreamCredential()
-    const ram = createRamClient({ endpoint, credential })
-    try {
-      out.write(`Provisioning role ${request.roleName} for service account ${request.namespace}/${request.serviceAccount} (RRSA)\n`)
-      const plan = await planRrsa(request, ram)
-      for (const line of plan.unchanged) out.write(`  = ${line}\n`)
-      for (const warning of plan.warnings) io.stderr.write(`WARNING: ${warning}\n`)
-      if (plan.changes.length === 0) {
-        out.write('Nothing changed: RAM already matches this request.\n')
-      } else {
-        await applyPlan(plan, ram, (line) => out.write(`  + ${line}\n`))
-        out.write(`Applied ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'}.\n`)
-      }
-      printHandover(out, plan)
-      return 0
-    } catch (err) {
-      if (err instanceof RamApiError || err instanceof ProvisionError) throw new Failure(explainError(err))
-      throw err
-    }
+    return await runOnRam(io, endpoint, {
+      heading: `Provisioning role ${request.roleName} for service account ${request.namespace}/${request.serviceAccount} (RRSA)`,
+      plan: async (ram) => await planRrsa(request, ram),
+      handover: (plan) => { printHandover(out, plan) }
+    })
   }
 })

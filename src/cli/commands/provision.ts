@@ -3,18 +3,17 @@
 // The planning lives in ../provision/; this file is the operator's words around it. The
 // RAM SDK and the credential chain are loaded only for a real run: a dry run and --help
 // work where the optional RAM package is not installed.
-import { DEFAULT_RAM_ENDPOINT, RamApiError } from '../../alicloud/ram-types.js'
+import { DEFAULT_RAM_ENDPOINT } from '../../alicloud/ram-types.js'
 import { canonicalActions } from '../../policy/build.js'
 import {
-  Failure, PROGRAM, UsageError, defineCommand, loadOptional, parseActions, parseInteger, required,
+  PROGRAM, UsageError, defineCommand, parseActions, parseInteger, required,
   type Options, type Values, type Writable
 } from '../args.js'
 import {
   SYSTEM_ASSUME_POLICY, checkRequest, defaultGrantName, defaultRoleName, grantYaml, renderPolicy, trusteeText, type ProvisionRequest
 } from '../provision/documents.js'
-import {
-  ProvisionError, applyPlan, changeCall, emptyAccountReader, explainError, formatCall, planProvision, type Plan
-} from '../provision/plan.js'
+import { changeCall, emptyAccountReader, formatCall, planProvision, type Plan } from '../provision/plan.js'
+import { checkRamEndpoint, runOnRam } from '../provision/run.js'
 
 const help = `Usage: ${PROGRAM} provision --account-id <id> --bucket <bucket> --prefix <dir/> (--ram-user <name> | --trust-role-arn <arn>) [options]
 
@@ -147,43 +146,18 @@ export const command = defineCommand({
   async run (v, io) {
     const request = provisionRequest(v)
     const endpoint = v.endpoint ?? DEFAULT_RAM_ENDPOINT
-    await checkEndpoint(endpoint)
+    await checkRamEndpoint(endpoint)
     if (v['dry-run'] === true) {
       const reader = emptyAccountReader(request.trustRoleArn !== undefined ? [request.trustRoleArn] : [])
       const plan = await planProvision(request, reader)
       printDryRun(io.stdout, plan, reader.calls)
       return 0
     }
-    const { createRamClient } = await loadOptional('@alicloud/ram20150501', async () => await import('../../alicloud/ram-client.js'))
-    const credential = io.credential ?? (await import('../../alicloud/credentials.js')).createUpstreamCredential()
-    const ram = createRamClient({ endpoint, credential })
-    const out = io.stdout
-    try {
-      out.write(`Provisioning oss://${request.bucket}/${request.prefix} (${canonicalActions(request.actions).join(', ')}) for ${trusteeText(request)} as role ${request.roleName}\n`)
-      const plan = await planProvision(request, ram)
-      for (const line of plan.unchanged) out.write(`  = ${line}\n`)
-      for (const note of plan.notes) out.write(`  ! ${note}\n`)
-      for (const warning of plan.warnings) io.stderr.write(`WARNING: ${warning}\n`)
-      if (plan.changes.length === 0) {
-        out.write('Nothing changed: RAM already matches this request.\n')
-      } else {
-        await applyPlan(plan, ram, (line) => out.write(`  + ${line}\n`))
-        out.write(`Applied ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'}.\n`)
-      }
-      printHandover(out, request, plan.roleArn)
-      return 0
-    } catch (err) {
-      if (err instanceof RamApiError || err instanceof ProvisionError) throw new Failure(explainError(err))
-      throw err
-    }
+    return await runOnRam(io, endpoint, {
+      heading: `Provisioning oss://${request.bucket}/${request.prefix} (${canonicalActions(request.actions).join(', ')}) for ${trusteeText(request)} as role ${request.roleName}`,
+      plan: async (ram) => await planProvision(request, ram),
+      notes: (plan) => plan.notes,
+      handover: (plan) => { printHandover(io.stdout, request, plan.roleArn) }
+    })
   }
 })
-
-async function checkEndpoint (endpoint: string): Promise<void> {
-  const { parseEndpoint } = await import('../../alicloud/sdk-config.js')
-  try {
-    parseEndpoint(endpoint, 'the RAM endpoint')
-  } catch (err) {
-    throw new UsageError(`--endpoint: ${(err as Error).message}`)
-  }
-}
