@@ -3,6 +3,7 @@
 // answers --help/-h, and turns a UsageError into one line and exit 2. Commands never
 // exit the process and never print stack traces: they write to the streams they are
 // given and return an exit code.
+import { open } from 'node:fs/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ACTIONS, type Action } from '../config/schema.js'
 import { canonicalActions } from '../policy/build.js'
@@ -119,6 +120,27 @@ export function credentialsUrl (value: string, flag = 'url'): URL {
  * of the server's image). When the package itself is not installed this throws
  * MissingPackage; any other failure (a broken install) is passed on.
  */
+/**
+ * At most `limit + 1` bytes of a file (enough to tell that it is too large), read in as
+ * many reads as it takes: a pipe or process substitution may deliver it in pieces. Fails
+ * with the file system's error (its `code` says why), never with the contents.
+ */
+export async function readFileHead (path: string, limit: number): Promise<Buffer> {
+  const handle = await open(path, 'r')
+  try {
+    const buffer = Buffer.alloc(limit + 1)
+    let length = 0
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    return buffer.subarray(0, length)
+  } finally {
+    await handle.close()
+  }
+}
+
 export async function loadOptional<T> (pkg: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load()

@@ -12,12 +12,11 @@
 // Such a request carries the page's name in `Host`, so only the loopback names with this
 // port are answered. Both the token file and the service's answer are read up to a bound,
 // and every failure is logged with its cause, never with the token or the credentials.
-import { open } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { isIP, type AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { Agent, request } from 'undici'
-import { PROGRAM, UsageError, credentialsUrl, defineCommand, required, type Options } from '../args.js'
+import { PROGRAM, UsageError, credentialsUrl, defineCommand, readFileHead, required, type Options } from '../args.js'
 
 /** A projected service-account token is 1-2 KB; a file bigger than this is not one. */
 export const MAX_TOKEN_FILE_BYTES = 16 * 1024
@@ -70,30 +69,17 @@ function printable (value: string | undefined): string | undefined {
 class TokenFileProblem extends Error {}
 
 async function readToken (path: string): Promise<string> {
-  let handle
+  let head: Buffer
   try {
-    handle = await open(path, 'r')
+    head = await readFileHead(path, MAX_TOKEN_FILE_BYTES)
   } catch (err) {
-    throw new TokenFileProblem(`cannot be opened (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    const e = err as NodeJS.ErrnoException
+    throw new TokenFileProblem(`${e.syscall === 'open' ? 'cannot be opened' : 'cannot be read'} (${e.code ?? 'error'})`)
   }
-  try {
-    const buffer = Buffer.alloc(MAX_TOKEN_FILE_BYTES + 1)
-    let length = 0
-    while (length < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null)
-      if (bytesRead === 0) break
-      length += bytesRead
-    }
-    if (length > MAX_TOKEN_FILE_BYTES) throw new TokenFileProblem(`is larger than ${MAX_TOKEN_FILE_BYTES} bytes`)
-    const token = buffer.subarray(0, length).toString('utf8').trim()
-    if (token === '') throw new TokenFileProblem('is empty')
-    return token
-  } catch (err) {
-    if (err instanceof TokenFileProblem) throw err
-    throw new TokenFileProblem(`cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-  } finally {
-    await handle.close()
-  }
+  if (head.length > MAX_TOKEN_FILE_BYTES) throw new TokenFileProblem(`is larger than ${MAX_TOKEN_FILE_BYTES} bytes`)
+  const token = head.toString('utf8').trim()
+  if (token === '') throw new TokenFileProblem('is empty')
+  return token
 }
 
 /** The error code in the service's answer (credentials-uri `Code`, default `code`), when it looks like one. */

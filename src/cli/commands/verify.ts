@@ -8,11 +8,10 @@
 // token or the credentials. Probe objects carry a random name; any written outside is
 // deleted again when the credentials allow it, and reported when they do not.
 import { randomBytes } from 'node:crypto'
-import { open } from 'node:fs/promises'
 import type { Static } from '@sinclair/typebox'
 import type { CredentialsResponse } from '../../http/credentials/route.js'
 import {
-  EXIT_USAGE, Failure, PROGRAM, UsageError, credentialsUrl, defineCommand, loadOptional, required,
+  EXIT_USAGE, Failure, PROGRAM, UsageError, credentialsUrl, defineCommand, loadOptional, readFileHead, required,
   type CliIo, type Options, type Values
 } from '../args.js'
 
@@ -102,26 +101,10 @@ async function attempt (call: () => Promise<unknown>): Promise<Outcome | string>
 
 /** At most MAX_TOKEN_BYTES + 1 bytes of the file: enough to tell that it is too large. */
 async function readBounded (path: string): Promise<Buffer> {
-  let handle
   try {
-    handle = await open(path, 'r')
+    return await readFileHead(path, MAX_TOKEN_BYTES)
   } catch (err) {
     throw new UsageError(`cannot read --token-file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
-  }
-  try {
-    const buffer = Buffer.alloc(MAX_TOKEN_BYTES + 1)
-    let length = 0
-    // A pipe or process substitution may deliver the token in several reads.
-    while (length < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null)
-      if (bytesRead === 0) break
-      length += bytesRead
-    }
-    return buffer.subarray(0, length)
-  } catch (err) {
-    throw new UsageError(`cannot read --token-file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
-  } finally {
-    await handle.close()
   }
 }
 
