@@ -21,7 +21,7 @@ import { createStsClient, type StsClient } from './alicloud/sts-client.js'
 import { createUpstreamCredential } from './alicloud/credentials.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import metricsPlugin from './observability/metrics-plugin.js'
-import { cacheMetrics, upstreamMetrics } from './observability/bindings.js'
+import { cacheMetrics, issuedCounter, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
 import { createSharedCache, type SharedCache } from './cache/shared-cache.js'
 import { sharedStateSettings } from './redis/settings.js'
@@ -156,6 +156,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     }
   })
   const audit = createAudit(app.log)
+  const countIssued = issuedCounter(metrics)
   const vender = createVender({ config, grants: deps.grants, upstream, cache, now, shared, gate })
 
   await app.register(healthRoutes)
@@ -167,7 +168,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     rateLimit: { ...config.rateLimit, store: rateLimitStore('credentials') },
     maxEventLoopDelayMs: config.server.maxEventLoopDelayMs,
     onIssued: (request, issued) => {
-      metrics.issued.inc({ grant: issued.grant, source: issued.fromCache ? 'cache' : 'sts' })
+      countIssued(issued.grant, issued.fromCache)
       audit.issued(request, issued)
     },
     onRefused: (request, status, code) => audit.refused(request, status, code),

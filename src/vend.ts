@@ -6,10 +6,10 @@
 //
 // The derivation (grant, policy JSON, session name, cache key) is a pure function of
 // the grants, the caller and the request, and the larger part of a cache hit's own
-// work; it is memoised on the verified claims object itself. The verifier hands out
-// the same frozen payload for a token it has cached, so a memo entry belongs to one
-// token of one caller and goes when the verifier drops that token (its TTL, its LRU,
-// or its key leaving the key set). Only successful derivations are kept, so every
+// work; it is memoised on the verified caller (for the default request) or its claims
+// object. The verifier hands out the same frozen caller and claims for a token it
+// remembers, so a memo entry belongs to one token of one caller and goes when the
+// verifier drops that token (its TTL, its bound, or its key leaving the key set). Only successful derivations are kept, so every
 // refusal is decided afresh; the cache lookup and the margin check run on every
 // request, the upstream budgets on every miss.
 import type { Config } from './config/schema.js'
@@ -88,6 +88,9 @@ export function createVender (deps: VenderDeps): Vender {
   const minDuration = config.cache.minRemainingSeconds + MIN_USABLE_SECONDS
   const marginMs = config.cache.minRemainingSeconds * 1000
   const memo = new WeakMap<object, Map<string, Derivation>>()
+  // The request nearly every client sends ({}: the grant's defaults), memoised on the
+  // caller itself: no key to build. A recalled token hands out the same frozen caller.
+  const defaults = new WeakMap<Caller, Derivation>()
 
   function derive (caller: Caller, req: VendRequest): Derivation {
     const resolved = resolveGrant(grants, caller.issuer, caller.claims, req)
@@ -102,6 +105,12 @@ export function createVender (deps: VenderDeps): Vender {
   }
 
   function derivation (caller: Caller, req: VendRequest): Derivation {
+    if (req.grant === undefined && req.prefix === undefined && req.actions === undefined && req.durationSeconds === undefined &&
+      Object.isFrozen(caller) && Object.isFrozen(caller.claims)) {
+      let known = defaults.get(caller)
+      if (known === undefined) defaults.set(caller, known = derive(caller, req))
+      return known
+    }
     const claims: unknown = caller.claims
     // Only a frozen claims object can be trusted to read the same next time.
     const memoKey = claims !== null && typeof claims === 'object' && Object.isFrozen(claims) ? derivationKey(caller, req) : undefined

@@ -7,8 +7,8 @@
 // request, for longer); "no keys yet" is distinguishable (503) from "bad token" (401).
 //
 // Each key is one object for as long as the key set holds it, so that the verifier
-// built for it (and its cache of verified tokens, verifier.ts) lives exactly as long as
-// the key: a key that leaves the JWKS takes its verifier and cache with it.
+// built for it (verifier.ts) lives exactly as long as the key, and a token verified
+// with it is recalled (verified-tokens.ts) only while `holds` still finds it.
 import { createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { request } from 'undici'
 import { InvalidToken, KeysUnavailable } from '../errors.js'
@@ -19,6 +19,12 @@ export interface VerificationKey { readonly material: string | Buffer }
 export interface KeySource {
   /** The key for a token with this header, or InvalidToken / KeysUnavailable. */
   getKey (kid: string | undefined, alg: string): Promise<VerificationKey>
+  /**
+   * Whether this key is still in the set (identity: a key kept across refetches is the
+   * same object). Starts a refresh when the set is stale, as getKey does, so that a
+   * token verified before cannot keep a removed key's set from being refreshed.
+   */
+  holds (key: VerificationKey): boolean
   /** True once keys are available (readiness). */
   ready (): boolean
   close (): void
@@ -79,12 +85,12 @@ export function staticKeySource (pem: string, algorithms: readonly string[]): Ke
     if (problem !== undefined) throw new Error(problem)
   }
   const verificationKey: VerificationKey = { material: key.export({ type: 'spki', format: 'pem' }).toString() }
-  return { getKey: async () => verificationKey, ready: () => true, close: () => {} }
+  return { getKey: async () => verificationKey, holds: (key) => key === verificationKey, ready: () => true, close: () => {} }
 }
 
 export function secretKeySource (secret: string): KeySource {
   const verificationKey: VerificationKey = { material: createSecretKey(Buffer.from(secret, 'utf8')).export() }
-  return { getKey: async () => verificationKey, ready: () => true, close: () => {} }
+  return { getKey: async () => verificationKey, holds: (key) => key === verificationKey, ready: () => true, close: () => {} }
 }
 
 /** The one deadline of a whole JWKS fetch (connect, headers, body); kept well under 10 s. */
@@ -336,6 +342,11 @@ export function jwksKeySource (opts: JwksOptions): KeySource & { fetches (): num
       closed = true
       cancelRetry?.()
       closing.abort()
+    },
+    holds (key) {
+      if (keys === undefined) return false
+      if (now() - loadedAt >= opts.refreshMs && mayFetch()) void start()
+      return keys.includes(key as LoadedKey)
     },
     async getKey (kid, alg) {
       if (keys === undefined) {

@@ -3,35 +3,37 @@
 // time claims are checked here against an injectable clock so that expiry is testable
 // with fake time and `iat` in the future is refused (fast-jwt accepts it by default).
 //
-// Verified tokens are cached per key: fast-jwt's own cache (an LRU keyed by a SHA-2 of
-// the token) inside the one verifier built for each key object. A repeated token costs
-// a hash lookup instead of a signature check. The verifiers sit in a WeakMap keyed by
-// the key object that keys.ts keeps only while the key set holds the key, so a key that
-// leaves the JWKS takes its cache with it, and its tokens stop verifying at the next
-// refresh, even tokens seen before. The cache holds nothing about time: exp, nbf, iat
-// and the token age are checked on every request (checkTimeClaims), cached or not.
+// A verified token is remembered by its string (verified-tokens.ts) together with the
+// key that verified it; a repeated token is recalled without parsing or hashing while
+// its key is still in the set, and its time claims are checked on every request. One
+// fast-jwt verifier is kept per key object, in a WeakMap: keys.ts keeps a key object
+// only while the key set holds the key, so a removed key's verifier goes with it.
 //
 // Why not @fastify/jwt (10.x), although the product was specified with it: its verify
 // options (algorithms, allowedIss, allowedAud) are fixed per registration, so per-issuer
 // pinning needs one namespace per issuer; keys from a JWKS come through its async
 // secret callback, and the verifier it then builds per key lives in a Map keyed by the
 // PEM that is never bounded or emptied (a removed key's verifier and cache stay for the
-// life of the process); it reads the Authorization header with its own, looser parsing
-// (token.ts must run first anyway) and answers with its own error codes; and its time
-// checks take a fixed `clockTimestamp`, not a clock. What it would add over fast-jwt,
-// which it wraps, is that plumbing; the bench keeps it as the floor to measure against.
+// life of the process); its cache is keyed by a hash of the token, checked after its own
+// header parsing, where a cache keyed by the string and checked first costs a lookup;
+// it reads the Authorization header with its own, looser parsing (token.ts must run
+// first anyway) and answers with its own error codes; and its time checks take a fixed
+// `clockTimestamp`, not a clock. What it would add over fast-jwt, which it wraps, is
+// that plumbing; the bench keeps it as the floor to measure against.
 import { createVerifier, type TokenError } from 'fast-jwt'
 import type { IssuerConfig } from '../config/schema.js'
 import { InvalidToken, KeysUnavailable } from '../errors.js'
 import type { KeySource, VerificationKey } from './keys.js'
 import type { DecodedToken } from './token.js'
+import { createVerifiedTokens, type VerifiedTokens } from './verified-tokens.js'
 
+/** Frozen, with its claims: a recalled token hands out the same object every time. */
 export interface Caller {
   /** The issuer's configured name. */
-  issuer: string
+  readonly issuer: string
   /** The validated `sub` claim. */
-  subject: string
-  claims: Record<string, unknown>
+  readonly subject: string
+  readonly claims: Readonly<Record<string, unknown>>
 }
 
 export type VerifyFailureReason = 'signature' | 'claims' | 'expired' | 'not_yet_valid' | 'issued_in_future' | 'too_old' | 'subject' | 'keys_unavailable'
@@ -46,7 +48,7 @@ function isNumber (v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v)
 }
 
-export function checkTimeClaims (payload: Record<string, unknown>, issuer: IssuerConfig, nowMs: number): void {
+export function checkTimeClaims (payload: Readonly<Record<string, unknown>>, issuer: IssuerConfig, nowMs: number): void {
   const now = nowMs / 1000
   const tol = issuer.clockToleranceSeconds
   const { exp, nbf, iat } = payload
@@ -62,12 +64,18 @@ export function checkTimeClaims (payload: Record<string, unknown>, issuer: Issue
 
 export type IssuerVerifier = (decoded: DecodedToken) => Promise<Caller>
 
-/** Verified tokens kept per key (fast-jwt's LRU); bounded, and dropped with the key. */
-export const VERIFIED_TOKENS_PER_KEY = 1000
-/** How long a verified token stays cached (its time claims are checked on every use regardless). */
-const VERIFIED_TOKEN_TTL_MS = 10 * 60 * 1000
+/**
+ * The caller a token was verified as before, with its time claims checked now; undefined
+ * when the token is not remembered (or its key left the set): verify it afresh.
+ */
+export function recallCaller (tokens: VerifiedTokens, token: string, now: () => number): Caller | undefined {
+  const known = tokens.recall(token)
+  if (known === undefined) return undefined
+  checkTimeClaims(known.caller.claims, known.issuer, now())
+  return known.caller
+}
 
-export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now: () => number): IssuerVerifier {
+export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now: () => number, tokens: VerifiedTokens = createVerifiedTokens(now)): IssuerVerifier {
   // The key is looked up first and one synchronous verifier is kept per key: given an
   // async key callback, fast-jwt re-parses the PEM on every verification, which
   // profiled at ~40 % of a cache-hit request (BENCHMARKS.md).
@@ -85,8 +93,8 @@ export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now
         ignoreExpiration: true,
         ignoreNotBefore: true,
         ...(issuer.typ !== undefined ? { checkTyp: issuer.typ } : {}),
-        cache: VERIFIED_TOKENS_PER_KEY,
-        cacheTTL: VERIFIED_TOKEN_TTL_MS
+        // Remembered tokens are recalled before fast-jwt is reached (verified-tokens.ts).
+        cache: false
       })
       verifiers.set(key, verify)
     }
@@ -94,6 +102,8 @@ export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now
   }
 
   return async (decoded) => {
+    const recalled = recallCaller(tokens, decoded.token, now)
+    if (recalled !== undefined) return recalled
     let key: VerificationKey
     try {
       key = await keys.getKey(decoded.header.kid, decoded.header.alg)
@@ -109,11 +119,12 @@ export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now
       throw new TokenRejected(code === 'FAST_JWT_INVALID_SIGNATURE' || code === 'FAST_JWT_INVALID_ALGORITHM' ? 'signature' : 'claims')
     }
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TokenRejected('claims')
-    // A cached payload is the same object on every hit: nothing downstream may change it.
-    Object.freeze(payload)
     checkTimeClaims(payload, issuer, now())
     const sub = payload.sub
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) throw new TokenRejected('subject')
-    return { issuer: issuer.name, subject: sub, claims: payload }
+    // A remembered caller is the same object on every recall: nothing downstream may change it.
+    const caller: Caller = Object.freeze({ issuer: issuer.name, subject: sub, claims: Object.freeze(payload) })
+    tokens.remember(decoded.token, { caller, issuer, keys, key })
+    return caller
   }
 }

@@ -10,7 +10,16 @@ export const MAX_DURATION_SECONDS = 43_200
 /** Credentials must stay cacheable for at least this long after the freshness margin is taken off. */
 export const MIN_USABLE_SECONDS = 300
 
+// A cached credential's expiration is formatted for every answer and audit line that
+// names it: remembered per Date object, and per its time in case the Date was changed.
+const formatted = new WeakMap<Date, { ms: number, text: string }>()
+
 /** STS's Expiration format: seconds precision, UTC, `Z` (`2026-01-01T00:00:00Z`). */
 export function stsTime (d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+  const ms = d.getTime()
+  const known = formatted.get(d)
+  if (known !== undefined && known.ms === ms) return known.text
+  const text = d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+  formatted.set(d, { ms, text })
+  return text
 }

@@ -5,8 +5,10 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 
 async function securityHeaders (app: FastifyInstance): Promise<void> {
-  app.addHook('onSend', async (_request, reply) => {
+  // A callback hook: no promise per answer for one header.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     void reply.header('x-content-type-options', 'nosniff')
+    done(null, payload)
   })
 }
 

@@ -55,7 +55,8 @@ export function serverOptions (server: Config['server'], logger: LoggerSetting =
 
 /** Every answer names its request id, so a caller can quote it and an operator find it. */
 export const requestIdHeader = fp(async function requestIdHeader (app: FastifyInstance): Promise<void> {
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('x-request-id', request.id)
+    done(null, payload)
   })
 }, { name: 'request-id', fastify: '5.x' })

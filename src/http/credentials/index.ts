@@ -87,9 +87,10 @@ export default async function credentials (app: FastifyInstance, opts: Credentia
     request.caller = await app.auth.authenticate(request)
   })
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode
     if (status === 401 || status === 403 || status === 429) opts.onRefused?.(request, status, request.errorCode ?? 'unknown')
+    done()
   })
 
   app.setErrorHandler((err, request, reply) => {

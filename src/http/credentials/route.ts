@@ -28,8 +28,9 @@ export function credentialsRoute (app: FastifyInstance, opts: CredentialsRouteOp
       response: { 200: CredentialsResponse, '4xx': ErrorResponse, '5xx': ErrorResponse }
     },
     // A POST without a body is a request for the grant's defaults.
-    preValidation: async (request) => {
+    preValidation: (request, _reply, done) => {
       if (request.body === undefined || request.body === null) request.body = {}
+      done()
     }
   }, async (request, reply) => {
     // Fail closed: without a verified caller (a hook removed by mistake) nothing is vended.

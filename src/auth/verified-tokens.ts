@@ -1,0 +1,65 @@
+// Tokens verified before, keyed by the token string itself: a repeated token costs a
+// Map lookup instead of the strict pre-parse, a hash and a signature check, which is
+// what lets a cache hit beat a route that verifies every time (BENCHMARKS.md).
+//
+// What may not be cached is checked on every recall:
+//   - the key that verified the token must still be in its issuer's key set
+//     (`KeySource.holds`, which also starts the JWKS refresh when the set is stale), so
+//     a key that leaves the JWKS stops verifying its tokens, seen before or not, within
+//     the refresh interval;
+//   - the time claims (exp, nbf, iat, the token age) against the injected clock.
+// A token string determines everything else the first verification decided (header,
+// algorithm, iss, aud, typ, signature), so equal strings need no second look.
+//
+// Bounded in count and in time, oldest first: a verified token is a caller's own, and
+// re-verifying one that was dropped costs one signature check.
+import type { IssuerConfig } from '../config/schema.js'
+import type { KeySource, VerificationKey } from './keys.js'
+
+export interface VerifiedCaller {
+  readonly issuer: string
+  readonly subject: string
+  readonly claims: Readonly<Record<string, unknown>>
+}
+
+interface Entry {
+  caller: VerifiedCaller
+  issuer: IssuerConfig
+  keys: KeySource
+  key: VerificationKey
+  until: number
+}
+
+export interface VerifiedTokens {
+  /** The caller this token was verified as, if its key still holds; the time claims are the caller's to check. */
+  recall (token: string): { caller: VerifiedCaller, issuer: IssuerConfig } | undefined
+  remember (token: string, entry: Omit<Entry, 'until'>): void
+  readonly size: number
+}
+
+/** Tokens kept at most (a verified token's entry is about 1.5 KB with its claims). */
+export const MAX_VERIFIED_TOKENS = 10_000
+/** How long a verified token is kept; its time claims are checked on every use regardless. */
+export const VERIFIED_TOKEN_TTL_MS = 10 * 60 * 1000
+
+export function createVerifiedTokens (now: () => number, max = MAX_VERIFIED_TOKENS): VerifiedTokens {
+  const entries = new Map<string, Entry>()
+  return {
+    get size () { return entries.size },
+    recall (token) {
+      const e = entries.get(token)
+      if (e === undefined) return undefined
+      if (now() >= e.until || !e.keys.holds(e.key)) {
+        entries.delete(token)
+        return undefined
+      }
+      return e
+    },
+    remember (token, entry) {
+      if (max <= 0) return
+      entries.delete(token)
+      if (entries.size >= max) entries.delete(entries.keys().next().value as string)
+      entries.set(token, { ...entry, until: now() + VERIFIED_TOKEN_TTL_MS })
+    }
+  }
+}

@@ -1,0 +1,71 @@
+// The store of verified tokens: recalled only while the verifying key is still held,
+// within its time to live, and within its bound, oldest out first.
+import t from 'tap'
+import { parseConfig } from '../../src/config/load.js'
+import type { KeySource, VerificationKey } from '../../src/auth/keys.js'
+import { createVerifiedTokens, VERIFIED_TOKEN_TTL_MS } from '../../src/auth/verified-tokens.js'
+
+const config = parseConfig({
+  issuers: [{ name: 'app', issuer: 'https://idp.example/', audience: 'sts', secretEnv: 'S', algorithms: ['HS256'] }],
+  grants: [{ name: 'g', issuers: ['app'], roleArn: 'acs:ram::1234567890123456:role/r', bucket: 'bkt', region: 'cn-hangzhou', prefix: 'u/{sub}/', actions: ['read'], durationSeconds: 3600 }]
+})
+const issuer = config.issuers[0] as (typeof config.issuers)[number]
+
+/** A key source whose set is a plain Set the test edits; counts the `holds` questions. */
+function keySet (...keys: VerificationKey[]): KeySource & { set: Set<VerificationKey>, asked: number } {
+  const set = new Set(keys)
+  const source = {
+    set,
+    asked: 0,
+    getKey: async () => { throw new Error('not used') },
+    holds: (key: VerificationKey) => { source.asked++; return set.has(key) },
+    ready: () => true,
+    close: () => {}
+  }
+  return source
+}
+
+const caller = (sub: string) => Object.freeze({ issuer: 'app', subject: sub, claims: Object.freeze({ sub }) })
+
+t.test('a remembered token is recalled as the same caller while its key is held', async (t) => {
+  let clock = 1_000_000
+  const tokens = createVerifiedTokens(() => clock)
+  const key = { material: 'k1' }
+  const keys = keySet(key)
+  const alice = caller('alice')
+  tokens.remember('tok-a', { caller: alice, issuer, keys, key })
+  t.equal(tokens.recall('tok-a')?.caller, alice, 'the same object')
+  t.equal(tokens.recall('tok-a')?.issuer, issuer)
+  t.equal(tokens.recall('tok-b'), undefined, 'another string is not this token')
+  t.equal(tokens.recall('tok-a '), undefined, 'nor is a near copy')
+  t.ok(keys.asked >= 2, 'the key is asked about on every recall')
+  clock += 1
+  keys.set.delete(key)
+  t.equal(tokens.recall('tok-a'), undefined, 'the key left the set: not recalled')
+  keys.set.add(key)
+  t.equal(tokens.recall('tok-a'), undefined, 'and forgotten: it must be verified afresh')
+  t.equal(tokens.size, 0)
+})
+
+t.test('kept for a bounded time and a bounded number, oldest first', async (t) => {
+  let clock = 0
+  const key = { material: 'k' }
+  const keys = keySet(key)
+  const tokens = createVerifiedTokens(() => clock, 3)
+  for (const s of ['a', 'b', 'c']) tokens.remember(s, { caller: caller(s), issuer, keys, key })
+  tokens.remember('d', { caller: caller('d'), issuer, keys, key })
+  t.equal(tokens.size, 3)
+  t.equal(tokens.recall('a'), undefined, 'the oldest went first')
+  t.equal(tokens.recall('d')?.caller.subject, 'd')
+  tokens.remember('b', { caller: caller('b'), issuer, keys, key }) // verified again: now the youngest
+  tokens.remember('e', { caller: caller('e'), issuer, keys, key })
+  t.equal(tokens.recall('c'), undefined, 'c was older than the re-remembered b')
+  t.equal(tokens.recall('b')?.caller.subject, 'b')
+  clock += VERIFIED_TOKEN_TTL_MS - 1
+  t.equal(tokens.recall('e')?.caller.subject, 'e', 'just within its time')
+  clock += 1
+  t.equal(tokens.recall('e'), undefined, 'then forgotten')
+  const none = createVerifiedTokens(() => clock, 0)
+  none.remember('x', { caller: caller('x'), issuer, keys, key })
+  t.equal(none.recall('x'), undefined, 'a bound of 0 keeps nothing')
+})
