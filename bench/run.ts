@@ -444,6 +444,8 @@ Options:
   --no-write      print the table only; leave BENCHMARKS.md alone
   --profile       also run rows 2a and 3a under --cpu-prof and say where the time goes
   --only IDS      only these rows (comma-separated, e.g. 3a,3c), with their baselines
+  --connections N load connections of the throughput rows (default ${FULL.connections})
+  --tokens N      distinct warm tokens of the cache-hit rows, one caller each (default ${FULL.hitCallers} callers × ${FULL.tokensPerCaller} tokens)
   --smoke         tiny numbers, seconds (what test/bench/smoke.test.ts runs); never writes
   -h, --help      this text
 `
@@ -459,6 +461,8 @@ async function main (): Promise<void> {
         'no-write': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
         only: { type: 'string' },
+        connections: { type: 'string' },
+        tokens: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false }
       },
       strict: true
@@ -473,6 +477,8 @@ async function main (): Promise<void> {
   }
   const params: Partial<BenchParams> = {}
   if (values.rounds !== undefined) params.rounds = Number(values.rounds)
+  if (values.connections !== undefined) params.connections = Number(values.connections)
+  if (values.tokens !== undefined) Object.assign(params, { hitCallers: Number(values.tokens), tokensPerCaller: 1 })
   if (values.seconds !== undefined) params.seconds = Number(values.seconds)
   const result = await runBench({
     smoke: values.smoke,

@@ -169,7 +169,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     maxEventLoopDelayMs: config.server.maxEventLoopDelayMs,
     onIssued: (request, issued) => {
       countIssued(issued.grant, issued.fromCache)
-      audit.issued(request, issued)
+      return audit.issued(request, issued)
     },
     onRefused: (request, status, code) => audit.refused(request, status, code),
     onRateLimited: () => metrics.rateLimited.inc()
@@ -181,7 +181,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     rateLimitStore: rateLimitStore('uploads'),
     onSigned: (request, caller, signed) => {
       metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
-      audit.uploadSigned(request, caller, signed)
+      return audit.uploadSigned(request, caller, signed)
     },
     onRefused: (request, status, code) => audit.uploadRefused(request, request.uploadCaller, status, code),
     onRateLimited: () => metrics.rateLimited.inc()

@@ -2,26 +2,31 @@
 // logger (`"log":"audit"`), so an operator can answer "who got what, for which
 // directory" and match ActionTrail records by the AccessKeyId's first characters.
 // The child is pinned at info: LOG_LEVEL tunes the service's own lines, never the trail.
-// It never carries the secret, the security token or the caller's JWT.
+// It never carries the secret, the security token or the caller's JWT. An issuance or
+// a signing returns when its line is written (log-sink.ts), and the route sends the
+// credentials only then.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Issued } from '../vend.js'
 import type { Caller } from '../auth/verifier.js'
 import type { SignedFormResult, SignedUrlResult } from '../sign.js'
 import { stsTime } from '../core/index.js'
 import { auditLogger } from './logger.js'
+import { sinkOf } from './log-sink.js'
 
 export const ACCESS_KEY_ID_SHOWN = 12
 
 export interface Audit {
-  issued (request: FastifyRequest, issued: Issued): void
+  /** Resolves once the line is written; undefined when the logger writes at once. */
+  issued (request: FastifyRequest, issued: Issued): Promise<void> | undefined
   refused (request: FastifyRequest, statusCode: number, code: string): void
   /** A signed upload form or URL: what it allows, never its signature, policy or token. */
-  uploadSigned (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult): void
+  uploadSigned (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult): Promise<void> | undefined
   uploadRefused (request: FastifyRequest, caller: Caller | null, statusCode: number, code: string): void
 }
 
 export function createAudit (logger: FastifyBaseLogger): Audit {
   const log = auditLogger(logger)
+  const sink = sinkOf(logger)
   return {
     issued (request, issued) {
       log.info({
@@ -38,6 +43,7 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
         fromCache: issued.fromCache,
         accessKeyIdPrefix: issued.accessKeyId.slice(0, ACCESS_KEY_ID_SHOWN)
       }, 'credentials issued')
+      return sink?.written()
     },
     uploadSigned (request, caller, signed) {
       const form = 'fields' in signed
@@ -56,6 +62,7 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
         expiration: stsTime(signed.expiration),
         fromCache: signed.fromCache
       }, 'upload signed')
+      return sink?.written()
     },
     uploadRefused (request, caller, statusCode, code) {
       log.info({ event: 'upload.refused', requestId: request.id, statusCode, code, issuer: caller?.issuer, subject: caller?.subject }, 'upload refused')

@@ -5,6 +5,7 @@
 // the SDK's error objects carry signed request data.
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import { stdoutSink } from './log-sink.js'
 
 export const REDACT_PATHS = [
   'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization',
@@ -68,19 +69,16 @@ export function loggerOptions (level: string): LoggerOptions & NonNullable<Fasti
 }
 
 /**
- * stdout, written synchronously. pino's default destination writes asynchronously and
- * flushes synchronously at exit; when stdout's reader is gone (a log collector that
- * restarted) that exit flush retries EPIPE forever on the main thread (sonic-boom 4's
- * flushSync sleeps and retries on every error), so neither the grace timer nor a
- * second signal could end the process. A synchronous write meets EPIPE at once, and
- * pino then turns the destination into a no-op: logs are lost, the service is not.
+ * The service's logger: JSON lines at `level` on `destination`. The default is stdout
+ * through log-sink.ts: one synchronous write per event-loop turn. Not pino's default
+ * destination, which writes asynchronously and flushes synchronously at exit: when
+ * stdout's reader is gone (a log collector that restarted) that exit flush retries
+ * EPIPE forever on the main thread (sonic-boom 4's flushSync sleeps and retries on
+ * every error), so neither the grace timer nor a second signal could end the process.
+ * A synchronous write meets EPIPE at once, and pino then turns the destination into a
+ * no-op: logs are lost, the service is not.
  */
-export function stdoutDestination (): DestinationStream {
-  return pino.destination({ dest: 1, sync: true })
-}
-
-/** The service's logger: JSON lines at `level` on `destination` (default: stdout). */
-export function createLogger (level: string, destination: DestinationStream = stdoutDestination()): Logger {
+export function createLogger (level: string, destination: DestinationStream = stdoutSink()): Logger {
   return pino(loggerOptions(level), destination)
 }
 

@@ -43,7 +43,7 @@ export interface CredentialsOptions {
   rateLimit: { max: number, timeWindowMs: number, store?: FastifyRateLimitStoreCtor | undefined }
   /** Shed load above this event-loop delay; 0 disables (`server.maxEventLoopDelayMs`). */
   maxEventLoopDelayMs: number
-  onIssued?: (request: FastifyRequest, issued: Issued) => void
+  onIssued?: (request: FastifyRequest, issued: Issued) => Promise<void> | undefined
   onRefused?: (request: FastifyRequest, statusCode: number, code: string) => void
   onRateLimited?: () => void
 }

@@ -16,7 +16,8 @@ export interface CredentialsRouteOptions {
   vender: Vender
   /** The app's clock, for `refreshAfterSeconds`. Default Date.now. */
   now?: () => number
-  onIssued?: (request: FastifyRequest, issued: Issued) => void
+  /** Records the issuance; the answer waits for what it returns (the audit line written). */
+  onIssued?: (request: FastifyRequest, issued: Issued) => Promise<void> | undefined
 }
 
 export function credentialsRoute (app: FastifyInstance, opts: CredentialsRouteOptions): void {
@@ -36,7 +37,8 @@ export function credentialsRoute (app: FastifyInstance, opts: CredentialsRouteOp
     // Fail closed: without a verified caller (a hook removed by mistake) nothing is vended.
     if (request.caller === null) throw new MissingToken()
     const issued = await vender.vend(request.caller, request.body)
-    opts.onIssued?.(request, issued)
+    const recorded = opts.onIssued?.(request, issued)
+    if (recorded !== undefined) await recorded
     void reply.header('cache-control', 'no-store')
     const body = defaultBody(issued, now())
     if (request.format === 'ali-oss') return body

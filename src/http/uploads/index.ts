@@ -24,7 +24,8 @@ export interface UploadsOptions {
   signer: Signer
   /** Per-caller request counters shared by the fleet (redis/rate-limit.ts); in memory when absent. */
   rateLimitStore?: FastifyRateLimitStoreCtor | undefined
-  onSigned?: (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult) => void
+  /** Records the signing; the answer waits for what it returns (the audit line written). */
+  onSigned?: (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult) => Promise<void> | undefined
   onRefused?: (request: FastifyRequest, statusCode: number, code: string) => void
   onRateLimited?: () => void
 }
@@ -105,7 +106,8 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
   app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) } }, async (request, reply) => {
     const caller = request.uploadCaller as Caller
     const signed = await signer.form(caller, request.body as UploadFormRequest)
-    opts.onSigned?.(request, caller, signed)
+    const recorded = opts.onSigned?.(request, caller, signed)
+    if (recorded !== undefined) await recorded
     void reply.header('cache-control', 'no-store')
     return { url: signed.url, fields: signed.fields, keyPrefix: signed.keyPrefix, expiration: isoSeconds(signed.expiration) }
   })
@@ -113,7 +115,8 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
   app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) } }, async (request, reply) => {
     const caller = request.uploadCaller as Caller
     const signed = await signer.url(caller, request.body as UploadUrlRequest)
-    opts.onSigned?.(request, caller, signed)
+    const recorded = opts.onSigned?.(request, caller, signed)
+    if (recorded !== undefined) await recorded
     void reply.header('cache-control', 'no-store')
     return { url: signed.url, method: signed.method, headers: signed.headers, expiration: isoSeconds(signed.expiration) }
   })

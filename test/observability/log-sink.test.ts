@@ -1,0 +1,63 @@
+// The batched stdout sink: lines of one event-loop turn leave in one write, nothing is
+// held past the turn or the exit, and credentials leave only after their audit line.
+import t from 'tap'
+import { once } from 'node:events'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { batchedSink, sinkOf } from '../../src/observability/log-sink.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { build } from '../helpers/build.js'
+
+t.test('one write per turn, in order; written() resolves once the lines are out', async (t) => {
+  const writes: string[] = []
+  const sink = batchedSink({ write: (s) => writes.push(s) })
+  await sink.written() // nothing pending: resolves at once
+  sink.write('a\n')
+  sink.write('b\n')
+  const done = sink.written()
+  t.same(writes, [], 'nothing written within the turn')
+  await done
+  t.same(writes, ['a\nb\n'], 'one write for the turn, lines in order')
+  sink.write('c\n')
+  sink.flushSync()
+  t.same(writes, ['a\nb\n', 'c\n'], 'flushSync writes what is pending at once')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(writes, ['a\nb\n', 'c\n'], 'and the scheduled flush finds nothing left')
+})
+
+t.test('the logger behind the app is found, and only a sink is', async (t) => {
+  const sink = batchedSink({ write: () => {} })
+  t.equal(sinkOf(createLogger('info', sink)), sink)
+  t.equal(sinkOf(createLogger('info', sink).child({ log: 'audit' })), sink, 'children share it')
+  t.equal(sinkOf(createLogger('info', { write: () => {} })), undefined)
+})
+
+t.test('credentials are sent only after their audit line is written', async (t) => {
+  const writes: string[] = []
+  let flush: (() => void) | undefined
+  // The batch waits until the test lets it go, as a slow turn would.
+  const sink = batchedSink({ write: (s) => writes.push(s) }, (f) => { flush = f })
+  const h = await build(t, { deps: { logger: createLogger('warn', sink) } })
+  let answered = false
+  const pending = h.vend(h.token({ sub: 'dora' })).then((r) => { answered = true; return r })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.notOk(answered, 'no answer while the audit line is unwritten')
+  t.same(writes, [])
+  t.ok(flush, 'the audit line is waiting in the batch')
+  flush?.()
+  const res = await pending
+  t.equal(res.statusCode, 200)
+  t.match(JSON.parse(writes.join('').trim().split('\n').at(-1) ?? '{}'), { log: 'audit', event: 'credentials.issued', subject: 'dora' })
+})
+
+t.test('lines still pending at exit are written before the process ends', async (t) => {
+  const sinkModule = fileURLToPath(new URL('../../src/observability/log-sink.ts', import.meta.url))
+  // A process that logs and exits in the same turn: no setImmediate ever runs.
+  const script = `import { stdoutSink } from ${JSON.stringify(sinkModule)}; const s = stdoutSink(); s.write('first\\n'); s.write('last\\n'); process.exit(0)`
+  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const [code] = await once(child, 'exit') as [number]
+  t.equal(code, 0)
+  t.equal(out, 'first\nlast\n')
+})
