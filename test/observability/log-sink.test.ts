@@ -32,23 +32,38 @@ t.test('the logger behind the app is found, and only a sink is', async (t) => {
   t.equal(sinkOf(createLogger('info', { write: () => {} })), undefined)
 })
 
-t.test('credentials are sent only after their audit line is written', async (t) => {
-  const writes: string[] = []
-  let flush: (() => void) | undefined
-  // The batch waits until the test lets it go, as a slow turn would.
-  const sink = batchedSink({ write: (s) => writes.push(s) }, (f) => { flush = f })
-  const h = await build(t, { deps: { logger: createLogger('warn', sink) } })
-  let answered = false
-  const pending = h.vend(h.token({ sub: 'dora' })).then((r) => { answered = true; return r })
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  t.notOk(answered, 'no answer while the audit line is unwritten')
-  t.same(writes, [])
-  t.ok(flush, 'the audit line is waiting in the batch')
-  flush?.()
-  const res = await pending
-  t.equal(res.statusCode, 200)
-  t.match(JSON.parse(writes.join('').trim().split('\n').at(-1) ?? '{}'), { log: 'audit', event: 'credentials.issued', subject: 'dora' })
-})
+const ANSWERS = [
+  { what: 'credentials', url: '/credentials', body: {}, event: 'credentials.issued' },
+  { what: 'a signed upload form', url: '/uploads/form', body: {}, event: 'upload.signed' }
+]
+for (const a of ANSWERS) {
+  t.test(`${a.what}: sent only after the audit line is written`, async (t) => {
+    const writes: string[] = []
+    let flush: (() => void) | undefined
+    // The batch waits until the test lets it go, as a slow turn would.
+    const sink = batchedSink({ write: (s) => writes.push(s) }, (f) => { flush = f })
+    const h = await build(t, {
+      deps: { logger: createLogger('warn', sink) },
+      config: (c) => ({ ...c, grants: (c.grants as Array<Record<string, unknown>>).map((g) => ({ ...g, signing: { maxBytes: 64, expiresSeconds: 600 } })) })
+    })
+    let answered = false
+    const pending = h.app.inject({ method: 'POST', url: a.url, headers: { authorization: `Bearer ${h.token({ sub: 'dora' })}`, 'content-type': 'application/json' }, payload: JSON.stringify(a.body) })
+      .then((r) => { answered = true; return r })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    t.notOk(answered, 'no answer while the audit line is unwritten')
+    t.same(writes, [])
+    t.ok(flush, 'the audit line is waiting in the batch')
+    flush?.()
+    const res = await pending
+    t.equal(res.statusCode, 200)
+    const lines = writes.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    t.match(lines.find((l) => l.log === 'audit'), { event: a.event, subject: 'dora' })
+    const body = res.json() as Record<string, any>
+    for (const secret of [body.accessKeySecret, body.securityToken, body.fields?.['x-oss-signature'], body.fields?.['x-oss-security-token']]) {
+      if (typeof secret === 'string') t.notOk(writes.join('').includes(secret), 'no secret in the line')
+    }
+  })
+}
 
 t.test('lines still pending at exit are written before the process ends', async (t) => {
   const sinkModule = fileURLToPath(new URL('../../src/observability/log-sink.ts', import.meta.url))
