@@ -31,6 +31,8 @@ export interface BenchParams {
   seconds: number
   warmupSeconds: number
   connections: number
+  /** Rows 2c, 3d, 3e: issue 17's measurement, this many connections on one warm token. */
+  manyConnections: number
   /** Cache-hit rows: distinct callers, and tokens minted for each (all warm). */
   hitCallers: number
   tokensPerCaller: number
@@ -53,6 +55,7 @@ export const FULL: BenchParams = {
   seconds: 5,
   warmupSeconds: 2,
   connections: 10,
+  manyConnections: 50,
   hitCallers: 20,
   tokensPerCaller: 5,
   missCallers: 100,
@@ -71,6 +74,7 @@ export const SMOKE: BenchParams = {
   seconds: 0.3,
   warmupSeconds: 0.1,
   connections: 4,
+  manyConnections: 8,
   hitCallers: 2,
   tokensPerCaller: 2,
   missCallers: 8,
@@ -288,7 +292,10 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     ])
 
     log('baselines ready')
-    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string, signing?: boolean }
+    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string, signing?: boolean, connections?: number }
+    // Issue 17's own measurement: many connections, one warm token.
+    const oneToken = rsHit.slice(0, 1)
+    const many = params.manyConnections
     const timed: Timed[] = [
       { id: '1', scenario: 'Floor: bare Fastify route, same JSON body and schema', target: floor, tokens: rsHit },
       { id: '2a', scenario: 'Verify baseline: @fastify/jwt RS256, no cache', target: verifyRs, tokens: rsHit },
@@ -296,6 +303,9 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       { id: '3a', scenario: 'Service, cache hit, RS256', target: svc, tokens: rsHit, baseline: '2a' },
       { id: '3b', scenario: 'Service, cache hit, ES256', target: svc, tokens: esHit, baseline: '2b' },
       { id: '3c', scenario: 'Service, cache hit, RS256, LOG_LEVEL=info (the default)', target: svcInfo, tokens: rsHit, baseline: '2a' },
+      { id: '2c', scenario: `Verify baseline: @fastify/jwt RS256, one token, ${many} connections`, target: verifyRs, tokens: oneToken, connections: many },
+      { id: '3d', scenario: `Service, cache hit, RS256, one token, ${many} connections`, target: svc, tokens: oneToken, baseline: '2c', connections: many },
+      { id: '3e', scenario: `Service, cache hit, RS256, one token, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '2c', connections: many },
       { id: '7', scenario: `Signing: POST /uploads/form, ${params.signCallers.toLocaleString('en-US')} distinct callers of one grant, RS256`, target: svc, tokens: signPool, baseline: '3a', signing: true }
     ]
     const only = opts.only !== undefined ? new Set(opts.only) : undefined
@@ -318,7 +328,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       return { ...r, sts: await stsCalls() - calls, cpuMicros: await cpu(s) - used }
     }
     const timedRun = async (t: Timed, seconds: number): Promise<Measured> => await measured(t.target, async () =>
-      await runLoad({ url: url(t.target), connections: params.connections, duration: seconds, requests: t.signing === true ? signingRequests(t.tokens) : cyclingRequests(t.tokens) }))
+      await runLoad({ url: url(t.target), connections: t.connections ?? params.connections, duration: seconds, requests: t.signing === true ? signingRequests(t.tokens) : cyclingRequests(t.tokens) }))
     const countedRun = async (c: Counted, tokens: string[]): Promise<Measured> => await measured(c.target, async () =>
       await runLoad({ url: url(c.target), connections: params.missConnections, amount: tokens.length * params.requestsPerCaller, requests: roundRobinRequests(tokens) }))
 
@@ -370,11 +380,11 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
         row.vsBaseline = vs
         // The whole run's upstream calls for these callers: one each, at warm-up, none after.
         const upstream = `STS: ${warmupAssumeRoles} AssumeRole at warm-up (one per caller and service), ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} after`
-        if (s.id === '3a' || s.id === '3b') {
+        if (s.id === '3a' || s.id === '3b' || s.id === '3d') {
           const met = vs.rps >= 0.9 && vs.p99 <= 1.5
           row.note = `target ≥ 0.90× req/s and ≤ 1.5× p99: ${met ? 'met' : 'missed'}; ${upstream}`
         }
-        if (s.id === '3c') row.note = `target ≥ 0.75× req/s: ${vs.rps >= 0.75 ? 'met' : 'missed'}; ${upstream}`
+        if (s.id === '3c' || s.id === '3e') row.note = `target ≥ 0.75× req/s: ${vs.rps >= 0.75 ? 'met' : 'missed'}; ${upstream}`
       }
       if (s.id === '4') row.note = `ideal ${ideal.toFixed(3)}`
       if (s.id === '7') {
