@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { loggerOptions } from '../observability/logger.js'
-import { RequestLogController } from '../observability/request-log.js'
+import { lazyRequestLogger, RequestLogController } from '../observability/request-log.js'
 
 /** A pino instance, or Fastify's own logger setting (false, true, pino options). */
 export type LoggerSetting = FastifyServerOptions['logger'] | FastifyBaseLogger
@@ -29,6 +29,8 @@ export function serverOptions (server: Config['server'], logger: LoggerSetting =
     ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger }),
     // One line per request instead of Fastify's two (observability/request-log.ts).
     logController: new RequestLogController(),
+    // request.log made on first use: a cache hit logs nothing through it.
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: server.bodyLimitBytes,
     serverFactory: (handler) => {
       const http = createServer({

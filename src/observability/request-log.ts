@@ -4,6 +4,7 @@
 // reshape its request lines. Routes that set a quieter `logLevel` (probes, /metrics,
 // /openapi.*) write none at info, as before.
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Bindings, ChildLoggerOptions } from 'pino'
 import { redactUrl, requestLineLogger, scrub } from './logger.js'
 
 // The levels at which an info line is written (a disabled logger has no level at all).
@@ -35,4 +36,47 @@ export class RequestLogController extends LogController {
       responseTime: Math.round(reply.elapsedTime * 100) / 100
     }, 'request completed')
   }
+}
+
+type Log = (...args: unknown[]) => void
+
+/**
+ * `request.log`, made only when something is logged through it. Fastify builds a pino
+ * child per request (its bindings serialised, through the redaction pass); a cache hit
+ * logs nothing through it (the request line above has its own logger), so the child
+ * cost a few per cent of a hit for nothing. The first call makes the real child with
+ * the same bindings and options, and everything goes to it from then on.
+ */
+export class LazyRequestLogger {
+  #parent: FastifyBaseLogger
+  #bindings: Bindings
+  #opts: Record<string, unknown>
+  #child: FastifyBaseLogger | undefined
+
+  constructor (parent: FastifyBaseLogger, bindings: Bindings, opts: Record<string, unknown>) {
+    this.#parent = parent
+    this.#bindings = bindings
+    this.#opts = opts
+  }
+
+  #real (): FastifyBaseLogger {
+    this.#child ??= this.#parent.child(this.#bindings, this.#opts)
+    return this.#child
+  }
+
+  get level (): string { return this.#child?.level ?? (this.#opts.level as string | undefined) ?? this.#parent.level }
+  set level (level: string) { this.#real().level = level }
+  fatal (...args: unknown[]): void { (this.#real().fatal as Log)(...args) }
+  error (...args: unknown[]): void { (this.#real().error as Log)(...args) }
+  warn (...args: unknown[]): void { (this.#real().warn as Log)(...args) }
+  info (...args: unknown[]): void { (this.#real().info as Log)(...args) }
+  debug (...args: unknown[]): void { (this.#real().debug as Log)(...args) }
+  trace (...args: unknown[]): void { (this.#real().trace as Log)(...args) }
+  silent (...args: unknown[]): void { (this.#real().silent as Log)(...args) }
+  child (bindings: Bindings, opts?: ChildLoggerOptions): FastifyBaseLogger { return this.#real().child(bindings, opts) }
+}
+
+/** Fastify's `childLoggerFactory`: a LazyRequestLogger in place of an eager child. */
+export function lazyRequestLogger (logger: FastifyBaseLogger, bindings: Bindings, opts: ChildLoggerOptions): FastifyBaseLogger {
+  return new LazyRequestLogger(logger, bindings, opts as Record<string, unknown>) as unknown as FastifyBaseLogger
 }

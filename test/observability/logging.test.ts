@@ -59,3 +59,37 @@ for (const level of LEVELS) {
     }
   })
 }
+
+t.test('request.log: made on first use, with the request id and the route\'s level, redacting as before', async (t) => {
+  const lines: string[] = []
+  const parent = pino(loggerOptions('info'), { write: (l: string) => { lines.push(l) } })
+  let children = 0
+  const counted = new Proxy(parent, {
+    get (target, prop, receiver) {
+      if (prop === 'child') return (...args: Parameters<typeof parent.child>) => { children++; return target.child(...args) }
+      return Reflect.get(target, prop, receiver)
+    }
+  })
+  const { lazyRequestLogger } = await import('../../src/observability/request-log.js')
+  const quiet = lazyRequestLogger(counted, { reqId: 'r-1' }, { level: 'warn' })
+  t.equal(quiet.level, 'warn', 'the route\'s level without making the child')
+  t.equal(children, 0)
+  const log = lazyRequestLogger(counted, { reqId: 'r-2' }, {})
+  t.equal(log.level, 'info')
+  log.info({ authorization: 'Bearer abc.def.ghi' }, 'first')
+  log.error('second')
+  t.equal(children, 1, 'one child, made by the first line')
+  const grandchild = log.child({ part: 'x' })
+  grandchild.warn('third')
+  const parsed = parse(lines)
+  t.match(parsed, [{ reqId: 'r-2', msg: 'first', authorization: '[redacted]' }, { reqId: 'r-2', level: 50, msg: 'second' }, { reqId: 'r-2', part: 'x', msg: 'third' }])
+  quiet.info('not at warn')
+  t.equal(lines.length, 3, 'the route\'s level holds once made')
+})
+
+t.test('a refusal is logged through request.log with its request id (the lazy request logger)', async (t) => {
+  const h = await build(t)
+  const res = await h.app.inject({ method: 'POST', url: '/credentials', headers: { 'content-type': 'application/json', 'x-request-id': 'req-bad' }, payload: '{}' })
+  t.equal(res.statusCode, 401)
+  t.match(parse(h.logs).filter((l) => l.msg === 'request refused'), [{ reqId: 'req-bad', err: { code: 'STS_VENDING_MISSING_TOKEN' } }])
+})
