@@ -71,7 +71,7 @@ export function renderTable (rows: Row[]): string {
     const notes: string[] = []
     if (r.memory !== undefined) {
       const m = r.memory
-      notes.push(`heap ${kb(m.heapBytesPerEntry)}, RSS ${kb(m.rssBytesPerEntry)} per entry (strings ${kb(m.payloadBytesPerEntry)}); filled in ${(m.fillMs / 1000).toFixed(2)} s`)
+      notes.push(`heap ${kb(m.heapBytesPerEntry)}, RSS ${kb(m.rssBytesPerEntry)} per entry (strings ${kb(m.payloadBytesPerEntry)}); filled in ${(m.fillMs / 1000).toFixed(2)} s; target < 3 KB heap: ${m.heapBytesPerEntry < 3072 ? 'met' : 'missed'}`)
     }
     if (r.startupMs !== undefined) notes.push(`${Math.round(r.startupMs)} ms from spawn to /readyz 200 (median)`)
     if (r.note !== undefined) notes.push(r.note)
