@@ -34,10 +34,15 @@ export function batchedSink (inner: Writable = pino.destination({ dest: 1, sync:
     scheduled = false
     const out = pending
     pending = ''
-    if (out !== '') inner.write(out)
     const w = waiting
     waiting = undefined
-    w?.resolve()
+    // Whatever the write does (pino's destination reports its errors as events), no
+    // answer may wait for a batch that is gone.
+    try {
+      if (out !== '') inner.write(out)
+    } finally {
+      w?.resolve()
+    }
   }
 
   return {
