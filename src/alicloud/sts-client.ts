@@ -159,7 +159,8 @@ export function createStsClient (opts: StsClientOptions): StsClient {
 
   function loadSdk (): Promise<SdkAssumeRole> {
     if (sdk !== undefined) return sdk
-    const loading = load().then((m) => m.createSdkAssumeRole(sdkOptions), () => {
+    // A package that will not load, or an SDK client that cannot be made from it.
+    const loading = load().then((m) => m.createSdkAssumeRole(sdkOptions)).catch(() => {
       throw make('unavailable', { code: 'SdkUnavailable' })
     })
     sdk = loading

@@ -72,6 +72,13 @@ t.test('a load that fails is an unavailable StsError, tried again by the next ca
   t.equal(emu.callCount, 1)
 })
 
+t.test('an SDK client that cannot be made is the same unavailable StsError', async (t) => {
+  const client = createStsClient({ endpoint: 'http://127.0.0.1:9', timeoutMs: 1000, loadSdk: async () => ({ createSdkAssumeRole: () => { throw new TypeError(`bad config ${SECRET}`) } }) })
+  const err = await rejection(client.assumeRole(input))
+  t.match(err, { kind: 'unavailable', code: 'SdkUnavailable' })
+  t.notOk(err.message.includes(SECRET))
+})
+
 t.test('the call deadline covers loading the SDK', async (t) => {
   const client = createStsClient({ endpoint: 'http://127.0.0.1:9', timeoutMs: 100, loadSdk: async () => await new Promise<never>(() => {}) })
   t.match(await rejection(client.assumeRole(input)), { kind: 'unavailable', code: 'TIMEOUT', timedOut: true })
