@@ -7,12 +7,25 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import openapiRoutes from '../../src/http/openapi.js'
+import { requestIdHeader, serverOptions } from '../../src/http/server-options.js'
+import errorHandler from '../../src/http/error-handler.js'
+import securityHeaders from '../../src/http/security-headers.js'
+import { parseConfig } from '../../src/config/load.js'
+import { createDevIssuer } from '../../devkit/dev/issuer.js'
+import { baseConfig } from '../helpers/build.js'
+import { assertContract, exchange } from '../helpers/contract.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'sts-vending-openapi-'))
 
+const config = parseConfig(baseConfig(createDevIssuer(), 'http://127.0.0.1:9'))
+
+/** The document routes with the service's request ids, error handler and headers, as buildApp has them. */
 async function app (t: { teardown: (fn: () => unknown) => void }, file: string): Promise<ReturnType<typeof Fastify>> {
-  const a = Fastify()
+  const a = Fastify(serverOptions(config.server, false))
   t.teardown(() => a.close())
+  await a.register(requestIdHeader)
+  await a.register(errorHandler)
+  await a.register(securityHeaders)
   await a.register(openapiRoutes, { file })
   await a.ready()
   return a
@@ -42,7 +55,11 @@ t.test('a document that does not parse: /openapi.json is a 500, /openapi.yaml st
   const file = join(dir, 'bad.yaml')
   writeFileSync(file, 'openapi: [unclosed\n')
   const a = await app(t, file)
-  t.equal((await a.inject('/openapi.json')).statusCode, 500)
+  const res = await a.inject('/openapi.json')
+  assertContract(t, exchange(res))
+  t.equal(res.statusCode, 500)
+  t.equal(res.json().code, 'STS_VENDING_INTERNAL')
+  t.notOk(res.body.includes('unclosed'), 'nothing of the parse error is answered')
   t.equal((await a.inject('/openapi.json')).statusCode, 500, 'again, not a stuck promise')
   const yaml = await a.inject('/openapi.yaml')
   t.equal(yaml.statusCode, 200)
