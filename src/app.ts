@@ -18,7 +18,6 @@ import { createSigner } from './sign.js'
 import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './alicloud/upstream/index.js'
 import { createStsClient, type StsClient } from './alicloud/sts-client.js'
-import { createUpstreamCredential } from './alicloud/credentials.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import metricsPlugin from './observability/metrics-plugin.js'
 import { cacheMetrics, issuedCounter, upstreamMetrics } from './observability/bindings.js'
@@ -56,6 +55,21 @@ declare module 'fastify' {
   interface FastifyInstance { metrics: Metrics }
 }
 
+/**
+ * The STS SDK loads on first use (a fifth of start-up): warmed once the server listens,
+ * so that neither readiness nor the first cache miss waits on it. A failed load is
+ * logged here and answered like an unreachable STS until a later call loads it.
+ */
+function warmedOnListen (app: FastifyInstance, client: StsClient): StsClient {
+  app.addHook('onListen', async () => {
+    // After listen() has returned to its caller, which logs the start first.
+    setImmediate(() => {
+      client.warmUp?.().catch((err: unknown) => app.log.warn({ code: (err as { code?: unknown }).code }, 'the STS SDK did not load: AssumeRole fails until it does'))
+    })
+  })
+  return client
+}
+
 export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
   const app = Fastify(serverOptions(config.server, deps.logger))
@@ -75,7 +89,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(auth, { config, env: deps.env ?? {}, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
 
   const upstream = deps.upstream ?? createUpstream({
-    client: deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs, credential: createUpstreamCredential() }),
+    // The default client's credential is the SDK's default chain, loaded with the SDK.
+    client: warmedOnListen(app, deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs })),
     maxAttempts: config.sts.maxAttempts,
     backoffBaseMs: config.sts.backoffBaseMs,
     backoffMaxMs: config.sts.backoffMaxMs,

@@ -10,7 +10,7 @@ import { compileGrants, type CompiledGrants } from './grants/compile.js'
 import type { Config } from './config/schema.js'
 import { createLogger } from './observability/logger.js'
 import { startupFields, upstreamCredentialType } from './observability/startup.js'
-import { checkUpstreamCredential } from './alicloud/credentials.js'
+import { checkUpstreamCredential } from './alicloud/credential-check.js'
 
 export const EXIT_CONFIG = 2
 

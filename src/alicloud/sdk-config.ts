@@ -1,31 +1,13 @@
-// What the official SDK clients (STS here, RAM for provisioning) share: endpoint
-// parsing, and a Config whose credential wraps the chain so that its failures (RRSA
+// What the official SDK clients (STS here, RAM for provisioning) share: a Config
+// whose credential wraps the chain so that its failures (RRSA
 // exchange, IMDS, missing env) are told apart from the service's answers and never
 // carry the provider's own error text along.
 import { $OpenApiUtil } from '@alicloud/openapi-core'
 import type { Credential } from './credentials.js'
+import { CredentialLookupFailed, parseEndpoint, type CredentialLike } from './sdk-base.js'
 
-/** Anything with @alicloud/credentials' getCredential(). */
-export interface CredentialLike {
-  getCredential: () => Promise<{ accessKeyId?: string, accessKeySecret?: string, securityToken?: string, type?: string, providerName?: string }>
-}
-
-/** Thrown by the credential wrapper so its failures are told apart from the service's. */
-export class CredentialLookupFailed extends Error {}
-
-export function parseEndpoint (endpoint: string, what: string): { host: string, protocol: 'http' | 'https' } {
-  let url: URL
-  try {
-    url = new URL(endpoint)
-  } catch {
-    throw new TypeError(`${what} must be an absolute http(s) URL`)
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' ||
-      (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
-    throw new TypeError(`${what} must be http(s)://host[:port] with no path, query or credentials`)
-  }
-  return { host: url.host, protocol: url.protocol === 'https:' ? 'https' : 'http' }
-}
+// Kept importable from here; they live in sdk-base.ts, which loads no SDK package.
+export { CredentialLookupFailed, parseEndpoint, type CredentialLike } from './sdk-base.js'
 
 export function sdkConfig (opts: { endpoint: string, what: string, timeoutMs: number, credential: CredentialLike, userAgent: string }): $OpenApiUtil.Config {
   const { host, protocol } = parseEndpoint(opts.endpoint, opts.what)

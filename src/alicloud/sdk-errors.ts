@@ -4,7 +4,7 @@
 // id, a throttling hint, and the upstream message trimmed and redacted to one short line.
 // Each client maps an SdkFailure to its own error type; this is the one place that reads
 // what the SDK threw.
-import { CredentialLookupFailed } from './sdk-config.js'
+import { CredentialLookupFailed } from './sdk-base.js'
 
 export type SdkFailure =
   /** The credential chain failed (RRSA exchange, IMDS, missing variables); see sdk-config.ts. */

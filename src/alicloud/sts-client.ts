@@ -9,12 +9,15 @@
 // timeout, both of which destroy the socket. The read timer is not cleared after a
 // successful response and can clear a later request's timer on a reused keep-alive
 // socket, so a deadline of our own also bounds every call.
-import StsModule, { AssumeRoleRequest } from '@alicloud/sts20150401'
-import { sdkConfig, type CredentialLike } from './sdk-config.js'
+//
+// The SDK itself (sts-sdk.ts) is loaded on first use, not at start: it is the largest
+// part of the service's module loading and readiness does not need it. warmUp() loads
+// it ahead of the first call (app.ts does so once the server listens); a load that
+// fails is an `unavailable` StsError like an unreachable STS, and the next call tries
+// the load again.
+import { parseEndpoint, type CredentialLike } from './sdk-base.js'
 import { readSdkError, str } from './sdk-errors.js'
-
-// CommonJS: under Node's ESM loader the default import is module.exports.
-const SdkClient = StsModule.default
+import type { SdkAssumeRole, SdkAssumeRoleOptions } from './sts-sdk.js'
 
 export interface AssumeRoleInput {
   roleArn: string
@@ -67,10 +70,12 @@ export class StsError extends Error {
 
 export interface StsClient {
   assumeRole (input: AssumeRoleInput): Promise<StsCredentials>
+  /** Loads what the first call needs, so that it does not wait on it. Rejects with an StsError; never needed for correctness. */
+  warmUp? (): Promise<void>
 }
 
 /** What the SDK needs from a credential: @alicloud/credentials' Credential satisfies it. */
-export type { CredentialLike } from './sdk-config.js'
+export type { CredentialLike } from './sdk-base.js'
 // Kept here too for the modules that import it from the STS client.
 export { trimUpstreamMessage } from './sdk-errors.js'
 
@@ -79,11 +84,13 @@ export interface StsClientOptions {
   endpoint: string
   /** Bound on one call, connection and credential lookup included. */
   timeoutMs: number
-  credential: CredentialLike
+  /** Default: the SDK's default chain (credentials.ts), loaded with the SDK. */
+  credential?: CredentialLike
+  /** Loads the SDK half of the client. Default: import('./sts-sdk.js'); tests hand in a load that fails. */
+  loadSdk?: () => Promise<{ createSdkAssumeRole: (opts: SdkAssumeRoleOptions) => SdkAssumeRole }>
 }
 
 const EXPIRATION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
-const USER_AGENT = 'sts-vending'
 
 const KIND_TEXT: Record<StsErrorKind, string> = {
   throttled: 'throttled',
@@ -144,23 +151,35 @@ function toCredentials (response: unknown): StsCredentials {
 
 export function createStsClient (opts: StsClientOptions): StsClient {
   if (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive integer')
-  const sdk = new SdkClient(sdkConfig({ endpoint: opts.endpoint, what: 'sts endpoint', timeoutMs: opts.timeoutMs, credential: opts.credential, userAgent: USER_AGENT }))
+  // Checked now, not at the first call: a bad endpoint is a start-up error.
+  parseEndpoint(opts.endpoint, 'sts endpoint')
+  const load = opts.loadSdk ?? (async () => await import('./sts-sdk.js'))
+  const sdkOptions: SdkAssumeRoleOptions = { endpoint: opts.endpoint, timeoutMs: opts.timeoutMs, ...(opts.credential !== undefined ? { credential: opts.credential } : {}) }
+  let sdk: Promise<SdkAssumeRole> | undefined
+
+  function loadSdk (): Promise<SdkAssumeRole> {
+    if (sdk !== undefined) return sdk
+    // A package that will not load, or an SDK client that cannot be made from it.
+    const loading = load().then((m) => m.createSdkAssumeRole(sdkOptions)).catch(() => {
+      throw make('unavailable', { code: 'SdkUnavailable' })
+    })
+    sdk = loading
+    // Not kept when it failed: a broken load must not outlive the fault that broke it.
+    loading.catch(() => { if (sdk === loading) sdk = undefined })
+    return loading
+  }
 
   return {
+    async warmUp () {
+      await loadSdk()
+    },
     async assumeRole (input) {
-      const request = new AssumeRoleRequest({
-        roleArn: input.roleArn,
-        roleSessionName: input.roleSessionName,
-        durationSeconds: input.durationSeconds,
-        ...(input.policy !== undefined ? { policy: input.policy } : {}),
-        ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
-        ...(input.sourceIdentity !== undefined ? { sourceIdentity: input.sourceIdentity } : {})
-      })
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => reject(make('unavailable', { code: 'TIMEOUT', timedOut: true })), opts.timeoutMs)
       })
-      const call = sdk.assumeRole(request)
+      // The deadline covers loading the SDK too: it bounds the call as the caller sees it.
+      const call = loadSdk().then(async (assumeRole) => await assumeRole(input))
       // After the deadline the SDK still settles (its own timers destroy the socket).
       call.catch(() => {})
       let response: unknown

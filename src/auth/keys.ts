@@ -9,8 +9,12 @@
 // Each key is one object for as long as the key set holds it, so that the verifier
 // built for it (verifier.ts) lives exactly as long as the key, and a token verified
 // with it is recalled (verified-tokens.ts) only while `holds` still finds it.
+//
+// undici is imported on the first fetch, not at start: only a JWKS issuer needs it, and
+// it is a tenth of start-up. Node's global fetch would be cheaper still, but it follows
+// redirects and decompresses unless told otherwise, refuses the fetch spec's "bad ports"
+// and wraps every socket error, so the exact behaviour tested here stays on undici.
 import { createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto'
-import { request } from 'undici'
 import { InvalidToken, KeysUnavailable } from '../errors.js'
 
 /** A key as fast-jwt takes it: an SPKI PEM or an HMAC secret. One object per key, kept while the key is. */
@@ -173,6 +177,7 @@ async function fetchJwks (uri: string, deadlineMs: number, closed: AbortSignal):
 }
 
 async function readJwks (uri: string, deadlineMs: number, signal: AbortSignal): Promise<Fetched> {
+  const { request } = await import('undici')
   const res = await request(uri, { method: 'GET', signal, headersTimeout: deadlineMs, bodyTimeout: deadlineMs, headers: { accept: 'application/json' } })
   try {
     if (res.statusCode !== 200) throw new JwksFetchError(`HTTP status ${res.statusCode}`)

@@ -1,0 +1,59 @@
+// Start-up loads what readiness needs and nothing else (issue 17: start-up to /readyz
+// under 1 s). In a fresh node process on the built dist/, as the image runs it: after
+// the config is loaded and the app is ready, and after /readyz answered, no Alibaba
+// Cloud SDK package and no undici (JWKS issuers only) is loaded; once the server
+// listens, the STS SDK is warmed in the background. These packages are CommonJS, so
+// Node's require cache lists them even when ESM imports them.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+t.setTimeout(120_000)
+
+const DIST = new URL('../dist/', import.meta.url).href
+
+const CHILD = `
+import { createRequire } from 'node:module'
+const loaded = () => Object.keys(createRequire(import.meta.url).cache)
+  .map((p) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(p)?.[1]).filter((p) => p !== undefined)
+const { loadConfigFile } = await import(new URL('config/load.js', process.env.DIST).href)
+const { buildApp } = await import(new URL('app.js', process.env.DIST).href)
+const config = await loadConfigFile(process.env.CONFIG, { env: {} })
+const app = await buildApp(config, { logger: false, defaultMetrics: false })
+await app.ready()
+const readyz = (await app.inject('/readyz')).statusCode
+const atReady = [...new Set(loaded())]
+await app.listen({ host: '127.0.0.1', port: 0 })
+let warmed = false
+for (let i = 0; i < 400 && !warmed; i++) {
+  await new Promise((resolve) => setTimeout(resolve, 25))
+  warmed = loaded().includes('@alicloud/sts20150401')
+}
+await app.close()
+process.stdout.write(JSON.stringify({ readyz, atReady, warmed }))
+`
+
+t.test('ready without the SDK packages or undici; the STS SDK is warmed once listening', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sts-vending-startup-'))
+  const publicKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const config = {
+    sts: { endpoint: 'http://127.0.0.1:9' },
+    issuers: [{ name: 'app', issuer: 'https://issuer.example', audience: 'sts-vending', publicKey, algorithms: ['ES256'] }],
+    grants: [{ name: 'uploads', issuers: ['app'], roleArn: 'acs:ram::1234567890123456:role/up', bucket: 'oss-test', region: 'cn-hangzhou', prefix: 'u/{sub}/', actions: ['write'], durationSeconds: 3600 }]
+  }
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config))
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD], {
+    env: { ...process.env, DIST, CONFIG: join(dir, 'config.json') },
+    encoding: 'utf8',
+    timeout: 60_000
+  })
+  t.equal(run.status, 0, run.stderr)
+  const out = JSON.parse(run.stdout) as { readyz: number, atReady: string[], warmed: boolean }
+  t.equal(out.readyz, 200)
+  t.ok(out.atReady.includes('fastify'), 'the cache is read (fastify is there)')
+  t.same(out.atReady.filter((p) => p.startsWith('@alicloud/') || p === 'undici'), [], 'no SDK package and no undici before ready')
+  t.ok(out.warmed, 'the STS SDK is loaded once the server listens')
+})
