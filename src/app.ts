@@ -55,18 +55,23 @@ declare module 'fastify' {
   interface FastifyInstance { metrics: Metrics }
 }
 
+/** How long after listening the STS SDK is loaded: the first readiness probes are answered before the import holds the event loop. */
+export const STS_WARM_UP_DELAY_MS = 500
+
 /**
- * The STS SDK loads on first use (a fifth of start-up): warmed once the server listens,
- * so that neither readiness nor the first cache miss waits on it. A failed load is
- * logged here and answered like an unreachable STS until a later call loads it.
+ * The STS SDK loads on first use (a fifth of start-up): warmed shortly after the server
+ * listens, so that neither readiness nor the first cache miss waits on it (a miss
+ * before then loads it itself, once). A failed load is logged here and answered like
+ * an unreachable STS until a later call loads it.
  */
 function warmedOnListen (app: FastifyInstance, client: StsClient): StsClient {
+  let timer: NodeJS.Timeout | undefined
   app.addHook('onListen', async () => {
-    // After listen() has returned to its caller, which logs the start first.
-    setImmediate(() => {
+    timer = setTimeout(() => {
       client.warmUp?.().catch((err: unknown) => app.log.warn({ code: (err as { code?: unknown }).code }, 'the STS SDK did not load: AssumeRole fails until it does'))
-    })
+    }, STS_WARM_UP_DELAY_MS).unref()
   })
+  app.addHook('onClose', async () => { clearTimeout(timer) })
   return client
 }
 

@@ -9,7 +9,7 @@ import { startStsEmulator } from '../../devkit/emulator/sts.js'
 import { createDevIssuer } from '../../devkit/dev/issuer.js'
 import { createStsClient, StsError, type AssumeRoleInput, type StsClient, type StsClientOptions } from '../../src/alicloud/sts-client.js'
 import { createStaticCredential } from '../../src/alicloud/credentials.js'
-import { buildApp } from '../../src/app.js'
+import { buildApp, STS_WARM_UP_DELAY_MS } from '../../src/app.js'
 import { parseConfig } from '../../src/config/load.js'
 import { baseConfig, build } from '../helpers/build.js'
 
@@ -122,6 +122,8 @@ async function appWithWarmUp (t: { teardown: (fn: () => unknown) => void }, sett
 }
 
 const tick = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
+/** Past the warm-up's delay after listening. */
+const warmUpDelay = async (): Promise<void> => await new Promise((resolve) => setTimeout(resolve, STS_WARM_UP_DELAY_MS + 100))
 
 t.test('the warm-up runs once the server listens, not before, and never holds readiness', async (t) => {
   const { app, warmUps } = await appWithWarmUp(t, async () => await new Promise<never>(() => {}))
@@ -131,6 +133,8 @@ t.test('the warm-up runs once the server listens, not before, and never holds re
   t.same(warmUps, [], 'not warmed by ready() or inject()')
   await app.listen({ host: '127.0.0.1', port: 0 })
   await tick()
+  t.same(warmUps, [], 'not in the turn that starts listening: the first probes come first')
+  await warmUpDelay()
   t.same(warmUps, [true], 'warmed once, with the server listening')
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
@@ -142,7 +146,7 @@ t.test('the warm-up runs once the server listens, not before, and never holds re
 t.test('a warm-up that fails is one warning, not a crash', async (t) => {
   const { app, warmUps, logs } = await appWithWarmUp(t, async () => { throw new StsError('unavailable', 'STS AssumeRole unavailable: SdkUnavailable', { code: 'SdkUnavailable' }) })
   await app.listen({ host: '127.0.0.1', port: 0 })
-  await tick()
+  await warmUpDelay()
   await tick()
   t.same(warmUps, [true])
   const lines = logs.map((l) => JSON.parse(l) as { level: number, msg: string, code?: string }).filter((l) => /STS SDK/.test(l.msg))
