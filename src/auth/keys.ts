@@ -119,8 +119,18 @@ export interface JwksOptions {
   now?: () => number
   /** Schedules the background retry of a cold start; returns a cancel function (fake timers in tests). */
   setTimer?: (fn: () => void, ms: number) => () => void
+  /** [0, 1): spreads the retry delays after failures (JWKS_BACKOFF_JITTER). Default Math.random. */
+  random?: () => number
   log?: KeyLog
 }
+
+/**
+ * Retry delays after a failed fetch are lengthened by up to this fraction, at random,
+ * so that the replicas of a fleet, which saw the identity provider fail together, do
+ * not retry in step when it comes back. Only ever lengthened: the refetch interval
+ * stays the floor of any two fetches.
+ */
+export const JWKS_BACKOFF_JITTER = 0.25
 
 interface LoadedKey extends VerificationKey {
   kid?: string
@@ -261,6 +271,7 @@ export function jwksKeySource (opts: JwksOptions): KeySource & { fetches (): num
   const maxWaitMs = opts.maxWaitMs ?? deadlineMs
   const coldRetryMs = opts.coldRetryMs ?? JWKS_COLD_RETRY_MS
   const setTimer = opts.setTimer ?? defaultTimer
+  const random = opts.random ?? Math.random
   const logFields = { issuer: opts.name, jwksUri: loggableUri(opts.uri) }
   let keys: LoadedKey[] | undefined
   let loadedAt = -Infinity
@@ -280,9 +291,10 @@ export function jwksKeySource (opts: JwksOptions): KeySource & { fetches (): num
     // Warm: the refetch interval, doubling while the provider fails, up to the cache TTL.
     // Cold: start small so that readiness does not wait a whole interval.
     const step = 2 ** Math.min(failures - 1, 20)
-    return keys !== undefined
+    const base = keys !== undefined
       ? Math.min(opts.minRefetchMs * step, Math.max(opts.refreshMs, opts.minRefetchMs))
       : Math.min(coldRetryMs * step, opts.minRefetchMs)
+    return Math.round(base * (1 + JWKS_BACKOFF_JITTER * random()))
   }
 
   function loaded (fetched: Fetched): void {

@@ -5,7 +5,7 @@ import t from 'tap'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
-import { jwksKeySource, keyProblem, staticKeySource, type KeyLog } from '../../src/auth/keys.js'
+import { JWKS_BACKOFF_JITTER, jwksKeySource, keyProblem, staticKeySource, type KeyLog } from '../../src/auth/keys.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -141,7 +141,7 @@ t.test('a dripping JWKS host: the fetch ends at its deadline and the next lookup
   const server = await startServer(t, handler)
   const log = captureLog()
   let clock = 1_000_000
-  const keys = jwksKeySource({ uri: server.url, refreshMs: 600_000, minRefetchMs: 60_000, fetchDeadlineMs: 300, coldRetryMs: 1000, now: () => clock, setTimer: () => () => {}, log })
+  const keys = jwksKeySource({ uri: server.url, refreshMs: 600_000, minRefetchMs: 60_000, fetchDeadlineMs: 300, coldRetryMs: 1000, now: () => clock, setTimer: () => () => {}, random: () => 0, log })
   t.teardown(() => keys.close())
 
   const started = Date.now()
@@ -176,7 +176,7 @@ t.test('stale keys with a failing provider: one fetch per interval, backing off,
   const server = await startServer(t, handler)
   const log = captureLog()
   let clock = 1_000_000
-  const keys = jwksKeySource({ uri: server.url, refreshMs: 600_000, minRefetchMs: 60_000, now: () => clock, setTimer: () => () => {}, log })
+  const keys = jwksKeySource({ uri: server.url, refreshMs: 600_000, minRefetchMs: 60_000, now: () => clock, setTimer: () => () => {}, random: () => 0, log })
   t.teardown(() => keys.close())
   await keys.getKey('a', 'RS256')
   t.equal(server.hits(), 1)
@@ -221,7 +221,7 @@ t.test('cold start: retries start small and double, up to the refetch interval; 
   const log = captureLog()
   let clock = 1_000_000
   const timers: Array<{ fn: () => void, ms: number }> = []
-  const keys = jwksKeySource({ uri: server.url, refreshMs: 600_000, minRefetchMs: 10_000, now: () => clock, setTimer: (fn, ms) => { timers.push({ fn, ms }); return () => {} }, log })
+  const keys = jwksKeySource({ uri: server.url, refreshMs: 600_000, minRefetchMs: 10_000, now: () => clock, setTimer: (fn, ms) => { timers.push({ fn, ms }); return () => {} }, random: () => 0, log })
   t.teardown(() => keys.close())
   const delays: number[] = []
   for (let i = 0; i < 8; i++) {
@@ -261,4 +261,29 @@ t.test('the logged JWKS URL carries no userinfo or query', async (t) => {
   keys.close()
   t.equal(log.lines[0]?.obj.jwksUri, 'http://127.0.0.1:1/jwks')
   t.notOk(JSON.stringify(log.lines).includes('hunter2'))
+})
+
+t.test('retry delays after failures are spread over up to a quarter more, never shortened', async (t) => {
+  const handler = { current: ((req, res) => { req.socket.destroy(); void res }) as Handler }
+  const server = await startServer(t, handler)
+  const delaysWith = async (r: number): Promise<number[]> => {
+    const timers: Array<{ fn: () => void, ms: number }> = []
+    let clock = 1_000_000
+    const keys = jwksKeySource({ uri: server.url, refreshMs: 600_000, minRefetchMs: 10_000, now: () => clock, setTimer: (fn, ms) => { timers.push({ fn, ms }); return () => {} }, random: () => r })
+    t.teardown(() => keys.close())
+    const delays: number[] = []
+    for (let i = 0; i < 8; i++) {
+      await until(() => timers.length > 0)
+      const timer = timers.shift() as { fn: () => void, ms: number }
+      delays.push(timer.ms)
+      clock += timer.ms
+      timer.fn()
+    }
+    return delays
+  }
+  const none = await delaysWith(0)
+  const most = await delaysWith(0.999)
+  t.same(none, [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000])
+  t.same(most, none.map((d) => Math.round(d * (1 + JWKS_BACKOFF_JITTER * 0.999))), 'lengthened by up to a quarter')
+  t.ok(most.every((d, i) => d > (none[i] as number)), 'never shorter than the schedule: the refetch interval stays the floor')
 })
