@@ -1,6 +1,7 @@
 // The Fastify instance's options: the node:http server with every limit set from the
 // config rather than left to Node's defaults, the request-id policy, and logging.
 import { clientErrorHandler } from './error-handler.js'
+import { lazyCompilers } from './lazy-compilers.js'
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import fp from 'fastify-plugin'
@@ -51,7 +52,9 @@ export function serverOptions (server: Config['server'], logger: LoggerSetting =
     forceCloseConnections: 'idle',
     requestIdHeader: false,
     genReqId: (req) => requestId(req.headers['x-request-id']),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Validators and serialisers compiled on first use, not at start (lazy-compilers.ts).
+    schemaController: { compilersFactory: lazyCompilers() }
   }
 }
 
