@@ -4,6 +4,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Config } from './config/schema.js'
 import { requestIdHeader, serverOptions, type LoggerSetting } from './http/server-options.js'
+import { lazyCompilers, type LazyCompilers } from './http/lazy-compilers.js'
 import errorHandler from './http/error-handler.js'
 import securityHeaders from './http/security-headers.js'
 import lifecycle from './http/lifecycle.js'
@@ -55,29 +56,33 @@ declare module 'fastify' {
   interface FastifyInstance { metrics: Metrics }
 }
 
-/** How long after listening the STS SDK is loaded: the first readiness probes are answered before the import holds the event loop. */
-export const STS_WARM_UP_DELAY_MS = 500
+/** How long after listening the warm-up runs: the first readiness probes are answered before it holds the event loop. */
+export const WARM_UP_DELAY_MS = 500
 
 /**
- * The STS SDK loads on first use (a fifth of start-up): warmed shortly after the server
- * listens, so that neither readiness nor the first cache miss waits on it (a miss
- * before then loads it itself, once). A failed load is logged here and answered like
- * an unreachable STS until a later call loads it.
+ * What start-up leaves for later, done shortly after the server listens so that no
+ * caller's first request pays for it: the STS SDK (a fifth of the old start-up; a miss
+ * before then loads it itself, once) and the route schemas (compiled on first use,
+ * http/lazy-compilers.ts). A failure is logged here: an SDK that did not load is
+ * answered like an unreachable STS until a later call loads it, a schema that does not
+ * compile answers 500 on its route.
  */
-function warmedOnListen (app: FastifyInstance, client: StsClient): StsClient {
+function warmUpOnListen (app: FastifyInstance, client: StsClient | undefined, compilers: LazyCompilers): void {
   let timer: NodeJS.Timeout | undefined
   app.addHook('onListen', async () => {
     timer = setTimeout(() => {
-      client.warmUp?.().catch((err: unknown) => app.log.warn({ code: (err as { code?: unknown }).code }, 'the STS SDK did not load: AssumeRole fails until it does'))
-    }, STS_WARM_UP_DELAY_MS).unref()
+      const failed = compilers.compileAll()
+      if (failed > 0) app.log.error({ failed }, 'route schemas did not compile: their routes answer 500')
+      client?.warmUp?.().catch((err: unknown) => app.log.warn({ code: (err as { code?: unknown }).code }, 'the STS SDK did not load: AssumeRole fails until it does'))
+    }, WARM_UP_DELAY_MS).unref()
   })
   app.addHook('onClose', async () => { clearTimeout(timer) })
-  return client
 }
 
 export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
-  const app = Fastify(serverOptions(config.server, deps.logger))
+  const compilers = lazyCompilers()
+  const app = Fastify(serverOptions(config.server, deps.logger, compilers))
   await app.register(requestIdHeader)
 
   // JSON only: Fastify's default text/plain parser would turn a form into a string body.
@@ -93,9 +98,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(metricsPlugin, { settings: config.metrics, metrics })
   await app.register(auth, { config, env: deps.env ?? {}, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
 
+  // The default client's credential is the SDK's default chain, loaded with the SDK.
+  const stsClient = deps.upstream === undefined ? deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs }) : undefined
+  warmUpOnListen(app, stsClient, compilers)
   const upstream = deps.upstream ?? createUpstream({
-    // The default client's credential is the SDK's default chain, loaded with the SDK.
-    client: warmedOnListen(app, deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs })),
+    client: stsClient as StsClient,
     maxAttempts: config.sts.maxAttempts,
     backoffBaseMs: config.sts.backoffBaseMs,
     backoffMaxMs: config.sts.backoffMaxMs,

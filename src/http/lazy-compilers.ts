@@ -46,16 +46,18 @@ function where (route: { method?: string, url?: string }): { method: string | un
   return { method: route.method, url: route.url }
 }
 
-/** `compile` once, on first use; Fastify is handed `make(get)`, the stand-in that calls it. */
-function deferred<T, F> (event: Omit<CompileEvent, 'phase' | 'compile'>, compile: () => T, make: (get: () => T) => F): F {
+/** `compile` once, on first use; Fastify is handed `make(get)`, the stand-in that calls it. `pending` holds it until then. */
+function deferred<T, F> (event: Omit<CompileEvent, 'phase' | 'compile'>, compile: () => T, make: (get: () => T) => F, pending: Set<() => unknown>): F {
   let real: T | undefined
   const get = (): T => {
     if (real === undefined) {
       real = compile()
+      pending.delete(get)
       if (compileChannel.hasSubscribers) compileChannel.publish({ ...event, phase: 'compiled' })
     }
     return real
   }
+  pending.add(get)
   if (compileChannel.hasSubscribers) compileChannel.publish({ ...event, phase: 'deferred', compile: () => { get() } })
   return make(get)
 }
@@ -78,8 +80,20 @@ function lazySerializer (get: () => Serialize): Serialize {
   return (doc) => get()(doc)
 }
 
+export interface LazyCompilers {
+  buildValidator: ValidatorFactory
+  buildSerializer: SerializerFactory
+  /**
+   * Compiles every part not compiled yet (app.ts calls it shortly after listening, so
+   * that no caller's first request pays for it). Returns how many failed to compile:
+   * those fail their first request (500), as they would have failed the start.
+   */
+  compileAll: () => number
+}
+
 /** Fastify's default compilers, each loaded, built and run on the first request that needs it. */
-export function lazyCompilers (): { buildValidator: ValidatorFactory, buildSerializer: SerializerFactory } {
+export function lazyCompilers (): LazyCompilers {
+  const pending = new Set<() => unknown>()
   // One selector per app, like Fastify's schema controller: its pool is keyed by the
   // external schemas and options, so encapsulated contexts share ajv instances as before.
   let validatorSelector: ReturnType<AjvCompilerModule> | undefined
@@ -95,7 +109,7 @@ export function lazyCompilers (): { buildValidator: ValidatorFactory, buildSeria
       if (route.httpPart === 'headers') {
         throw new Error('header schemas are not supported: Fastify lowercases their names only for its own eager compiler (src/http/lazy-compilers.ts)')
       }
-      return deferred({ kind: 'validator', ...where(route), part: route.httpPart }, () => compilerOf()(route), lazyValidator)
+      return deferred({ kind: 'validator', ...where(route), part: route.httpPart }, () => compilerOf()(route), lazyValidator, pending)
     }
   }) as ValidatorFactory
 
@@ -106,9 +120,22 @@ export function lazyCompilers (): { buildValidator: ValidatorFactory, buildSeria
       return (compiler ??= serializerSelector(externalSchemas, options))
     }
     return (route) => {
-      return deferred({ kind: 'serializer', ...where(route), part: route.httpStatus }, () => compilerOf()(route), lazySerializer)
+      return deferred({ kind: 'serializer', ...where(route), part: route.httpStatus }, () => compilerOf()(route), lazySerializer, pending)
     }
   }
 
-  return { buildValidator, buildSerializer }
+  const compileAll = (): number => {
+    let failed = 0
+    for (const get of [...pending]) {
+      try {
+        get()
+      } catch {
+        failed++
+        pending.delete(get) // its first request will try again, and answer 500
+      }
+    }
+    return failed
+  }
+
+  return { buildValidator, buildSerializer, compileAll }
 }

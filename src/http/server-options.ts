@@ -1,7 +1,7 @@
 // The Fastify instance's options: the node:http server with every limit set from the
 // config rather than left to Node's defaults, the request-id policy, and logging.
 import { clientErrorHandler } from './error-handler.js'
-import { lazyCompilers } from './lazy-compilers.js'
+import { lazyCompilers, type LazyCompilers } from './lazy-compilers.js'
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import fp from 'fastify-plugin'
@@ -25,7 +25,7 @@ function isLoggerInstance (logger: LoggerSetting): logger is FastifyBaseLogger {
   return typeof logger === 'object' && logger !== null && typeof (logger as { child?: unknown }).child === 'function'
 }
 
-export function serverOptions (server: Config['server'], logger: LoggerSetting = loggerOptions('info')): FastifyServerOptions {
+export function serverOptions (server: Config['server'], logger: LoggerSetting = loggerOptions('info'), compilers: LazyCompilers = lazyCompilers()): FastifyServerOptions {
   return {
     ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger }),
     // One line per request instead of Fastify's two (observability/request-log.ts).
@@ -54,7 +54,7 @@ export function serverOptions (server: Config['server'], logger: LoggerSetting =
     genReqId: (req) => requestId(req.headers['x-request-id']),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // Validators and serialisers compiled on first use, not at start (lazy-compilers.ts).
-    schemaController: { compilersFactory: lazyCompilers() }
+    schemaController: { compilersFactory: compilers }
   }
 }
 

@@ -9,7 +9,7 @@ import { startStsEmulator } from '../../devkit/emulator/sts.js'
 import { createDevIssuer } from '../../devkit/dev/issuer.js'
 import { createStsClient, StsError, type AssumeRoleInput, type StsClient, type StsClientOptions } from '../../src/alicloud/sts-client.js'
 import { createStaticCredential } from '../../src/alicloud/credentials.js'
-import { buildApp, STS_WARM_UP_DELAY_MS } from '../../src/app.js'
+import { buildApp, WARM_UP_DELAY_MS } from '../../src/app.js'
 import { parseConfig } from '../../src/config/load.js'
 import { baseConfig, build } from '../helpers/build.js'
 
@@ -123,7 +123,7 @@ async function appWithWarmUp (t: { teardown: (fn: () => unknown) => void }, sett
 
 const tick = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
 /** Past the warm-up's delay after listening. */
-const warmUpDelay = async (): Promise<void> => await new Promise((resolve) => setTimeout(resolve, STS_WARM_UP_DELAY_MS + 100))
+const warmUpDelay = async (): Promise<void> => await new Promise((resolve) => setTimeout(resolve, WARM_UP_DELAY_MS + 100))
 
 t.test('the warm-up runs once the server listens, not before, and never holds readiness', async (t) => {
   const { app, warmUps } = await appWithWarmUp(t, async () => await new Promise<never>(() => {}))

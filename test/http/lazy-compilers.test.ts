@@ -6,6 +6,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { baseConfig, build } from '../helpers/build.js'
+import { WARM_UP_DELAY_MS } from '../../src/app.js'
 import { parseConfig } from '../../src/config/load.js'
 import { createDevIssuer } from '../../devkit/dev/issuer.js'
 import { serverOptions } from '../../src/http/server-options.js'
@@ -134,4 +135,32 @@ t.test('a validator that replaces the root value still can (ajv is handed its pa
     answers.push(res.json())
   }
   t.same(answers, [{ body: 5, type: 'number' }, { body: 5, type: 'number' }])
+})
+
+t.test('shortly after listening every deferred part is compiled, so no caller\'s first request pays', async (t) => {
+  const events = recordCompiles(t)
+  const h = await build(t)
+  const deferred = events.filter((e) => e.phase === 'deferred').length
+  t.ok(deferred > 0)
+  await h.app.listen({ host: '127.0.0.1', port: 0 })
+  t.same(compiled(events), [], 'not while starting to listen')
+  await new Promise((resolve) => setTimeout(resolve, WARM_UP_DELAY_MS + 300))
+  t.equal(compiled(events).length, deferred, 'all compiled by the warm-up')
+  const bad = await h.vend(h.token({ sub: 'alice' }), { bucket: 'other' })
+  t.equal(bad.statusCode, 400, 'and answering as before')
+})
+
+t.test('compileAll: every part not compiled yet, once; a part that fails is counted and left to its request', async (t) => {
+  const compilers = lazyCompilers()
+  const app = Fastify({ ...serverOptions(config.server, false, compilers) })
+  t.teardown(() => app.close())
+  app.post('/ok', { schema: { body: Type.Object({ a: Type.String() }), response: { 200: Type.Object({ a: Type.String() }) } } }, async (request) => request.body)
+  app.post('/broken', { schema: { body: { type: 'object', properties: { a: { $ref: '#/definitions/missing' } } } } }, async () => ({}))
+  await app.ready()
+  const events = recordCompiles(t)
+  t.equal(compilers.compileAll(), 1, 'the broken schema is the one failure')
+  t.same(compiled(events).sort(), ['serializer POST /ok 200', 'validator POST /ok body'])
+  t.equal(compilers.compileAll(), 0, 'nothing left: the failed part waits for its request')
+  t.equal((await app.inject({ method: 'POST', url: '/ok', payload: { a: 'x' } })).json().a, 'x')
+  t.equal((await app.inject({ method: 'POST', url: '/broken', payload: { a: 'x' } })).statusCode, 500, 'the broken route answers 500')
 })
