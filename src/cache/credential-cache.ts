@@ -10,7 +10,7 @@
 // evicted while in flight aborts every waiter unless told otherwise, and
 // maxEntries = 0 would still need this path; the map below is shorter than that.
 import { createHash } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
+import { growingLru } from './lru.js'
 import type { StsCredentials } from '../alicloud/sts-client.js'
 
 export interface CacheEvents {
@@ -53,8 +53,7 @@ export function createCredentialCache (opts: CacheOptions): CredentialCache {
   const ev = opts.events ?? {}
   const inflight = new Map<string, Promise<CacheLookup>>()
   const lru = opts.maxEntries > 0
-    ? new LRUCache<string, StsCredentials>({
-      max: opts.maxEntries,
+    ? growingLru<string, StsCredentials>(opts.maxEntries, {
       ttlAutopurge: false,
       perf: { now },
       dispose: (_v, _k, reason) => { if (reason === 'evict') ev.evicted?.() }

@@ -4,7 +4,7 @@
 // one. The Redis form is one Lua script on Redis's own clock (pods' clocks differ),
 // atomic across replicas; the local form is the same arithmetic in memory, used
 // without Redis and whenever Redis fails.
-import { LRUCache } from 'lru-cache'
+import { growingLru } from '../cache/lru.js'
 import type { RedisClient } from './connection.js'
 import { CallerBudgetExhausted, StsBudgetExhausted, withRetryAfter } from '../errors.js'
 
@@ -49,7 +49,7 @@ export function createRedisBuckets (redis: RedisClient): Buckets {
 }
 
 export function createLocalBuckets (opts: { now: () => number, maxBuckets: number }): Buckets {
-  const buckets = new LRUCache<string, { tokens: number, at: number }>({ max: opts.maxBuckets })
+  const buckets = growingLru<string, { tokens: number, at: number }>(opts.maxBuckets)
   return {
     async take (name, capacity, rate) {
       const t = opts.now()

@@ -8,7 +8,7 @@
 // altogether. Here a Redis error (down, slow, WRONGTYPE) makes the replica count in
 // memory instead: the request is served and the limit still holds per replica until
 // Redis is back, as the upstream budgets do (redis/budget.ts).
-import { LRUCache } from 'lru-cache'
+import { growingLru } from '../cache/lru.js'
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { RedisClient } from './connection.js'
 
@@ -39,7 +39,7 @@ interface Window { count: number, resetAt: number }
 /** A `store` for @fastify/rate-limit: one per surface, each with its own counter names. */
 export function sharedRateLimitStore (opts: SharedRateLimitOptions): FastifyRateLimitStoreCtor {
   const now = opts.now ?? Date.now
-  const local = new LRUCache<string, Window>({ max: opts.maxLocal ?? 10_000 })
+  const local = growingLru<string, Window>(opts.maxLocal ?? 10_000)
 
   function countLocally (key: string, timeWindow: number): { current: number, ttl: number } {
     const t = now()
