@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { startStsEmulator, type StsEmulator, type Fault } from '../../devkit/emulator/sts.js'
 import { createStsClient, StsError, type AssumeRoleInput, type StsClient, type CredentialLike } from '../../src/alicloud/sts-client.js'
 import { createStaticCredential, createUpstreamCredential } from '../../src/alicloud/credentials.js'
+import { stsFailure } from '../helpers/sts.js'
 
 const ROLE = 'acs:ram::1234567890123456:role/uploader'
 const KEY_ID = `testkey${randomBytes(8).toString('hex')}`
@@ -22,16 +23,6 @@ async function setup (t: Teardown, timeoutMs = 2000, now?: () => number): Promis
   const emu = await startStsEmulator({ accessKeys: { [KEY_ID]: SECRET }, roles: { [ROLE]: { maxSessionDuration: 3600 } }, ...(now !== undefined ? { now } : {}) })
   t.teardown(() => emu.close())
   return { emu, client: createStsClient({ endpoint: emu.url, timeoutMs, credential }) }
-}
-
-async function failure (p: Promise<unknown>): Promise<StsError> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof StsError) return err
-    throw err
-  }
-  throw new Error('expected the call to fail')
 }
 
 /** Nothing secret or signed may appear in anything a log line could print of the error. */
@@ -86,7 +77,7 @@ t.test('classification, one HTTP request per call, nothing secret on the error',
     t.test(name, async (t) => {
       if (fault !== undefined) emu.inject(fault)
       const before = emu.callCount
-      const err = await failure(client.assumeRole(call))
+      const err = await stsFailure(client.assumeRole(call))
       t.match(err, expected)
       t.equal(err.name, 'StsError')
       t.match(err.requestId, /^[0-9A-F-]{36}$/)
@@ -100,17 +91,17 @@ t.test('signature refusals are rejected, and say nothing secret', async (t) => {
   const { emu } = await setup(t)
   const wrongSecret = randomBytes(24).toString('base64url')
   const client = createStsClient({ endpoint: emu.url, timeoutMs: 2000, credential: createStaticCredential(KEY_ID, wrongSecret) })
-  const err = await failure(client.assumeRole(input))
+  const err = await stsFailure(client.assumeRole(input))
   t.match(err, { kind: 'rejected', code: 'SignatureDoesNotMatch', status: 400 })
   assertSafe(t, err, [SECRET, wrongSecret])
   const unknown = createStsClient({ endpoint: emu.url, timeoutMs: 2000, credential: createStaticCredential('testkeyunknown', wrongSecret) })
-  t.match(await failure(unknown.assumeRole(input)), { kind: 'rejected', code: 'InvalidAccessKeyId.NotFound', status: 404 })
+  t.match(await stsFailure(unknown.assumeRole(input)), { kind: 'rejected', code: 'InvalidAccessKeyId.NotFound', status: 404 })
 })
 
 t.test('an upstream message is trimmed and redacted', async (t) => {
   const { emu, client } = await setup(t)
   emu.inject({ kind: 'reject', code: 'NoPermission', status: 403, count: 1, message: `You are not authorized. Authorization: ACS3-HMAC-SHA256 Credential=${KEY_ID},SignedHeaders=host,Signature=${'ab'.repeat(32)} x${'y'.repeat(300)}` })
-  const err = await failure(client.assumeRole(input))
+  const err = await stsFailure(client.assumeRole(input))
   t.match(err.message, /^STS AssumeRole rejected: NoPermission \(HTTP 403\) request [0-9A-F-]+ - You are not authorized\./)
   t.ok(err.message.length < 300, 'bounded')
   assertSafe(t, err)
@@ -119,7 +110,7 @@ t.test('an upstream message is trimmed and redacted', async (t) => {
 t.test('retry hint only when the upstream sends one', async (t) => {
   const { emu, client } = await setup(t)
   emu.inject({ kind: 'throttle', count: 1 })
-  const err = await failure(client.assumeRole(input))
+  const err = await stsFailure(client.assumeRole(input))
   t.equal(err.retryAfterMs, undefined)
   t.notOk('retryAfterMs' in err)
 })
@@ -128,7 +119,7 @@ t.test('hang: rejects at the timeout and the socket is really closed', async (t)
   const { emu, client } = await setup(t, 300)
   emu.inject({ kind: 'hang', count: 1 })
   const started = performance.now()
-  const err = await failure(client.assumeRole(input))
+  const err = await stsFailure(client.assumeRole(input))
   const elapsed = performance.now() - started
   t.match(err, { kind: 'unavailable', code: 'TIMEOUT', timedOut: true })
   t.ok(elapsed >= 290 && elapsed < 300 + 250, `rejected after ${Math.round(elapsed)} ms`)
@@ -147,7 +138,7 @@ t.test('slow beyond the timeout is a timeout; slow within it is fine', async (t)
   emu.inject({ kind: 'slow', delayMs: 100, count: 1 })
   t.match(await client.assumeRole(input), { accessKeyId: /^STS\./ })
   emu.inject({ kind: 'slow', delayMs: 1000, count: 1 })
-  t.match(await failure(client.assumeRole(input)), { kind: 'unavailable', timedOut: true })
+  t.match(await stsFailure(client.assumeRole(input)), { kind: 'unavailable', timedOut: true })
   t.match(await client.assumeRole(input), { accessKeyId: /^STS\./ }, 'recovers')
 })
 
@@ -161,7 +152,7 @@ t.test('a hung call on a reused keep-alive socket still ends at the timeout', as
   t.equal(emu.openConnections, 1, 'one kept-alive socket')
   emu.inject({ kind: 'hang', count: 1 })
   const started = performance.now()
-  t.match(await failure(client.assumeRole(input)), { kind: 'unavailable', timedOut: true })
+  t.match(await stsFailure(client.assumeRole(input)), { kind: 'unavailable', timedOut: true })
   t.ok(performance.now() - started < 250 + 250, 'rejected in time')
   while (emu.openConnections > 0 && performance.now() - started < 1000) await new Promise((resolve) => setTimeout(resolve, 5))
   t.equal(emu.openConnections, 0, 'and the socket was closed')
@@ -173,7 +164,7 @@ t.test('connection refused', async (t) => {
   const { port } = server.address() as AddressInfo
   await new Promise((resolve) => server.close(resolve))
   const client = createStsClient({ endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1000, credential: createStaticCredential(KEY_ID, SECRET) })
-  const err = await failure(client.assumeRole(input))
+  const err = await stsFailure(client.assumeRole(input))
   t.match(err, { kind: 'unavailable', code: 'ECONNREFUSED', timedOut: false })
   t.equal(err.status, undefined)
   assertSafe(t, err)
@@ -186,7 +177,7 @@ t.test('connection reset mid-call', async (t) => {
   t.teardown(() => new Promise((resolve) => server.close(resolve)))
   const { port } = server.address() as AddressInfo
   const client = createStsClient({ endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1000, credential: createStaticCredential(KEY_ID, SECRET) })
-  t.match(await failure(client.assumeRole(input)), { kind: 'unavailable', code: 'ECONNRESET' })
+  t.match(await stsFailure(client.assumeRole(input)), { kind: 'unavailable', code: 'ECONNRESET' })
   t.equal(hits, 1, 'no retry')
 })
 
@@ -206,7 +197,7 @@ t.test('bad responses', async (t) => {
   const client = createStsClient({ endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1000, credential: createStaticCredential(KEY_ID, SECRET) })
   for (const [name, status, body, code] of bodies) {
     next = [status, body]
-    const err = await failure(client.assumeRole(input))
+    const err = await stsFailure(client.assumeRole(input))
     t.match(err, { kind: 'bad_response', code }, name)
     t.notOk(JSON.stringify(err).includes('STS.x'), `${name}: nothing of the body copied`)
   }
@@ -216,7 +207,7 @@ t.test('credential chain failures are unavailable, without the provider text', a
   const { emu } = await setup(t)
   const broken: CredentialLike = { getCredential: async () => { throw new Error(`provider exploded with ${SECRET}`) } }
   const client = createStsClient({ endpoint: emu.url, timeoutMs: 1000, credential: broken })
-  const err = await failure(client.assumeRole(input))
+  const err = await stsFailure(client.assumeRole(input))
   t.match(err, { kind: 'unavailable', code: 'CredentialUnavailable' })
   assertSafe(t, err)
   t.equal(emu.callCount, 0)

@@ -12,6 +12,7 @@ import { createStaticCredential } from '../../src/alicloud/credentials.js'
 import { buildApp, WARM_UP_DELAY_MS } from '../../src/app.js'
 import { parseConfig } from '../../src/config/load.js'
 import { baseConfig, build } from '../helpers/build.js'
+import { stsFailure } from '../helpers/sts.js'
 
 const ROLE = 'acs:ram::1234567890123456:role/uploader'
 const KEY_ID = `testkey${randomBytes(8).toString('hex')}`
@@ -26,16 +27,6 @@ async function emulator (t: { teardown: (fn: () => unknown) => void }): Promise<
   const emu = await startStsEmulator({ accessKeys: { [KEY_ID]: SECRET }, roles: { [ROLE]: { maxSessionDuration: 3600 } } })
   t.teardown(() => emu.close())
   return emu
-}
-
-async function rejection (p: Promise<unknown>): Promise<StsError> {
-  try {
-    await p
-  } catch (err) {
-    if (err instanceof StsError) return err
-    throw err
-  }
-  throw new Error('expected the call to fail')
 }
 
 t.test('the SDK loads on first use, once, and warmUp loads it ahead of the first call', async (t) => {
@@ -60,7 +51,7 @@ t.test('a load that fails is an unavailable StsError, tried again by the next ca
   const client = createStsClient({ endpoint: emu.url, timeoutMs: 5000, credential: createStaticCredential(KEY_ID, SECRET), loadSdk: async () => { loads++; return await loader() } })
 
   await t.rejects(client.warmUp?.() ?? Promise.resolve(), { name: 'StsError', kind: 'unavailable', code: 'SdkUnavailable' }, 'warmUp rejects with an StsError')
-  const err = await rejection(client.assumeRole(input))
+  const err = await stsFailure(client.assumeRole(input))
   t.match(err, { kind: 'unavailable', code: 'SdkUnavailable', timedOut: false })
   t.notOk(JSON.stringify(err).includes(SECRET) || String(err.stack).includes(SECRET) || 'cause' in err, 'the load error is not carried along')
   t.equal(loads, 2, 'the failed load was not kept: the call tried again')
@@ -74,14 +65,14 @@ t.test('a load that fails is an unavailable StsError, tried again by the next ca
 
 t.test('an SDK client that cannot be made is the same unavailable StsError', async (t) => {
   const client = createStsClient({ endpoint: 'http://127.0.0.1:9', timeoutMs: 1000, loadSdk: async () => ({ createSdkAssumeRole: () => { throw new TypeError(`bad config ${SECRET}`) } }) })
-  const err = await rejection(client.assumeRole(input))
+  const err = await stsFailure(client.assumeRole(input))
   t.match(err, { kind: 'unavailable', code: 'SdkUnavailable' })
   t.notOk(err.message.includes(SECRET))
 })
 
 t.test('the call deadline covers loading the SDK', async (t) => {
   const client = createStsClient({ endpoint: 'http://127.0.0.1:9', timeoutMs: 100, loadSdk: async () => await new Promise<never>(() => {}) })
-  t.match(await rejection(client.assumeRole(input)), { kind: 'unavailable', code: 'TIMEOUT', timedOut: true })
+  t.match(await stsFailure(client.assumeRole(input)), { kind: 'unavailable', code: 'TIMEOUT', timedOut: true })
 })
 
 t.test('a bad endpoint is still refused when the client is made, before any load', async (t) => {
