@@ -5,7 +5,7 @@
 // `/uploads` prefix, so its CORS preflight route is OPTIONS /uploads/*.
 import { sendError } from '../error-handler.js'
 import { CORS_OPTIONS, ensureCorsHeaders } from '../cors-headers.js'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import cors from '@fastify/cors'
 import underPressure from '@fastify/under-pressure'
@@ -103,21 +103,23 @@ export default async function uploads (app: FastifyInstance, opts: UploadsOption
     }
   })
 
-  app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) } }, async (request, reply) => {
+  /** Signs for the caller, records it (the answer waits for its audit line) and marks the answer uncacheable. */
+  async function signed<R extends SignedFormResult | SignedUrlResult> (request: FastifyRequest, reply: FastifyReply, sign: (caller: Caller) => Promise<R>): Promise<R> {
     const caller = request.uploadCaller as Caller
-    const signed = await signer.form(caller, request.body as UploadFormRequest)
-    const recorded = opts.onSigned?.(request, caller, signed)
+    const result = await sign(caller)
+    const recorded = opts.onSigned?.(request, caller, result)
     if (recorded !== undefined) await recorded
     void reply.header('cache-control', 'no-store')
-    return { url: signed.url, fields: signed.fields, keyPrefix: signed.keyPrefix, expiration: isoSeconds(signed.expiration) }
+    return result
+  }
+
+  app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) } }, async (request, reply) => {
+    const form = await signed(request, reply, async (caller) => await signer.form(caller, request.body as UploadFormRequest))
+    return { url: form.url, fields: form.fields, keyPrefix: form.keyPrefix, expiration: isoSeconds(form.expiration) }
   })
 
   app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) } }, async (request, reply) => {
-    const caller = request.uploadCaller as Caller
-    const signed = await signer.url(caller, request.body as UploadUrlRequest)
-    const recorded = opts.onSigned?.(request, caller, signed)
-    if (recorded !== undefined) await recorded
-    void reply.header('cache-control', 'no-store')
-    return { url: signed.url, method: signed.method, headers: signed.headers, expiration: isoSeconds(signed.expiration) }
+    const url = await signed(request, reply, async (caller) => await signer.url(caller, request.body as UploadUrlRequest))
+    return { url: url.url, method: url.method, headers: url.headers, expiration: isoSeconds(url.expiration) }
   })
 }
