@@ -15,15 +15,10 @@
 // re-verifying one that was dropped costs one signature check.
 import type { IssuerConfig } from '../config/schema.js'
 import type { KeySource, VerificationKey } from './keys.js'
-
-export interface VerifiedCaller {
-  readonly issuer: string
-  readonly subject: string
-  readonly claims: Readonly<Record<string, unknown>>
-}
+import type { Caller } from './verifier.js'
 
 interface Entry {
-  caller: VerifiedCaller
+  caller: Caller
   issuer: IssuerConfig
   keys: KeySource
   key: VerificationKey
@@ -32,7 +27,7 @@ interface Entry {
 
 export interface VerifiedTokens {
   /** The caller this token was verified as, if its key still holds; the time claims are the caller's to check. */
-  recall (token: string): { caller: VerifiedCaller, issuer: IssuerConfig } | undefined
+  recall (token: string): { caller: Caller, issuer: IssuerConfig } | undefined
   remember (token: string, entry: Omit<Entry, 'until'>): void
   readonly size: number
 }
