@@ -11,10 +11,11 @@ import lifecycle from './http/lifecycle.js'
 import auth from './auth/plugin.js'
 import healthRoutes from './http/health.js'
 import openapiRoutes from './http/openapi.js'
-import credentials from './http/credentials/index.js'
+import callerSurface from './http/caller-surface.js'
+import { credentialsRoutes } from './http/credentials/route.js'
 import { createVender } from './vend.js'
 import type { CompiledGrants } from './grants/compile.js'
-import uploadsRoutes, { UPLOADS_PREFIX } from './http/uploads/index.js'
+import { uploadsRoutes } from './http/uploads/route.js'
 import { createSigner } from './sign.js'
 import { createCredentialCache } from './cache/credential-cache.js'
 import { createUpstream, type Upstream } from './alicloud/upstream/index.js'
@@ -50,6 +51,8 @@ export interface AppDeps {
   defaultMetrics?: boolean
   /** Readiness of the upstream credential (false while e.g. an RRSA token file is not mounted yet). */
   credentialReady?: () => boolean
+  /** The event-loop delay the caller routes shed load on (tests); default a sampled monitor. */
+  eventLoopDelay?: () => number
 }
 
 declare module 'fastify' {
@@ -188,30 +191,33 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)
-  await app.register(credentials, {
-    vender,
-    now,
+  await app.register(callerSurface, {
     origins: config.cors.origins,
-    rateLimit: { ...config.rateLimit, store: rateLimitStore('credentials') },
+    rateLimit: { ...config.rateLimit, store: rateLimitStore },
     maxEventLoopDelayMs: config.server.maxEventLoopDelayMs,
-    onIssued: (request, issued) => {
-      countIssued(issued.grant, issued.fromCache)
-      return audit.issued(request, issued)
+    eventLoopDelay: deps.eventLoopDelay,
+    onRefused: (request, status, code, family) => {
+      if (family === 'uploads') audit.uploadRefused(request, request.caller, status, code)
+      else audit.refused(request, status, code)
     },
-    onRefused: (request, status, code) => audit.refused(request, status, code),
-    onRateLimited: () => metrics.rateLimited.inc()
-  })
-  await app.register(uploadsRoutes, {
-    prefix: UPLOADS_PREFIX,
-    config,
-    signer: createSigner({ config, grants: deps.grants, upstream, cache, now, shared, gate }),
-    rateLimitStore: rateLimitStore('uploads'),
-    onSigned: (request, caller, signed) => {
-      metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
-      return audit.uploadSigned(request, caller, signed)
-    },
-    onRefused: (request, status, code) => audit.uploadRefused(request, request.uploadCaller, status, code),
-    onRateLimited: () => metrics.rateLimited.inc()
+    onRateLimited: () => metrics.rateLimited.inc(),
+    routes: [
+      credentialsRoutes({
+        vender,
+        now,
+        onIssued: (request, issued) => {
+          countIssued(issued.grant, issued.fromCache)
+          return audit.issued(request, issued)
+        }
+      }),
+      uploadsRoutes({
+        signer: createSigner({ config, grants: deps.grants, upstream, cache, now, shared, gate }),
+        onSigned: (request, caller, signed) => {
+          metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
+          return audit.uploadSigned(request, caller, signed)
+        }
+      })
+    ]
   })
   return app
 }

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config, IssuerConfig } from '../config/schema.js'
 import { ConfigError } from '../config/load.js'
-import { InvalidToken, TokenInQuery } from '../errors.js'
+import { InvalidToken } from '../errors.js'
 import { JWKS_FETCH_DEADLINE_MS, jwksKeySource, secretKeySource, staticKeySource, type KeyLog, type KeySource } from './keys.js'
 import { bearerToken, decodeToken } from './token.js'
 import { createIssuerVerifier, recallCaller, TokenRejected, type Caller, type IssuerVerifier, type VerifyFailureReason } from './verifier.js'
@@ -28,8 +28,6 @@ export interface Authenticator {
 declare module 'fastify' {
   interface FastifyInstance { auth: Authenticator }
 }
-
-const QUERY_TOKEN_NAMES = ['token', 'access_token', 'jwt', 'id_token', 'authorization']
 
 // A key source that cannot work is a configuration error (exit 2 at start, one line).
 function keySourceFor (issuer: IssuerConfig, at: string, config: Config, env: Record<string, string | undefined>, now: () => number, log: KeyLog): KeySource {
@@ -82,8 +80,6 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
 
   app.decorate('auth', {
     async authenticate (request: FastifyRequest): Promise<Caller> {
-      const query = request.query as Record<string, unknown> | undefined
-      if (query !== undefined && QUERY_TOKEN_NAMES.some((n) => Object.hasOwn(query, n))) throw new TokenInQuery()
       let verifier: IssuerVerifier | undefined
       let decoded
       let token: string

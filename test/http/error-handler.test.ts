@@ -5,7 +5,7 @@ import t from 'tap'
 import { connect, type AddressInfo } from 'node:net'
 import { Value } from '@sinclair/typebox/value'
 import { build } from '../helpers/build.js'
-import { ErrorResponse } from '../../src/http/credentials/schemas.js'
+import { ErrorResponse } from '../../src/http/schemas.js'
 
 t.test('a known path with another method is 405 with Allow; an unknown path is 404', async (t) => {
   const h = await build(t)

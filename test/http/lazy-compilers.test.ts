@@ -12,7 +12,8 @@ import { createDevIssuer } from '../../devkit/dev/issuer.js'
 import { serverOptions } from '../../src/http/server-options.js'
 import errorHandler from '../../src/http/error-handler.js'
 import { compileChannel, lazyCompilers, type CompileEvent } from '../../src/http/lazy-compilers.js'
-import { CredentialsRequest, CredentialsResponse, ErrorResponse } from '../../src/http/credentials/schemas.js'
+import { CredentialsRequest, CredentialsResponse } from '../../src/http/credentials/schemas.js'
+import { ErrorResponse } from '../../src/http/schemas.js'
 
 /** Every compile event published while the test runs. */
 function recordCompiles (t: { teardown: (fn: () => unknown) => void }): CompileEvent[] {

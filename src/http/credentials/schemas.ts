@@ -5,9 +5,10 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Action } from '../../config/schema.js'
 import { ErrorCode } from '../../errors.js'
+import { GrantName } from '../schemas.js'
 
 export const CredentialsRequest = Type.Object({
-  grant: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' })),
+  grant: Type.Optional(GrantName),
   prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   actions: Type.Optional(Type.Array(Action, { minItems: 1, maxItems: 4, uniqueItems: true })),
   durationSeconds: Type.Optional(Type.Integer({ minimum: 900, maximum: 43_200 }))
@@ -35,13 +36,6 @@ export const CredentialsResponse = Type.Object({
   actions: Type.Array(Action)
 }, { additionalProperties: false })
 export type CredentialsResponse = Static<typeof CredentialsResponse>
-
-export const ErrorResponse = Type.Object({
-  statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
-  code: ErrorCode,
-  error: Type.String(),
-  message: Type.String()
-}, { additionalProperties: false })
 
 /** The OSS Android/iOS SDKs' "STS app server" shape. */
 export const OssAppServerResponse = Type.Object({

@@ -4,9 +4,8 @@
 // requires in a form or URL).
 import { Type, type Static } from '@sinclair/typebox'
 import { MEDIA_TYPE, SIGNING_MAX_BYTES } from '../../config/schema.js'
-import { ErrorCode } from '../../errors.js'
+import { GrantName } from '../schemas.js'
 
-const GrantName = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' })
 const ObjectKey = Type.String({ minLength: 1, maxLength: 1023 })
 const ContentType = Type.String({ pattern: MEDIA_TYPE })
 
@@ -50,12 +49,4 @@ export const UploadUrlResponse = Type.Object({
   method: Type.Union([Type.Literal('PUT'), Type.Literal('GET')]),
   headers: Type.Object({ 'Content-Type': Type.Optional(Type.String()) }, { additionalProperties: false }),
   expiration: Type.String({ format: 'date-time' })
-}, { additionalProperties: false })
-
-/** The same error shape as every other route. */
-export const UploadError = Type.Object({
-  statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
-  code: ErrorCode,
-  error: Type.String(),
-  message: Type.String()
 }, { additionalProperties: false })

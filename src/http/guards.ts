@@ -1,7 +1,7 @@
-// Refusals decided from the request line and headers alone, before any token is read
-// or any body parsed: they cost no crypto and never reach STS.
+// Refusals of every caller route decided from the request line and headers alone, before
+// any token is read or any body parsed: they cost no crypto and never reach STS.
 import type { FastifyRequest } from 'fastify'
-import { OriginNotAllowed, TokenInQuery } from '../../errors.js'
+import { OriginNotAllowed, TokenInQuery } from '../errors.js'
 
 /** A page served by this service itself (the dev demo) is not cross-origin. */
 function sameOrigin (origin: string, host: string | undefined): boolean {

@@ -1,0 +1,62 @@
+// POST /uploads/form and POST /uploads/url: signed uploads into the caller's directory.
+// The caller surface (caller-surface.ts) authenticates the caller before the body is
+// parsed and owns every guard; this family only signs. Registered under `/uploads`, so
+// its CORS preflight route is OPTIONS /uploads/*.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { MissingToken } from '../../errors.js'
+import type { Caller } from '../../auth/verifier.js'
+import type { Signer, SignedFormResult, SignedUrlResult } from '../../sign.js'
+import type { CallerRoutes } from '../caller-surface.js'
+import { ErrorResponse } from '../schemas.js'
+import { UploadFormRequest, UploadFormResponse, UploadUrlRequest, UploadUrlResponse } from './schemas.js'
+
+export interface UploadsRouteOptions {
+  signer: Signer
+  /** Records the signing; the answer waits for what it returns (the audit line written). */
+  onSigned?: (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult) => Promise<void> | undefined
+}
+
+/** Seconds precision, UTC, `Z`: the same form as every other expiration this service answers. */
+function isoSeconds (d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+const responses = (ok: unknown) => ({ 200: ok, '4xx': ErrorResponse, '5xx': ErrorResponse })
+
+// A POST without a body asks for the grant's defaults (the form route's fields are all optional).
+function emptyBody (request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  if (request.body === undefined || request.body === null) request.body = {}
+  done()
+}
+
+export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
+  const { signer } = opts
+
+  /** Signs for the caller, records it (the answer waits for its audit line) and marks the answer uncacheable. */
+  async function signed<R extends SignedFormResult | SignedUrlResult> (request: FastifyRequest, reply: FastifyReply, sign: (caller: Caller) => Promise<R>): Promise<R> {
+    // Fail closed: without a verified caller (a hook removed by mistake) nothing is signed.
+    const caller = request.caller
+    if (caller === null) throw new MissingToken()
+    const result = await sign(caller)
+    const recorded = opts.onSigned?.(request, caller, result)
+    if (recorded !== undefined) await recorded
+    void reply.header('cache-control', 'no-store')
+    return result
+  }
+
+  return {
+    name: 'uploads',
+    prefix: '/uploads',
+    plugin: async (app) => {
+      app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) }, preValidation: emptyBody }, async (request, reply) => {
+        const form = await signed(request, reply, async (caller) => await signer.form(caller, request.body as UploadFormRequest))
+        return { url: form.url, fields: form.fields, keyPrefix: form.keyPrefix, expiration: isoSeconds(form.expiration) }
+      })
+
+      app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) }, preValidation: emptyBody }, async (request, reply) => {
+        const url = await signed(request, reply, async (caller) => await signer.url(caller, request.body as UploadUrlRequest))
+        return { url: url.url, method: url.method, headers: url.headers, expiration: isoSeconds(url.expiration) }
+      })
+    }
+  }
+}
