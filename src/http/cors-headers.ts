@@ -1,5 +1,5 @@
-// CORS headers for answers the CORS plugin did not see: a refusal decided before a
-// route plugin's hooks ran (the lifecycle's 503 while shutting down) or thrown by an
+// CORS headers for answers the CORS plugin did not see: a refusal decided before the
+// caller surface's hooks ran (the lifecycle's 503 while shutting down) or thrown by an
 // earlier hook. Without them a browser on an allowed origin sees an opaque network
 // error and cannot read the error code or Retry-After.
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 /** What a browser script may read of an answer: the request id and when to retry. */
 export const EXPOSED_HEADERS = ['x-request-id', 'retry-after']
 
-/** What both browser-facing plugins (credentials, uploads) give @fastify/cors besides the origins. */
+/** What the caller surface gives @fastify/cors besides the origins. */
 export const CORS_OPTIONS = {
   methods: ['POST'],
   allowedHeaders: ['authorization', 'content-type', 'x-request-id'],

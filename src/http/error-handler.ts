@@ -3,8 +3,9 @@
 // through. Fastify's own errors (validation, body parsing, limits) are mapped to
 // codes from the registry so that callers only ever see STS_VENDING_* codes; so are
 // the answers Node's HTTP parser gives before Fastify sees a request (431, 408, 400).
-// A route context that renders errors in another shape (the credentials route's
-// oss-app-server format) sets its own handler on top of `sendError`.
+// The caller surface (caller-surface.ts) sets its own handler on top of `sendError`:
+// it adds the CORS headers and renders a family's own error shape (the credentials
+// route's oss-app-server format).
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import fp from 'fastify-plugin'
