@@ -91,9 +91,10 @@ export default async function callerSurface (app: FastifyInstance, opts: CallerS
       // is missing data, not lag.
       if (eventLoopDelay !== undefined) {
         const delay = eventLoopDelay
-        routes.addHook('onRequest', async () => {
+        // A callback hook: this runs on every request, and a promise per request is not free.
+        routes.addHook('onRequest', (_request, _reply, done) => {
           const value = delay()
-          if (Number.isFinite(value) && value > opts.maxEventLoopDelayMs) throw withRetryAfter(new Overloaded(), 2)
+          done(Number.isFinite(value) && value > opts.maxEventLoopDelayMs ? withRetryAfter(new Overloaded(), 2) : undefined)
         })
       }
 
