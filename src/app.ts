@@ -1,8 +1,9 @@
 // The application as a plugin-composed Fastify instance. It never listens: server.ts
-// is the process shell, tests use app.inject(). Everything from outside (the STS
-// client, the clock, the environment for HMAC secrets) comes in through `deps`.
+// is the process shell, tests use app.inject(). It takes what prepare.ts made of the
+// config and the environment; everything else from outside (the STS client, the
+// clock) comes in through `deps`.
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { Config } from './config/schema.js'
+import type { Prepared } from './prepare.js'
 import { requestIdHeader, serverOptions, type LoggerSetting } from './http/server-options.js'
 import { lazyCompilers, type LazyCompilers } from './http/lazy-compilers.js'
 import errorHandler from './http/error-handler.js'
@@ -13,7 +14,6 @@ import healthRoutes from './http/health.js'
 import openapiRoutes from './http/openapi.js'
 import credentials from './http/credentials/index.js'
 import { createVender } from './vend.js'
-import type { CompiledGrants } from './grants/compile.js'
 import uploadsRoutes, { UPLOADS_PREFIX } from './http/uploads/index.js'
 import { createSigner } from './sign.js'
 import { createCredentialCache } from './cache/credential-cache.js'
@@ -24,7 +24,6 @@ import metricsPlugin from './observability/metrics-plugin.js'
 import { cacheMetrics, issuedCounter, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
 import { createSharedCache, type SharedCache } from './cache/shared-cache.js'
-import { sharedStateSettings } from './redis/settings.js'
 import { createEntryCipher } from './redis/entries.js'
 import { createLock } from './redis/lock.js'
 import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Buckets } from './redis/budget.js'
@@ -42,10 +41,6 @@ export interface AppDeps {
   /** Backoff sleep for the upstream retries (fake time in tests). */
   sleep?: (ms: number) => Promise<void>
   random?: () => number
-  /** Grants compiled at load; compiled from `config` when absent. */
-  grants?: CompiledGrants
-  /** Environment for `secretEnv` issuers. */
-  env?: Record<string, string | undefined>
   /** Set false to skip process metrics (many apps in one test process). */
   defaultMetrics?: boolean
   /** Readiness of the upstream credential (false while e.g. an RRSA token file is not mounted yet). */
@@ -79,7 +74,8 @@ function warmUpOnListen (app: FastifyInstance, client: StsClient | undefined, co
   app.addHook('onClose', async () => { clearTimeout(timer) })
 }
 
-export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const { config, grants, fleet } = prepared
   const now = deps.now ?? Date.now
   const compilers = lazyCompilers()
   const app = Fastify(serverOptions(config.server, deps.logger, compilers))
@@ -96,7 +92,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(lifecycle)
   if (deps.credentialReady !== undefined) app.lifecycle.addReadinessCheck('upstream-credential', deps.credentialReady)
   await app.register(metricsPlugin, { settings: config.metrics, metrics })
-  await app.register(auth, { config, env: deps.env ?? {}, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
+  await app.register(auth, { issuers: prepared.issuers, maxTokenBytes: config.server.maxTokenBytes, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
 
   // The default client's credential is the SDK's default chain, loaded with the SDK.
   const stsClient = deps.upstream === undefined ? deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs }) : undefined
@@ -123,9 +119,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   })
   cacheSize = () => cache.size
 
-  // With Redis: a second cache level and budgets shared by the fleet. Bad settings
-  // (keys, password variable) are a ConfigError before anything connects.
-  const fleet = sharedStateSettings(config, deps.env ?? {})
+  // With Redis: a second cache level and budgets shared by the fleet.
   let shared: SharedCache | undefined
   let sharedBuckets: Buckets | undefined
   let callerName = (id: string): string => id
@@ -184,7 +178,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   })
   const audit = createAudit(app.log)
   const countIssued = issuedCounter(metrics)
-  const vender = createVender({ config, grants: deps.grants, upstream, cache, now, shared, gate })
+  const vender = createVender({ config, grants, upstream, cache, now, shared, gate })
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)
@@ -204,7 +198,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(uploadsRoutes, {
     prefix: UPLOADS_PREFIX,
     config,
-    signer: createSigner({ config, grants: deps.grants, upstream, cache, now, shared, gate }),
+    signer: createSigner({ config, grants, upstream, cache, now, shared, gate }),
     rateLimitStore: rateLimitStore('uploads'),
     onSigned: (request, caller, signed) => {
       metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
