@@ -23,12 +23,26 @@ export interface Prepared {
 export type Environment = Readonly<Record<string, string | undefined>>
 
 export function prepare (config: Config, env: Environment): Prepared {
-  const problem = checkEnvironment(config, env)
-  if (problem !== undefined) throw new ConfigError(`config: ${problem}`)
+  return settle(config, env)
+}
+
+/**
+ * The same checks without the environment (`check-config --no-env`, for a CI job where
+ * the secrets are absent): grant rules and static keys only; the secrets, the Redis
+ * password and the cache keys are left unread.
+ */
+export function checkWithoutEnvironment (config: Config): void {
+  settle(config, undefined)
+}
+
+function settle (config: Config, env: Environment | undefined): Prepared {
+  if (env !== undefined) {
+    const problem = checkEnvironment(config, env)
+    if (problem !== undefined) throw new ConfigError(`config: ${problem}`)
+  }
   const grants = compileGrants(config)
-  const issuers = config.issuers.map((issuer, i) => ({
-    config: issuer,
-    keys: issuerKeys(issuer, `issuers[${i}]`, env, config.server.requestTimeoutMs)
-  }))
-  return { config, grants, issuers, fleet: sharedStateSettings(config, env) }
+  const issuers = config.issuers.flatMap((issuer, i) => env === undefined && issuer.secretEnv !== undefined
+    ? []
+    : [{ config: issuer, keys: issuerKeys(issuer, `issuers[${i}]`, env ?? {}, config.server.requestTimeoutMs) }])
+  return { config, grants, issuers, fleet: env === undefined ? undefined : sharedStateSettings(config, env) }
 }
