@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
+import { prepare } from '../src/prepare.js'
 import { parseConfig } from '../src/config/load.js'
 import { createDevIssuer } from '../devkit/dev/issuer.js'
 import { startStsEmulator } from '../devkit/emulator/sts.js'
@@ -42,7 +43,7 @@ async function main (): Promise<void> {
       server: { maxEventLoopDelayMs: 0 },
       ...(shared ? { redis: { url: redis.url } } : {})
     })
-    const app = await buildApp(config, { logger: pino({ level: 'silent' }), defaultMetrics: false, env: { [KEYS_ENV]: keys }, stsClient: createStsClient({ endpoint: sts.url, timeoutMs: 3000, credential: createStaticCredential(id, secret) }) })
+    const app = await buildApp(prepare(config, { [KEYS_ENV]: keys }), { logger: pino({ level: 'silent' }), defaultMetrics: false, stsClient: createStsClient({ endpoint: sts.url, timeoutMs: 3000, credential: createStaticCredential(id, secret) }) })
     await app.ready()
     apps.push(app)
     return app

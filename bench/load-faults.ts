@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import { Pool } from 'undici'
 import { buildApp } from '../src/app.js'
+import { prepare } from '../src/prepare.js'
 import { parseConfig } from '../src/config/load.js'
 import { createDevIssuer } from '../devkit/dev/issuer.js'
 import { startStsEmulator, type Fault } from '../devkit/emulator/sts.js'
@@ -41,7 +42,7 @@ async function main (): Promise<void> {
     server: { maxEventLoopDelayMs: 0 }
   })
   // The audit trail writes at every level: into /dev/null here, to keep the table readable.
-  const app = await buildApp(config, { logger: pino({ level: 'silent' }, pino.destination('/dev/null')), stsClient: createStsClient({ endpoint: sts.url, timeoutMs: 500, credential: createStaticCredential(id, secret) }) })
+  const app = await buildApp(prepare(config, {}), { logger: pino({ level: 'silent' }, pino.destination('/dev/null')), stsClient: createStsClient({ endpoint: sts.url, timeoutMs: 500, credential: createStaticCredential(id, secret) }) })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const pool = new Pool(url, { connections: CONNECTIONS })

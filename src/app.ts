@@ -1,8 +1,9 @@
 // The application as a plugin-composed Fastify instance. It never listens: server.ts
-// is the process shell, tests use app.inject(). Everything from outside (the STS
-// client, the clock, the environment for HMAC secrets) comes in through `deps`.
+// is the process shell, tests use app.inject(). It takes what prepare.ts made of the
+// config and the environment; everything else from outside (the STS client, the
+// clock) comes in through `deps`.
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { Config } from './config/schema.js'
+import type { Prepared } from './prepare.js'
 import { requestIdHeader, serverOptions, type LoggerSetting } from './http/server-options.js'
 import { lazyCompilers, type LazyCompilers } from './http/lazy-compilers.js'
 import errorHandler from './http/error-handler.js'
@@ -14,7 +15,6 @@ import openapiRoutes from './http/openapi.js'
 import callerSurface from './http/caller-surface.js'
 import { credentialsRoutes } from './http/credentials/route.js'
 import { createVender } from './vend.js'
-import type { CompiledGrants } from './grants/compile.js'
 import { uploadsRoutes } from './http/uploads/route.js'
 import { createSigner } from './sign.js'
 import { createCredentialCache } from './cache/credential-cache.js'
@@ -25,7 +25,6 @@ import metricsPlugin from './observability/metrics-plugin.js'
 import { cacheMetrics, issuedCounter, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
 import { createSharedCache, type SharedCache } from './cache/shared-cache.js'
-import { sharedStateSettings } from './redis/settings.js'
 import { createEntryCipher } from './redis/entries.js'
 import { createLock } from './redis/lock.js'
 import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Buckets } from './redis/budget.js'
@@ -43,10 +42,6 @@ export interface AppDeps {
   /** Backoff sleep for the upstream retries (fake time in tests). */
   sleep?: (ms: number) => Promise<void>
   random?: () => number
-  /** Grants compiled at load; compiled from `config` when absent. */
-  grants?: CompiledGrants
-  /** Environment for `secretEnv` issuers. */
-  env?: Record<string, string | undefined>
   /** Set false to skip process metrics (many apps in one test process). */
   defaultMetrics?: boolean
   /** Readiness of the upstream credential (false while e.g. an RRSA token file is not mounted yet). */
@@ -82,7 +77,8 @@ function warmUpOnListen (app: FastifyInstance, client: StsClient | undefined, co
   app.addHook('onClose', async () => { clearTimeout(timer) })
 }
 
-export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const { config, grants, fleet } = prepared
   const now = deps.now ?? Date.now
   const compilers = lazyCompilers()
   const app = Fastify(serverOptions(config.server, deps.logger, compilers))
@@ -99,7 +95,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(lifecycle)
   if (deps.credentialReady !== undefined) app.lifecycle.addReadinessCheck('upstream-credential', deps.credentialReady)
   await app.register(metricsPlugin, { settings: config.metrics, metrics })
-  await app.register(auth, { config, env: deps.env ?? {}, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
+  await app.register(auth, { issuers: prepared.issuers, maxTokenBytes: config.server.maxTokenBytes, now, onFailure: (reason) => metrics.jwtFailures.inc({ reason }) })
 
   // The default client's credential is the SDK's default chain, loaded with the SDK.
   const stsClient = deps.upstream === undefined ? deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs }) : undefined
@@ -126,9 +122,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   })
   cacheSize = () => cache.size
 
-  // With Redis: a second cache level and budgets shared by the fleet. Bad settings
-  // (keys, password variable) are a ConfigError before anything connects.
-  const fleet = sharedStateSettings(config, deps.env ?? {})
+  // With Redis: a second cache level and budgets shared by the fleet.
   let shared: SharedCache | undefined
   let sharedBuckets: Buckets | undefined
   let callerName = (id: string): string => id
@@ -187,7 +181,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   })
   const audit = createAudit(app.log)
   const countIssued = issuedCounter(metrics)
-  const vender = createVender({ config, grants: deps.grants, upstream, cache, now, shared, gate })
+  const vender = createVender({ config, grants, upstream, cache, now, shared, gate })
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)
@@ -211,7 +205,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
         }
       }),
       uploadsRoutes({
-        signer: createSigner({ config, grants: deps.grants, upstream, cache, now, shared, gate }),
+        signer: createSigner({ config, grants, upstream, cache, now, shared, gate }),
         onSigned: (request, caller, signed) => {
           metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
           return audit.uploadSigned(request, caller, signed)

@@ -6,8 +6,7 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
-import { compileGrants, type CompiledGrants } from './grants/compile.js'
-import type { Config } from './config/schema.js'
+import { prepare, type Prepared } from './prepare.js'
 import { createLogger } from './observability/logger.js'
 import { startupFields, upstreamCredentialType } from './observability/startup.js'
 import { checkUpstreamCredential } from './alicloud/credential-check.js'
@@ -59,8 +58,8 @@ export function installSignalHandlers (app: FastifyInstance, graceMs: number): {
   })
 }
 
-export async function startServer (config: Config, settings: Omit<ServerSettings, 'configPath'>, deps: AppDeps = {}): Promise<FastifyInstance> {
-  const app = await buildApp(config, { logger: createLogger(settings.logLevel), env: process.env, ...deps })
+export async function startServer (prepared: Prepared, settings: Omit<ServerSettings, 'configPath'>, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const app = await buildApp(prepared, { logger: createLogger(settings.logLevel), ...deps })
   await app.listen({ host: settings.host, port: settings.port })
   // The bound address itself (0.0.0.0 stays 0.0.0.0), not one interface's.
   const bound = app.server.address()
@@ -68,7 +67,7 @@ export async function startServer (config: Config, settings: Omit<ServerSettings
   app.log.info(startupFields({
     version: packageVersion(),
     address,
-    config,
+    config: prepared.config,
     upstreamCredential: deps.stsClient !== undefined || deps.upstream !== undefined ? 'injected' : upstreamCredentialType(process.env)
   }), 'sts-vending started')
   return app
@@ -81,12 +80,10 @@ async function main (): Promise<void> {
     return
   }
   let settings: ServerSettings
-  let config: Config
-  let grants: CompiledGrants
+  let prepared: Prepared
   try {
     settings = readSettings(argv, process.env)
-    config = await loadConfigFile(settings.configPath, { env: process.env })
-    grants = compileGrants(config)
+    prepared = prepare(await loadConfigFile(settings.configPath), process.env)
   } catch (err) {
     process.stderr.write(`sts-vending: ${(err as Error).message}\n`)
     process.exit(EXIT_CONFIG)
@@ -98,20 +95,13 @@ async function main (): Promise<void> {
   }
   let app: FastifyInstance
   try {
-    app = await startServer(config, settings, { grants, credentialReady: upstream.ready })
+    app = await startServer(prepared, settings, { credentialReady: upstream.ready })
   } catch (err) {
-    // Settings read while building (cache keys, the Redis password, a key or secret the
-    // config names that cannot work) are config errors too.
-    if (err instanceof ConfigError) {
-      const message = err.message.startsWith('config: ') ? err.message : `config: ${err.message}`
-      process.stderr.write(`sts-vending: ${message}\n`)
-      process.exit(EXIT_CONFIG)
-    }
     process.stderr.write(`sts-vending: cannot start: ${(err as Error).message}\n`)
     process.exit(1)
   }
   if (upstream.pending !== undefined) app.log.warn({ reason: upstream.pending }, 'upstream credential not available yet: not ready')
-  installSignalHandlers(app, config.server.shutdownGraceMs)
+  installSignalHandlers(app, prepared.config.server.shutdownGraceMs)
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {

@@ -20,7 +20,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['config', 'errors.ts'], // the one schema and loading; the one error registry
   ['policy', 'grants'], // the pure core: session policies, grant compilation and resolution
   ['auth', 'cache', 'alicloud', 'redis'], // adapters: tokens and keys, the cache, the SDK, shared state
-  ['vend.ts', 'sign.ts'], // the use cases
+  ['vend.ts', 'sign.ts', 'prepare.ts'], // the use cases, and the one preparation step at start
   ['http', 'observability'], // the HTTP surface; metrics, audit, logger
   ['app.ts'], // the composition root
   ['server.ts', 'cli.ts', 'cli'] // process shells and CLI commands

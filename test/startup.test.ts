@@ -21,8 +21,9 @@ const loaded = () => Object.keys(createRequire(import.meta.url).cache)
   .map((p) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(p)?.[1]).filter((p) => p !== undefined)
 const { loadConfigFile } = await import(new URL('config/load.js', process.env.DIST).href)
 const { buildApp } = await import(new URL('app.js', process.env.DIST).href)
-const config = await loadConfigFile(process.env.CONFIG, { env: {} })
-const app = await buildApp(config, { logger: false, defaultMetrics: false })
+const { prepare } = await import(new URL('prepare.js', process.env.DIST).href)
+const config = await loadConfigFile(process.env.CONFIG)
+const app = await buildApp(prepare(config, {}), { logger: false, defaultMetrics: false })
 await app.ready()
 const readyz = (await app.inject('/readyz')).statusCode
 const atReady = [...new Set(loaded())]

@@ -13,15 +13,16 @@ export interface ServiceInit {
 }
 
 export async function start (init: ServiceInit): Promise<Running> {
-  const [{ buildApp }, { parseConfig }, { createLogger }, { createStsClient }, { createStaticCredential }] = await Promise.all([
+  const [{ buildApp }, { prepare }, { parseConfig }, { createLogger }, { createStsClient }, { createStaticCredential }] = await Promise.all([
     serviceModule<typeof import('../../src/app.js')>('app'),
+    serviceModule<typeof import('../../src/prepare.js')>('prepare'),
     serviceModule<typeof import('../../src/config/load.js')>('config/load'),
     serviceModule<typeof import('../../src/observability/logger.js')>('observability/logger'),
     serviceModule<typeof import('../../src/alicloud/sts-client.js')>('alicloud/sts-client'),
     serviceModule<typeof import('../../src/alicloud/credentials.js')>('alicloud/credentials')
   ])
   const config = parseConfig(init.config)
-  const app = await buildApp(config, {
+  const app = await buildApp(prepare(config, {}), {
     logger: createLogger(init.logLevel),
     stsClient: createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(init.accessKeyId, init.accessKeySecret) })
   })

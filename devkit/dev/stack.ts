@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from '../../src/app.js'
+import { prepare } from '../../src/prepare.js'
 import { parseConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
 import { loggerOptions } from '../../src/observability/logger.js'
@@ -81,9 +82,8 @@ export async function startDevStack (opts: DevStackOptions = {}): Promise<DevSta
   })
   let app: FastifyInstance | undefined
   try {
-    app = await buildApp(config, {
+    app = await buildApp(prepare(config, opts.env ?? {}), {
       logger: opts.logger ?? loggerOptions('info'),
-      env: opts.env ?? {},
       stsClient: createStsClient({ endpoint: sts.url, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(accessKeyId, accessKeySecret) })
     })
     await app.register(devRoutes, { issuer, ossOrigin: oss.url })

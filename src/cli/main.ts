@@ -20,6 +20,7 @@ export const commands: Record<string, Entry> = {
   'provision-rrsa': { summary: 'create the service\'s own RAM role for RRSA on ACK, allowed to assume the grant roles only', load: async () => await import('./commands/provision-rrsa.js') },
   policy: { summary: 'print the OSS permission policy (JSON) for a directory', load: async () => await import('./commands/policy.js') },
   verify: { summary: 'check with real credentials that a caller\'s directory works and nothing outside does', load: async () => await import('./commands/verify.js') },
+  'check-config': { summary: 'check a config file (and the environment it names) exactly as the server does at start, without starting', load: async () => await import('./commands/check-config.js') },
   sidecar: { summary: 'serve ALIBABA_CLOUD_CREDENTIALS_URI on loopback for a pod, using its service-account token', load: async () => await import('./commands/sidecar.js') }
 }
 

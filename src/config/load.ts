@@ -1,23 +1,19 @@
 // Loading and validating the configuration, once, at start. A bad config is refused
 // with one line that names the key and the problem in plain words; server.ts exits 2
-// on ConfigError. The grant rules run next, in grants/compile.ts, before listening.
+// on ConfigError. What the config names in the environment, and the grant rules, are
+// checked next by prepare.ts, before listening.
 import { readFile } from 'node:fs/promises'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { ConfigSchema, REPLACED_KEYS, type Config } from './schema.js'
 import { ConfigError } from './error.js'
 import { explain, pathOf } from './explain.js'
-import { checkEnvironment, checkIssuers, redisProblem } from './validate.js'
+import { checkIssuers, redisProblem } from './validate.js'
 
 export { ConfigError } from './error.js'
 
-export interface LoadOptions {
-  /** The process environment: when given, every `secretEnv` variable must be set. */
-  env?: Readonly<Record<string, string | undefined>>
-}
-
 /** Validate a plain object (from a file, or a test) and fill defaults. Throws ConfigError. */
-export function parseConfig (input: unknown, options: LoadOptions = {}): Config {
+export function parseConfig (input: unknown): Config {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new ConfigError('config: the document must be a mapping of keys')
   }
@@ -31,13 +27,13 @@ export function parseConfig (input: unknown, options: LoadOptions = {}): Config 
   const problem = explain(errors, input)
   if (problem !== undefined) throw new ConfigError(`config: ${problem}`)
   const config = withDefaults as Config
-  const issuers = checkIssuers(config) ?? redisProblem(config) ?? (options.env !== undefined ? checkEnvironment(config, options.env) : undefined)
+  const issuers = checkIssuers(config) ?? redisProblem(config)
   if (issuers !== undefined) throw new ConfigError(`config: ${issuers}`)
   return config
 }
 
 /** Parse YAML (a superset of JSON) text into a Config. */
-export function parseConfigText (text: string, source = 'config', options: LoadOptions = {}): Config {
+export function parseConfigText (text: string, source = 'config'): Config {
   let doc: unknown
   try {
     doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 })
@@ -45,15 +41,15 @@ export function parseConfigText (text: string, source = 'config', options: LoadO
     const msg = (err as Error).message.split('\n')[0]
     throw new ConfigError(`${source}: not valid YAML or JSON: ${msg}`)
   }
-  return parseConfig(doc, options)
+  return parseConfig(doc)
 }
 
-export async function loadConfigFile (path: string, options: LoadOptions = {}): Promise<Config> {
+export async function loadConfigFile (path: string): Promise<Config> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
     throw new ConfigError(`config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unknown error'}`)
   }
-  return parseConfigText(text, path, options)
+  return parseConfigText(text, path)
 }

@@ -10,6 +10,7 @@ import { createDevIssuer } from '../../devkit/dev/issuer.js'
 import { createStsClient, StsError, type AssumeRoleInput, type StsClient, type StsClientOptions } from '../../src/alicloud/sts-client.js'
 import { createStaticCredential } from '../../src/alicloud/credentials.js'
 import { buildApp, WARM_UP_DELAY_MS } from '../../src/app.js'
+import { prepare } from '../../src/prepare.js'
 import { parseConfig } from '../../src/config/load.js'
 import { baseConfig, build } from '../helpers/build.js'
 import { stsFailure } from '../helpers/sts.js'
@@ -107,7 +108,7 @@ async function appWithWarmUp (t: { teardown: (fn: () => unknown) => void }, sett
       await settle()
     }
   }
-  const app = await buildApp(config, { logger: pino({ level: 'info' }, { write: (l: string) => { logs.push(l) } }), stsClient: client, defaultMetrics: false })
+  const app = await buildApp(prepare(config, {}), { logger: pino({ level: 'info' }, { write: (l: string) => { logs.push(l) } }), stsClient: client, defaultMetrics: false })
   t.teardown(() => app.close())
   return { app, warmUps, logs }
 }

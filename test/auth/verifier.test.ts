@@ -8,7 +8,7 @@ import { decodeToken } from '../../src/auth/token.js'
 import { createIssuerVerifier } from '../../src/auth/verifier.js'
 import { createDevIssuer } from '../../devkit/dev/issuer.js'
 import { baseConfig } from '../helpers/build.js'
-import { buildApp } from '../../src/app.js'
+import { prepare } from '../../src/prepare.js'
 
 /** The reason a verification was refused, or 'accepted'. */
 async function reasonOf (p: Promise<unknown>): Promise<string> {
@@ -78,7 +78,7 @@ t.test('a failed verification is not cached as a success, and a tampered copy of
   t.equal((await verify(decodeToken(token))).subject, 'alice', 'the genuine token still verifies')
 })
 
-t.test('a static publicKey that is too weak or on a foreign curve fails the build with a config error naming the key', async (t) => {
+t.test('a static publicKey that is too weak or on a foreign curve fails preparation with a config error naming the key', async (t) => {
   const issuer = createDevIssuer()
   const cases: Array<{ desc: string, publicKey: string, algorithms: string[], message: RegExp }> = [
     { desc: 'RSA 1024', publicKey: generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString(), algorithms: ['RS256'], message: /^config: issuers\[0\]\.publicKey: an RSA key of 1024 bits is too weak/ },
@@ -87,6 +87,6 @@ t.test('a static publicKey that is too weak or on a foreign curve fails the buil
   for (const c of cases) {
     const raw = baseConfig(issuer, 'http://127.0.0.1:9') as { issuers: Array<Record<string, unknown>> }
     const config = parseConfig({ ...raw, issuers: [{ ...raw.issuers[0], publicKey: c.publicKey, algorithms: c.algorithms }] })
-    await t.rejects(buildApp(config, { logger: false, defaultMetrics: false }), { name: 'ConfigError', message: c.message }, c.desc)
+    t.throws(() => prepare(config, {}), { name: 'ConfigError', message: c.message }, c.desc)
   }
 })

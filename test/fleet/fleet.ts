@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
+import { prepare } from '../../src/prepare.js'
 import { parseConfig } from '../../src/config/load.js'
 import { loggerOptions } from '../../src/observability/logger.js'
 import { createDevIssuer, type DevIssuer } from '../../devkit/dev/issuer.js'
@@ -85,10 +86,9 @@ export async function startFleet (t: Tap, opts: FleetOptions = {}): Promise<Flee
     for (const k of replicaKeys.split(',')) secrets.add(k)
     const logger = pino(loggerOptions('debug'), { write: (line: string) => { logs.push(line) } })
     const now = o.now ?? opts.now
-    const app = await buildApp(config, {
+    const app = await buildApp(prepare(config, { [KEYS_ENV]: replicaKeys }), {
       logger,
       defaultMetrics: false,
-      env: { [KEYS_ENV]: replicaKeys },
       stsClient: createStsClient({ endpoint: emulator.url, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(accessKeyId, accessKeySecret) }),
       ...(now !== undefined ? { now } : {})
     })

@@ -159,7 +159,7 @@ t.test('the app serves the grants compiled at load, not a second compilation', a
     grants: [{ name: 'uploads', issuers: ['app'], roleArn: ROLE_ARN, bucket: 'oss-test', region: 'cn-hangzhou', prefix: 'compiled/{sub}/', actions: ['read'], durationSeconds: 3600 }],
     cache: { minRemainingSeconds: 1200 }
   })
-  const h = await build(t, { deps: { grants: compiled } })
+  const h = await build(t, { grants: compiled })
   const res = await h.vend(h.token({ sub: 'alice' }))
   t.equal(res.statusCode, 200)
   t.equal(res.json.prefix, 'compiled/alice/', 'the directory comes from the compiled grant, not from config.grants')

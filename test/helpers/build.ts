@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from '../../src/app.js'
+import { prepare, type Environment } from '../../src/prepare.js'
+import type { CompiledGrants } from '../../src/grants/compile.js'
 import { parseConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
 import { loggerOptions } from '../../src/observability/logger.js'
@@ -59,6 +61,10 @@ export interface BuildOptions {
   /** Patch the config object before it is parsed. */
   config?: (base: Record<string, unknown>, ctx: { issuer: DevIssuer, emulatorUrl: string }) => Record<string, unknown>
   deps?: Partial<AppDeps>
+  /** The environment prepare() reads (secretEnv issuers, the fleet's keys); empty by default. */
+  env?: Environment
+  /** Serve these grants instead of the ones prepare() compiles (tests of the compiled-once rule). */
+  grants?: CompiledGrants
   issuer?: DevIssuer
   emulatorNow?: () => number
   maxSessionDuration?: number
@@ -78,7 +84,8 @@ export async function build (t: Tap, opts: BuildOptions = {}): Promise<Harness> 
   const logs: string[] = []
   const logger = pino(loggerOptions('debug'), { write: (line: string) => { logs.push(line) } })
   const secrets = new Set<string>([accessKeySecret])
-  const app = await buildApp(config, {
+  const prepared = prepare(config, opts.env ?? {})
+  const app = await buildApp(opts.grants !== undefined ? { ...prepared, grants: opts.grants } : prepared, {
     logger,
     stsClient: createStsClient({ endpoint: emulator.url, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(accessKeyId, accessKeySecret) }),
     ...opts.deps

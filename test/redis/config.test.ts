@@ -59,10 +59,10 @@ t.test('settings from the environment', async (t) => {
   t.equal(s?.keys.length, 1)
   t.equal(sharedStateSettings(parseConfig(base), {}), undefined)
   const cases: Array<[string, Record<string, string>, RegExp]> = [
-    ['keys missing', { STS_VENDING_REDIS_PASSWORD: 'pw' }, /^cache\.encryptionKeysEnv: STS_VENDING_CACHE_KEYS: not set/],
+    ['keys missing', { STS_VENDING_REDIS_PASSWORD: 'pw' }, /^config: cache\.encryptionKeysEnv: STS_VENDING_CACHE_KEYS: not set/],
     ['a key of the wrong length', { STS_VENDING_CACHE_KEYS: randomBytes(31).toString('base64'), STS_VENDING_REDIS_PASSWORD: 'pw' }, /key 1 is 31 bytes, not 32/],
     ['a malformed key', { STS_VENDING_CACHE_KEYS: `${key},???`, STS_VENDING_REDIS_PASSWORD: 'pw' }, /key 2 is not base64/],
-    ['password variable unset', { STS_VENDING_CACHE_KEYS: key }, /^redis\.passwordEnv: STS_VENDING_REDIS_PASSWORD is not set$/]
+    ['password variable unset', { STS_VENDING_CACHE_KEYS: key }, /^config: redis\.passwordEnv: STS_VENDING_REDIS_PASSWORD is not set$/]
   ]
   for (const [desc, env, msg] of cases) t.throws(() => sharedStateSettings(config, env), { name: 'ConfigError', message: msg }, desc)
 })

@@ -10,6 +10,7 @@ import { pino } from 'pino'
 import { runCli, type CliIo } from '../../../src/cli/main.js'
 import { startDevStack, DEV_BUCKET, DEV_ROLE_ARN, devRolePolicy } from '../../../devkit/dev/stack.js'
 import { buildApp } from '../../../src/app.js'
+import { prepare } from '../../../src/prepare.js'
 import { parseConfig } from '../../../src/config/load.js'
 import { createDevIssuer } from '../../../devkit/dev/issuer.js'
 import { startOssEmulator } from '../../../devkit/emulator/oss.js'
@@ -89,7 +90,7 @@ t.test('reports a deliberately over-broad grant as a failure', async (t) => {
   })
   const client = createStsClient({ endpoint: sts.url, timeoutMs: 2000, credential: createStaticCredential(accessKeyId, accessKeySecret) })
   const broad = serializePolicy(buildSessionPolicy(DEV_BUCKET, 'users/', ['list', 'read', 'write', 'delete']))
-  const app = await buildApp(config, {
+  const app = await buildApp(prepare(config, {}), {
     logger: silent,
     upstream: { assumeRole: async (input) => client.assumeRole({ ...input, policy: broad }), breakerState: () => 'closed' }
   })
