@@ -13,22 +13,18 @@ import healthRoutes from './http/health.js'
 import openapiRoutes from './http/openapi.js'
 import credentials from './http/credentials/index.js'
 import { createVender } from './vend.js'
-import type { CompiledGrants } from './grants/compile.js'
+import { compileGrants, type CompiledGrants } from './grants/compile.js'
 import uploadsRoutes, { UPLOADS_PREFIX } from './http/uploads/index.js'
 import { createSigner } from './sign.js'
-import { createCredentialCache } from './cache/credential-cache.js'
+import { createCredentialSource } from './credential-source.js'
 import { createUpstream, type Upstream } from './alicloud/upstream/index.js'
 import { createStsClient, type StsClient } from './alicloud/sts-client.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import metricsPlugin from './observability/metrics-plugin.js'
-import { cacheMetrics, issuedCounter, upstreamMetrics } from './observability/bindings.js'
+import { cacheMetrics, fleetMetrics, gateMetrics, issuedCounter, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
-import { createSharedCache, type SharedCache } from './cache/shared-cache.js'
 import { sharedStateSettings } from './redis/settings.js'
-import { createEntryCipher } from './redis/entries.js'
-import { createLock } from './redis/lock.js'
-import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Buckets } from './redis/budget.js'
-import { sharedRateLimitStore } from './redis/rate-limit.js'
+import { createLocalBuckets, createUpstreamGate } from './redis/budget.js'
 import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 
 export interface AppDeps {
@@ -115,76 +111,42 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     log: app.log,
     events: upstreamMetrics(metrics)
   })
-  const cache = createCredentialCache({
-    maxEntries: config.cache.maxEntries,
-    minRemainingSeconds: config.cache.minRemainingSeconds,
-    now,
-    events: cacheMetrics(metrics)
-  })
-  cacheSize = () => cache.size
-
   // With Redis: a second cache level and budgets shared by the fleet. Bad settings
   // (keys, password variable) are a ConfigError before anything connects.
-  const fleet = sharedStateSettings(config, deps.env ?? {})
-  let shared: SharedCache | undefined
-  let sharedBuckets: Buckets | undefined
-  let callerName = (id: string): string => id
-  let rateLimitStore = (_surface: string): FastifyRateLimitStoreCtor | undefined => undefined
-  if (fleet !== undefined) {
-    // Loaded only with Redis configured: ioredis is a tenth of the start-up's module loading.
-    const { createRedis, firstConnection } = await import('./redis/connection.js')
-    metrics.redisUp.set(0)
-    const redis = createRedis({
-      url: fleet.url,
-      password: fleet.password,
-      keyPrefix: fleet.keyPrefix,
-      commandTimeoutMs: fleet.commandTimeoutMs,
-      onState: (up) => metrics.redisUp.set(up ? 1 : 0),
-      log: app.log
-    })
-    app.addHook('onReady', async () => { await firstConnection(redis, 2000) })
-    app.addHook('onClose', async () => {
-      // A deliberate close is not an outage: no "unreachable" warning on the way out.
-      redis.removeAllListeners('close')
-      redis.disconnect()
-    })
-    const cipher = createEntryCipher(fleet.keys)
-    callerName = (id) => cipher.name('u', id)
-    // Each surface keeps its own per-caller count, as without Redis, now for the whole fleet.
-    rateLimitStore = (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: () => metrics.redisErrors.inc() })
-    sharedBuckets = createRedisBuckets(redis)
-    shared = createSharedCache({
-      redis,
-      cipher,
-      lock: createLock(redis),
-      minRemainingSeconds: config.cache.minRemainingSeconds,
-      // About one STS call: a dead holder delays the others by this much at most.
-      lockTtlMs: Math.min(config.sts.timeoutMs + 1000, config.sts.deadlineMs - 1),
-      waitDeadlineMs: config.sts.deadlineMs,
-      now,
-      events: {
-        hit: () => metrics.cacheSharedHits.inc(),
-        undecryptable: () => metrics.cacheUndecryptable.inc(),
-        lockWait: () => metrics.cacheLockWaits.inc(),
-        error: () => metrics.redisErrors.inc()
-      }
-    })
-  }
+  const fleetSettings = sharedStateSettings(config, deps.env ?? {})
+  const fleet = fleetSettings === undefined
+    ? undefined
+    : (await import('./redis/fleet.js')).connectFleet(app, {
+        settings: fleetSettings,
+        minRemainingSeconds: config.cache.minRemainingSeconds,
+        stsTimeoutMs: config.sts.timeoutMs,
+        stsDeadlineMs: config.sts.deadlineMs,
+        now,
+        events: fleetMetrics(metrics)
+      })
+  const rateLimitStore = (surface: string): FastifyRateLimitStoreCtor | undefined => fleet?.rateLimitStore(surface)
   const gate = createUpstreamGate({
     perCaller: config.rateLimit.upstreamPerCaller,
-    fleetPerSecond: fleet?.fleetMaxCallsPerSecond,
+    fleetPerSecond: fleetSettings?.fleetMaxCallsPerSecond,
     local: createLocalBuckets({ now, maxBuckets: 100_000 }),
-    shared: sharedBuckets,
-    callerName,
-    events: {
-      callerRefused: () => metrics.callerBudgetRejections.inc(),
-      fleetRefused: () => metrics.stsFleetBudgetRejections.inc(),
-      error: () => metrics.redisErrors.inc()
-    }
+    shared: fleet?.buckets,
+    callerName: fleet?.callerName ?? ((id) => id),
+    events: gateMetrics(metrics)
   })
+  const source = createCredentialSource({
+    upstream,
+    now,
+    minRemainingSeconds: config.cache.minRemainingSeconds,
+    local: { maxEntries: config.cache.maxEntries, events: cacheMetrics(metrics) },
+    shared: fleet?.shared,
+    gate
+  })
+  cacheSize = () => source.size
+  // Compiled once (at load by server.ts, or here from a plain config) for both use cases.
+  const grants = deps.grants ?? compileGrants(config)
   const audit = createAudit(app.log)
   const countIssued = issuedCounter(metrics)
-  const vender = createVender({ config, grants: deps.grants, upstream, cache, now, shared, gate })
+  const vender = createVender({ config, grants, source })
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)
@@ -204,7 +166,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(uploadsRoutes, {
     prefix: UPLOADS_PREFIX,
     config,
-    signer: createSigner({ config, grants: deps.grants, upstream, cache, now, shared, gate }),
+    signer: createSigner({ config, grants, source, now }),
     rateLimitStore: rateLimitStore('uploads'),
     onSigned: (request, caller, signed) => {
       metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })

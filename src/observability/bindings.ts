@@ -1,7 +1,9 @@
-// Where the upstream's and the cache's events become metrics. The upstream and the
-// cache only announce what happened; which counter moves is decided here, in one place.
-import type { UpstreamEvents } from '../alicloud/upstream.js'
+// Where the upstream's, the caches', the budgets' and the fleet's events become metrics.
+// They only announce what happened; which counter moves is decided here, in one place.
+import type { UpstreamEvents } from '../alicloud/upstream/index.js'
 import type { CacheEvents } from '../cache/credential-cache.js'
+import type { GateEvents } from '../redis/budget.js'
+import type { FleetEvents } from '../redis/fleet.js'
 import { BREAKER_VALUES, type Metrics } from './metrics.js'
 
 export function upstreamMetrics (metrics: Metrics): UpstreamEvents {
@@ -23,6 +25,24 @@ export function cacheMetrics (metrics: Metrics): CacheEvents {
     miss: () => metrics.cacheMisses.inc(),
     coalesced: () => metrics.cacheCoalesced.inc(),
     evicted: () => metrics.cacheEvictions.inc()
+  }
+}
+
+export function gateMetrics (metrics: Metrics): GateEvents {
+  return {
+    callerRefused: () => metrics.callerBudgetRejections.inc(),
+    fleetRefused: () => metrics.stsFleetBudgetRejections.inc(),
+    error: () => metrics.redisErrors.inc()
+  }
+}
+
+export function fleetMetrics (metrics: Metrics): FleetEvents {
+  return {
+    state: (up) => metrics.redisUp.set(up ? 1 : 0),
+    error: () => metrics.redisErrors.inc(),
+    sharedHit: () => metrics.cacheSharedHits.inc(),
+    undecryptable: () => metrics.cacheUndecryptable.inc(),
+    lockWait: () => metrics.cacheLockWaits.inc()
   }
 }
 
