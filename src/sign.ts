@@ -1,31 +1,29 @@
-// Signed uploads, without HTTP: from a verified caller and a request, resolve the grant
-// and the caller's directory exactly as vending does, then sign a PostObject form or a
-// presigned URL that OSS itself confines to that directory, size, type and lifetime.
+// Signed uploads, without HTTP: decide, then obtain. From a verified caller and a
+// request, resolve the grant and the caller's directory exactly as vending does, check
+// the key (grants/object-keys.ts), size and type, obtain the grant's signing credential
+// from the credential source, then sign a PostObject form or a presigned URL that OSS
+// itself confines to that directory, size, type and lifetime.
 //
-// The signing credential is per grant, not per caller: one AssumeRole whose session
-// policy covers the grant's directory for every caller (`users/*` for `users/{sub}/`)
-// with only oss:PutObject / oss:GetObject, cached and shared like any credential. It
-// never leaves this module except as signatures. It must outlive every form or URL
-// signed with it, so the cache is handed the credential with its Expiration moved
-// `expiresSeconds` earlier: the cache's one margin rule (never serve below
-// minRemainingSeconds) then means "refresh while expiresSeconds + margin are left".
-// With Redis it goes through the shared level as vending does (every replica shifts
-// alike, so the shared entry holds the shifted Expiration), and the fleet's budget is
-// taken before the call: the fleet makes one AssumeRole per grant per lifetime.
+// The signing credential is per grant, not per caller: one AssumeRole with the grant's
+// signing policy (policy/signing.ts), cached and shared like any credential, taking the
+// fleet's budget alone. It never leaves this module except as signatures. It must
+// outlive every form or URL signed with it, so the source stores it with its Expiration
+// moved `expiresSeconds` earlier (credential-source.ts): the one margin rule then means
+// "refresh while expiresSeconds + margin are left", and the fleet makes one AssumeRole
+// per grant per lifetime.
 import { createHash } from 'node:crypto'
-import type { GrantConfig } from './config/schema.js'
+import type { Config, GrantConfig } from './config/schema.js'
 import {
-  BadRequest, ContentTypeNotAllowed, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed, UpstreamBadResponse
+  BadRequest, ContentTypeNotAllowed, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed
 } from './errors.js'
 import { resolveGrant } from './grants/resolve.js'
-import { compileGrants } from './grants/compile.js'
-import type { StsCredentials } from './alicloud/sts-client.js'
-import type { Caller } from './auth/verifier.js'
-import { bucketArn } from './policy/build.js'
-import {
-  bucketUrl, checkObjectKey, directoryTarget, literalHead, presignUrl, signPostForm, type KeyTarget
-} from './alicloud/oss-signing.js'
-import { ossEndpoint, type VenderDeps } from './vend.js'
+import type { CompiledGrants } from './grants/compile.js'
+import { checkObjectKey, directoryTarget, type KeyTarget } from './grants/object-keys.js'
+import { signingPolicy, signingSessionName } from './policy/signing.js'
+import type { Caller } from './auth/caller.js'
+import { bucketUrl, presignUrl, signPostForm } from './alicloud/oss-signing.js'
+import type { CredentialOrder, CredentialSource } from './credential-source.js'
+import { ossEndpoint } from './vend.js'
 
 export interface FormRequest { grant?: string, key?: string, contentType?: string, maxBytes?: number }
 export interface UrlRequest { grant?: string, key: string, method: 'GET' | 'PUT', contentType?: string }
@@ -58,64 +56,38 @@ export interface Signer {
 /** Content-Type signed into a PUT URL when the caller names none (a browser would otherwise add the file's own). */
 export const DEFAULT_PUT_CONTENT_TYPE = 'application/octet-stream'
 
-/** The grant-level session policy: only what signing needs, over the grant's whole directory tree. */
-export function signingPolicy (grant: GrantConfig): string {
-  const actions = [
-    ...(grant.actions.includes('write') ? ['oss:PutObject'] : []),
-    ...(grant.actions.includes('read') ? ['oss:GetObject'] : [])
-  ]
-  if (actions.length === 0) throw new Error(`grant ${grant.name}: signing needs the read or write action`)
-  return JSON.stringify({
-    Version: '1',
-    Statement: [{ Effect: 'Allow', Action: actions, Resource: [`${bucketArn(grant.bucket)}/${literalHead(grant.prefix)}*`] }]
-  })
+export interface SignerDeps {
+  config: Config
+  /** Compiled once at load (app.ts hands the same instance to vending and signing). */
+  grants: CompiledGrants
+  source: CredentialSource
+  now: () => number
 }
 
-/** The role session name of a grant's signing credential (2-64 of [A-Za-z0-9.@_-]). */
-export function signingSessionName (grant: GrantConfig): string {
-  return `sign@${grant.name}`.slice(0, 64)
+/** The cache key of a grant's signing credential: everything that shapes it, the shift included. */
+export function signingCacheKey (grant: GrantConfig, policy: string, roleSessionName: string, expiresSeconds: number): string {
+  return 'sign:' + createHash('sha256')
+    .update(JSON.stringify([grant.roleArn, policy, grant.durationSeconds, roleSessionName, grant.externalId ?? null, expiresSeconds]))
+    .digest('base64url')
 }
-
-/**
- * What signing needs is what vending needs (vend.ts); its gate is asked for the
- * fleet's AssumeRole budget only, never a caller's own: the credential is the grant's.
- */
-export type SignerDeps = VenderDeps
 
 export function createSigner (deps: SignerDeps): Signer {
-  const { config, upstream, cache, now, shared, gate } = deps
-  // compileGrants also refuses signing settings that cannot work (grants/compile.ts).
-  const grants = deps.grants ?? compileGrants(config)
-  const marginMs = config.cache.minRemainingSeconds * 1000
-  const policies = new Map<string, string>()
+  const { config, grants, source, now } = deps
+  // One order per signing grant, built at start: its policy, session name and cache key
+  // are the grant's, whoever asks. compileGrants has refused signing settings that
+  // cannot work (grants/compile.ts).
+  const orders = new Map<string, CredentialOrder>()
   for (const g of config.grants) {
-    if (g.signing !== undefined) policies.set(g.name, signingPolicy(g))
-  }
-
-  async function credential (grant: GrantConfig, expiresSeconds: number): Promise<{ credentials: StsCredentials, fromCache: boolean }> {
-    const policy = policies.get(grant.name) as string
-    const roleSessionName = signingSessionName(grant)
-    const shiftMs = expiresSeconds * 1000
-    const key = 'sign:' + createHash('sha256')
-      .update(JSON.stringify([grant.roleArn, policy, grant.durationSeconds, roleSessionName, grant.externalId ?? null, expiresSeconds]))
-      .digest('base64url')
-    const assumeRole = async (remainingMs?: () => number): Promise<StsCredentials> => {
-      await gate?.takeFleet()
-      const c = await upstream.assumeRole({
-        roleArn: grant.roleArn,
-        roleSessionName,
-        durationSeconds: grant.durationSeconds,
-        policy,
-        ...(grant.externalId !== undefined ? { externalId: grant.externalId } : {})
-      }, { withinMs: remainingMs?.() })
-      return { ...c, expiration: new Date(c.expiration.getTime() - shiftMs) }
-    }
-    const { credentials, fromCache } = await cache.getOrLoad(key, shared !== undefined
-      ? async () => await shared.getOrLoad(key, assumeRole)
-      : async () => ({ credentials: await assumeRole(), fromCache: false }))
-    // Fail closed, whatever STS or a shared cache said: never sign past the credential.
-    if (credentials.expiration.getTime() - now() < marginMs) throw new UpstreamBadResponse()
-    return { credentials, fromCache }
+    if (g.signing === undefined) continue
+    const policy = signingPolicy(g)
+    const roleSessionName = signingSessionName(g)
+    const expiresSeconds = g.signing.expiresSeconds
+    orders.set(g.name, source.order({
+      key: signingCacheKey(g, policy, roleSessionName, expiresSeconds),
+      assume: { roleArn: g.roleArn, policy, durationSeconds: g.durationSeconds, roleSessionName, externalId: g.externalId },
+      budget: 'fleet',
+      shiftSeconds: expiresSeconds
+    }))
   }
 
   function resolve (caller: Caller, grant: string | undefined, action: 'read' | 'write') {
@@ -136,7 +108,7 @@ export function createSigner (deps: SignerDeps): Signer {
       if (req.contentType !== undefined && signing.contentTypes !== undefined && !signing.contentTypes.includes(req.contentType)) {
         throw new ContentTypeNotAllowed()
       }
-      const { credentials, fromCache } = await credential(grant, signing.expiresSeconds)
+      const { credentials, fromCache } = await source.obtain(orders.get(grant.name) as CredentialOrder)
       const signed = signPostForm({
         credentials,
         bucket: grant.bucket,
@@ -174,7 +146,7 @@ export function createSigner (deps: SignerDeps): Signer {
       } else {
         contentType = req.contentType ?? DEFAULT_PUT_CONTENT_TYPE
       }
-      const { credentials, fromCache } = await credential(grant, signing.expiresSeconds)
+      const { credentials, fromCache } = await source.obtain(orders.get(grant.name) as CredentialOrder)
       const signed = presignUrl({
         credentials,
         bucket: grant.bucket,

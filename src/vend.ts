@@ -1,30 +1,27 @@
-// Vending, without HTTP: from a verified caller and a request, resolve the grant,
-// build the session policy, derive the session name and return credentials from the
-// cache or from STS. Every refusal happens before the upstream is touched.
-// Lookup order: this replica's cache, then the shared one (with Redis), then, behind
-// the caller's and the fleet's upstream budgets, one AssumeRole.
+// Vending, without HTTP: decide, then obtain. From a verified caller and a request,
+// resolve the grant, build the session policy and derive the session name; then obtain
+// the credentials from the credential source (credential-source.ts: this replica's
+// cache, the shared level, the caller's and the fleet's budgets, one AssumeRole, the
+// margin check). Every refusal happens before the upstream is touched.
 //
-// The derivation (grant, policy JSON, session name, cache key) is a pure function of
-// the grants, the caller and the request, and the larger part of a cache hit's own
-// work; it is memoised on the verified caller (for the default request) or its claims
-// object. The verifier hands out the same frozen caller and claims for a token it
-// remembers, so a memo entry belongs to one token of one caller and goes when the
-// verifier drops that token (its TTL, its bound, or its key leaving the key set). Only successful derivations are kept, so every
-// refusal is decided afresh; the cache lookup and the margin check run on every
-// request, the upstream budgets on every miss.
-import type { Config } from './config/schema.js'
+// The derivation (grant, policy JSON, session name, the source's order with its cache
+// key) is a pure function of the grants, the caller and the request, and the larger part
+// of a cache hit's own work; it is memoised on the verified caller (for the default
+// request) or its claims object. The verifier hands out the same frozen caller and
+// claims for a token it remembers, so a memo entry belongs to one token of one caller
+// and goes when the verifier drops that token (its TTL, its bound, or its key leaving
+// the key set). Only successful derivations are kept, so every refusal is decided
+// afresh; the cache lookup runs on every request, the upstream budgets and the margin
+// check on every miss (a local hit is above the margin by the cache's own rule).
+import type { Action, Config } from './config/schema.js'
 import { MIN_USABLE_SECONDS } from './core/index.js'
-import { DurationNotAllowed, UpstreamBadResponse } from './errors.js'
+import { DurationNotAllowed } from './errors.js'
 import { resolveGrant, type ResolvedGrant, type VendRequest } from './grants/resolve.js'
-import { compileGrants, type CompiledGrants } from './grants/compile.js'
-import { cacheKey, type CredentialCache } from './cache/credential-cache.js'
-import type { Upstream } from './alicloud/upstream.js'
-import type { SharedCache } from './cache/shared-cache.js'
-import type { UpstreamGate } from './redis/budget.js'
+import type { CompiledGrants } from './grants/compile.js'
+import { cacheKey } from './cache/credential-cache.js'
+import type { CredentialOrder, CredentialSource } from './credential-source.js'
 import { roleSessionName } from './policy/session-name.js'
-import type { Caller } from './auth/verifier.js'
-import type { StsCredentials } from './alicloud/sts-client.js'
-import type { Action } from './config/schema.js'
+import type { Caller } from './auth/caller.js'
 
 export interface Issued {
   accessKeyId: string
@@ -50,21 +47,15 @@ export function ossEndpoint (region: string): string {
 
 export interface VenderDeps {
   config: Config
-  /** Compiled once at load (server.ts); compiled here only when a caller (a test, the dev stack) builds the app from a plain config. */
-  grants?: CompiledGrants | undefined
-  upstream: Upstream
-  cache: CredentialCache
-  now: () => number
-  /** The second cache level, shared by the fleet (with Redis). */
-  shared?: SharedCache | undefined
-  /** Budgets taken right before an AssumeRole (per caller; per fleet with Redis). */
-  gate?: UpstreamGate | undefined
+  /** Compiled once at load (app.ts hands the same instance to vending and signing). */
+  grants: CompiledGrants
+  source: CredentialSource
 }
 
 /** Distinct requests remembered per token: a client asks for one or two shapes; the bound keeps a token from growing its memo without end. */
 export const DERIVATIONS_PER_TOKEN = 8
 
-interface Derivation { resolved: ResolvedGrant, sessionName: string, key: string }
+interface Derivation { resolved: ResolvedGrant, sessionName: string, order: CredentialOrder }
 
 /**
  * The memo's key for one request, or undefined when a field is not of the type the
@@ -83,10 +74,8 @@ export function derivationKey (caller: Caller, req: VendRequest): string | undef
 }
 
 export function createVender (deps: VenderDeps): Vender {
-  const { config, upstream, cache, now, shared, gate } = deps
-  const grants = deps.grants ?? compileGrants(config)
+  const { config, grants, source } = deps
   const minDuration = config.cache.minRemainingSeconds + MIN_USABLE_SECONDS
-  const marginMs = config.cache.minRemainingSeconds * 1000
   const memo = new WeakMap<object, Map<string, Derivation>>()
   // The request nearly every client sends ({}: the grant's defaults), memoised on the
   // caller itself: no key to build. A recalled token hands out the same frozen caller.
@@ -99,9 +88,10 @@ export function createVender (deps: VenderDeps): Vender {
     const grant = resolved.grant
     const sessionName = roleSessionName(caller.subject, caller.issuer)
     // The policy was built, serialised and size-checked by resolveGrant.
-    const key = cacheKey({ roleArn: grant.roleArn, policy: resolved.policy, durationSeconds: resolved.durationSeconds, roleSessionName: sessionName, externalId: grant.externalId })
+    const assume = { roleArn: grant.roleArn, policy: resolved.policy, durationSeconds: resolved.durationSeconds, roleSessionName: sessionName, externalId: grant.externalId }
+    const order = source.order({ key: cacheKey(assume), assume, budget: { callerId: `${caller.issuer}\n${caller.subject}` } })
     Object.freeze(resolved.actions)
-    return Object.freeze({ resolved: Object.freeze(resolved), sessionName, key })
+    return Object.freeze({ resolved: Object.freeze(resolved), sessionName, order })
   }
 
   function derivation (caller: Caller, req: VendRequest): Derivation {
@@ -127,26 +117,9 @@ export function createVender (deps: VenderDeps): Vender {
 
   return {
     async vend (caller, req) {
-      const { resolved, sessionName, key } = derivation(caller, req)
+      const { resolved, sessionName, order } = derivation(caller, req)
       const grant = resolved.grant
-      const policy = resolved.policy
-      // With the shared level, the call gets what is left of the request's deadline after
-      // any wait for another replica (and after the budgets' own Redis round trip).
-      const assumeRole = async (remainingMs?: () => number): Promise<StsCredentials> => {
-        await gate?.take(`${caller.issuer}\n${caller.subject}`)
-        return await upstream.assumeRole({
-          roleArn: grant.roleArn,
-          roleSessionName: sessionName,
-          durationSeconds: resolved.durationSeconds,
-          policy,
-          ...(grant.externalId !== undefined ? { externalId: grant.externalId } : {})
-        }, { withinMs: remainingMs?.() })
-      }
-      const { credentials, fromCache } = await cache.getOrLoad(key, shared !== undefined
-        ? async () => await shared.getOrLoad(key, assumeRole)
-        : async () => ({ credentials: await assumeRole(), fromCache: false }))
-      // Fail closed: never hand out credentials below the margin, whatever STS said.
-      if (credentials.expiration.getTime() - now() < marginMs) throw new UpstreamBadResponse()
+      const { credentials, fromCache } = await source.obtain(order)
       return {
         accessKeyId: credentials.accessKeyId,
         accessKeySecret: credentials.accessKeySecret,

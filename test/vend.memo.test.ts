@@ -4,8 +4,9 @@
 import t from 'tap'
 import { parseConfig } from '../src/config/load.js'
 import { createVender, derivationKey, DERIVATIONS_PER_TOKEN, type Issued } from '../src/vend.js'
-import { createCredentialCache } from '../src/cache/credential-cache.js'
-import type { Upstream } from '../src/alicloud/upstream.js'
+import { createCredentialSource } from '../src/credential-source.js'
+import { compileGrants } from '../src/grants/compile.js'
+import type { Upstream } from '../src/alicloud/upstream/index.js'
 import type { AssumeRoleInput } from '../src/alicloud/sts-client.js'
 import type { Caller } from '../src/auth/verifier.js'
 import type { VendRequest } from '../src/grants/resolve.js'
@@ -37,9 +38,9 @@ function rig (o: { budget?: (id: string) => void } = {}): Rig {
     },
     breakerState: () => 'closed'
   }
-  const cache = createCredentialCache({ maxEntries: 100, minRemainingSeconds: 1200, now: () => clock.now })
   const gate = o.budget !== undefined ? { take: async (id: string) => { o.budget?.(id) } } : undefined
-  const vender = createVender({ config, upstream, cache, now: () => clock.now, gate: gate as never })
+  const source = createCredentialSource({ upstream, now: () => clock.now, minRemainingSeconds: 1200, local: { maxEntries: 100 }, gate: gate as never })
+  const vender = createVender({ config, grants: compileGrants(config), source })
   return { vend: async (c, r) => await vender.vend(c, r), calls, clock, expiresInMs }
 }
 

@@ -3,7 +3,8 @@
 import t from 'tap'
 import { parseConfig } from '../src/config/load.js'
 import { createVender } from '../src/vend.js'
-import { createCredentialCache } from '../src/cache/credential-cache.js'
+import { createCredentialSource } from '../src/credential-source.js'
+import { compileGrants } from '../src/grants/compile.js'
 import type { Upstream } from '../src/alicloud/upstream/index.js'
 import type { AssumeRoleInput, StsCredentials } from '../src/alicloud/sts-client.js'
 import type { Caller } from '../src/auth/verifier.js'
@@ -27,14 +28,9 @@ function setup (opts: { validSeconds?: number, gate?: boolean } = {}): { vender:
     },
     breakerState: () => 'closed'
   }
-  const cache = createCredentialCache({ maxEntries: 100, minRemainingSeconds: config.cache.minRemainingSeconds, now: () => clock.now })
-  const vender = createVender({
-    config,
-    upstream,
-    cache,
-    now: () => clock.now,
-    ...(opts.gate === true ? { gate: { take: async (id: string) => { gateTakes.push(id) }, takeFleet: async () => { gateTakes.push('fleet') } } } : {})
-  })
+  const gate = opts.gate === true ? { take: async (id: string) => { gateTakes.push(id) }, takeFleet: async () => { gateTakes.push('fleet') } } : undefined
+  const source = createCredentialSource({ upstream, now: () => clock.now, minRemainingSeconds: config.cache.minRemainingSeconds, local: { maxEntries: 100 }, gate })
+  const vender = createVender({ config, grants: compileGrants(config), source })
   return { vender, calls, gateTakes, clock }
 }
 

@@ -9,18 +9,11 @@
 // canonical request>". Matches ali-oss's signPostObjectPolicyV4 and signatureUrlV4
 // (test/alicloud/oss-signing.test.ts compares the two).
 //
-// Keys are checked, never escaped: a key is the caller's directory followed by whole
-// segments of the directory alphabet (grants/template.ts), optionally ending in the
-// literal `${filename}`, which OSS replaces with the uploaded file's name.
+// Keys arrive checked (grants/object-keys.ts) and are signed as they are, never escaped.
 import { createHash, createHmac } from 'node:crypto'
-import { isSafePrefix, isSafeSegment } from '../grants/template.js'
+import type { KeyTarget } from '../grants/object-keys.js'
 
 export const SIGNATURE_VERSION = 'OSS4-HMAC-SHA256'
-/** The documented trailing placeholder of a form key. */
-// eslint-disable-next-line no-template-curly-in-string -- OSS's literal placeholder, not a template
-export const FILENAME_PLACEHOLDER = '${filename}'
-/** OSS object keys are 1-1023 bytes. */
-export const OBJECT_KEY_MAX_BYTES = 1023
 /** The HTTP status a successful form post answers with. */
 export const SUCCESS_STATUS = '201'
 
@@ -28,37 +21,6 @@ export interface SigningCredentials {
   accessKeyId: string
   accessKeySecret: string
   securityToken: string
-}
-
-/** What a form may write: exactly one key, or any key starting with `prefix`. */
-export type KeyTarget = { kind: 'exact', key: string } | { kind: 'prefix', prefix: string, key: string }
-
-const STEM = /^[A-Za-z0-9_.@-]{0,128}$/
-
-/**
- * A requested object key inside `directory` (which ends with `/`), or undefined when it
- * is outside it or not safe: only whole safe segments, no `..`, `//`, wildcard, `$`,
- * control character or anything else outside the alphabet; `${filename}` only at the
- * very end (a form target). The answer for `${filename}` keys is a prefix target.
- */
-export function checkObjectKey (directory: string, key: unknown, allowFilename: boolean): KeyTarget | undefined {
-  if (!isSafePrefix(directory) || typeof key !== 'string') return undefined
-  if (Buffer.byteLength(key, 'utf8') > OBJECT_KEY_MAX_BYTES || !key.startsWith(directory)) return undefined
-  const rest = key.slice(directory.length)
-  if (allowFilename && rest.endsWith(FILENAME_PLACEHOLDER)) {
-    const base = rest.slice(0, -FILENAME_PLACEHOLDER.length)
-    const segments = base.split('/')
-    const stem = segments.pop() as string
-    if (!segments.every(isSafeSegment) || !STEM.test(stem) || stem === '.' || stem === '..') return undefined
-    return { kind: 'prefix', prefix: directory + base, key }
-  }
-  if (rest === '' || !rest.split('/').every(isSafeSegment)) return undefined
-  return { kind: 'exact', key }
-}
-
-/** The default form target: anything the browser names inside the directory. */
-export function directoryTarget (directory: string): KeyTarget {
-  return { kind: 'prefix', prefix: directory, key: directory + FILENAME_PLACEHOLDER }
 }
 
 /** `yyyymmddTHHMMSSZ` (UTC), V4's x-oss-date. */
@@ -211,11 +173,4 @@ export function presignUrl (input: UrlInput): PresignedUrl {
   const path = uriEncode(input.key).replace(/%2F/g, '/')
   const search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&')
   return { url: `${bucketUrl(input.endpoint, input.bucket)}/${path}?${search}`, headers, expiration: new Date(issuedAt + input.expiresSeconds * 1000) }
-}
-
-/** The grant-wide directory a template covers: its literal head, up to the first placeholder. */
-export function literalHead (template: string): string {
-  const at = template.indexOf('{')
-  const head = at === -1 ? template : template.slice(0, at)
-  return head.slice(0, head.lastIndexOf('/') + 1)
 }

@@ -18,22 +18,11 @@
 import { parseEndpoint, type CredentialLike } from './sdk-base.js'
 import { readSdkError, str } from './sdk-errors.js'
 import type { SdkAssumeRole, SdkAssumeRoleOptions } from './sts-sdk.js'
+import type { AssumeRoleInput, StsCredentials } from './sts-types.js'
 
-export interface AssumeRoleInput {
-  roleArn: string
-  roleSessionName: string
-  durationSeconds: number
-  policy?: string
-  externalId?: string
-  sourceIdentity?: string
-}
-
-export interface StsCredentials {
-  accessKeyId: string
-  accessKeySecret: string
-  securityToken: string
-  expiration: Date
-}
+// The shapes of a call and its answer live in sts-types.ts, which the SDK half imports
+// without importing this module back; they are part of this client's API.
+export type { AssumeRoleInput, StsCredentials } from './sts-types.js'
 
 export type StsErrorKind = 'throttled' | 'unavailable' | 'rejected' | 'bad_response'
 

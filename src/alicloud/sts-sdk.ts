@@ -4,7 +4,7 @@
 import StsModule, { AssumeRoleRequest } from '@alicloud/sts20150401'
 import { sdkConfig, type CredentialLike } from './sdk-config.js'
 import { createUpstreamCredential } from './credentials.js'
-import type { AssumeRoleInput } from './sts-client.js'
+import type { AssumeRoleInput } from './sts-types.js'
 
 // CommonJS: under Node's ESM loader the default import is module.exports.
 const SdkClient = StsModule.default

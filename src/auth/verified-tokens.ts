@@ -15,7 +15,7 @@
 // re-verifying one that was dropped costs one signature check.
 import type { IssuerConfig } from '../config/schema.js'
 import type { KeySource, VerificationKey } from './keys.js'
-import type { Caller } from './verifier.js'
+import type { Caller } from './caller.js'
 
 interface Entry {
   caller: Caller

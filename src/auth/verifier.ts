@@ -26,15 +26,11 @@ import { InvalidToken, KeysUnavailable } from '../errors.js'
 import type { KeySource, VerificationKey } from './keys.js'
 import type { DecodedToken } from './token.js'
 import { createVerifiedTokens, type VerifiedTokens } from './verified-tokens.js'
+import type { Caller } from './caller.js'
 
-/** Frozen, with its claims: a recalled token hands out the same object every time. */
-export interface Caller {
-  /** The issuer's configured name. */
-  readonly issuer: string
-  /** The validated `sub` claim. */
-  readonly subject: string
-  readonly claims: Readonly<Record<string, unknown>>
-}
+// The caller's type lives in caller.ts so that verified-tokens.ts, which this module
+// imports, does not import this module back; re-exported for the modules that read it here.
+export type { Caller } from './caller.js'
 
 export type VerifyFailureReason = 'signature' | 'claims' | 'expired' | 'not_yet_valid' | 'issued_in_future' | 'too_old' | 'subject' | 'keys_unavailable'
 

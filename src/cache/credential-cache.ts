@@ -3,7 +3,7 @@
 // that; concurrent misses for one key share one upstream call; failures are never
 // stored; memory is bounded by maxEntries (LRU). maxEntries = 0 disables both the
 // cache and the coalescing (the "naive" design, kept for benchmarks). With Redis,
-// this is the first level: its loader reads the shared level (shared-cache.ts).
+// this is the first level: its loader reads the shared level (redis/shared-cache.ts).
 //
 // lru-cache's own fetch() was weighed for the single-flight and not used: the ttl
 // depends on the fetched Expiration (set by mutating the fetch options), an entry
@@ -11,7 +11,7 @@
 // maxEntries = 0 would still need this path; the map below is shorter than that.
 import { createHash } from 'node:crypto'
 import { growingLru } from './lru.js'
-import type { StsCredentials } from '../alicloud/sts-client.js'
+import type { StsCredentials } from '../alicloud/sts-types.js'
 
 export interface CacheEvents {
   hit?: () => void

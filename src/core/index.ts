@@ -7,3 +7,4 @@ export {
 } from './names.js'
 export { MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, MIN_USABLE_SECONDS, POLICY_MAX_BYTES, stsTime } from './sts.js'
 export { HMAC_SECRET_MIN_BYTES } from './tokens.js'
+export { takeToken, type BucketState } from './token-bucket.js'

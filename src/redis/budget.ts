@@ -1,9 +1,10 @@
 // Token buckets for upstream calls: the fleet's AssumeRole budget and each caller's
 // budget of upstream calls. A bucket starts full, holds `capacity` tokens and refills
 // at `ratePerSecond`; taking a token either succeeds or says how long until the next
-// one. The Redis form is one Lua script on Redis's own clock (pods' clocks differ),
-// atomic across replicas; the local form is the same arithmetic in memory, used
-// without Redis and whenever Redis fails.
+// one. The arithmetic is one function (takeToken); the Redis form runs it as a Lua
+// script on Redis's own clock, atomic across replicas; the local form runs it in
+// memory, without Redis and whenever Redis fails.
+import { takeToken, type BucketState } from '../core/index.js'
 import { growingLru } from '../cache/lru.js'
 import type { RedisClient } from './connection.js'
 import { CallerBudgetExhausted, StsBudgetExhausted, withRetryAfter } from '../errors.js'
@@ -14,19 +15,27 @@ export interface Buckets {
   take (name: string, capacity: number, ratePerSecond: number): Promise<Take>
 }
 
-// KEYS[1] bucket; ARGV capacity, rate/s. Stores tokens and the time of the last refill
-// in a hash that expires once the bucket would be full again anyway.
+// takeToken (core/token-bucket.ts) in Lua, line for line, atomic across replicas. KEYS[1] bucket; ARGV capacity,
+// rate/s and, optionally, the time in ms. The time is Redis's own clock (pods' clocks
+// differ); ARGV[3] exists only so that test/redis/budget.test.ts can drive this script
+// and takeToken with the same times: the service never passes it. The state is a hash
+// that expires once the bucket would be full again anyway; tokens are stored with 17
+// significant digits (tostring keeps 14), so that a stored count reads back exactly.
 const TAKE = `
 local cap = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now
+if ARGV[3] then
+  now = tonumber(ARGV[3])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(b[1])
 local at = tonumber(b[2])
 if tokens == nil or at == nil then tokens = cap; at = now end
 if now > at then tokens = math.min(cap, tokens + (now - at) * rate / 1000) end
-at = math.max(at, now)
 local ok = 0
 local wait = 0
 if tokens >= 1 then
@@ -35,36 +44,27 @@ if tokens >= 1 then
 else
   wait = math.ceil((1 - tokens) * 1000 / rate)
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', at)
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'at', string.format('%.17g', now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((cap - tokens) * 1000 / rate) + 1000)
 return { ok, wait }`
 
-export function createRedisBuckets (redis: RedisClient): Buckets {
+export function createRedisBuckets (redis: RedisClient, opts: { nowForTest?: () => number } = {}): Buckets {
   return {
     async take (name, capacity, ratePerSecond) {
-      const [ok, wait] = await redis.eval(TAKE, 1, name, capacity, ratePerSecond) as [number, number]
+      const args = opts.nowForTest === undefined ? [capacity, ratePerSecond] : [capacity, ratePerSecond, opts.nowForTest()]
+      const [ok, wait] = await redis.eval(TAKE, 1, name, ...args) as [number, number]
       return { ok: ok === 1, retryAfterMs: wait }
     }
   }
 }
 
 export function createLocalBuckets (opts: { now: () => number, maxBuckets: number }): Buckets {
-  const buckets = growingLru<string, { tokens: number, at: number }>(opts.maxBuckets)
+  const buckets = growingLru<string, BucketState>(opts.maxBuckets)
   return {
     async take (name, capacity, rate) {
-      const t = opts.now()
-      const b = buckets.get(name) ?? { tokens: capacity, at: t }
-      if (t > b.at) b.tokens = Math.min(capacity, b.tokens + (t - b.at) * rate / 1000)
-      b.at = Math.max(b.at, t) // clocks may step back
-      let result: Take
-      if (b.tokens >= 1) {
-        b.tokens -= 1
-        result = { ok: true, retryAfterMs: 0 }
-      } else {
-        result = { ok: false, retryAfterMs: Math.ceil((1 - b.tokens) * 1000 / rate) }
-      }
-      buckets.set(name, b)
-      return result
+      const { ok, retryAfterMs, state } = takeToken(buckets.get(name), opts.now(), capacity, rate)
+      buckets.set(name, state)
+      return { ok, retryAfterMs }
     }
   }
 }

@@ -5,7 +5,8 @@
 import t from 'tap'
 import OSS from 'ali-oss'
 import { startOssEmulator, type OssEmulator } from '../../emulator/oss.js'
-import { directoryTarget, presignUrl, signPostForm, type KeyTarget } from '../../../src/alicloud/oss-signing.js'
+import { presignUrl, signPostForm } from '../../../src/alicloud/oss-signing.js'
+import { directoryTarget, type KeyTarget } from '../../../src/grants/object-keys.js'
 
 const BUCKET = 'oss-test'
 const ROLE = 'acs:ram::1234567890123456:role/oss-upload'

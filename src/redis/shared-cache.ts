@@ -9,12 +9,12 @@
 // Redis is shared state, not a dependency to fail on: any Redis error (down, slow,
 // WRONGTYPE) makes this request go straight to its loader, behind the first level's
 // local single-flight and the per-replica call budget. Writes are best effort.
-import type { StsCredentials } from '../alicloud/sts-client.js'
-import type { RedisClient } from '../redis/connection.js'
-import type { EntryCipher } from '../redis/entries.js'
-import type { Lock } from '../redis/lock.js'
+import type { StsCredentials } from '../alicloud/sts-types.js'
+import type { RedisClient } from './connection.js'
+import type { EntryCipher } from './entries.js'
+import type { Lock } from './lock.js'
 import { UpstreamTimeout, withRetryAfter } from '../errors.js'
-import type { CacheLookup } from './credential-cache.js'
+import type { CacheLookup } from '../cache/credential-cache.js'
 
 export interface SharedCacheEvents {
   hit?: () => void

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { createRedis, type RedisClient } from '../../src/redis/connection.js'
 import { createEntryCipher } from '../../src/redis/entries.js'
 import { createLock } from '../../src/redis/lock.js'
-import { createSharedCache, type SharedCacheOptions } from '../../src/cache/shared-cache.js'
+import { createSharedCache, type SharedCacheOptions } from '../../src/redis/shared-cache.js'
 import type { StsCredentials } from '../../src/alicloud/sts-client.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 

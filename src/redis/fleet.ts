@@ -1,0 +1,93 @@
+// The fleet's shared state, wired in one place: the Redis connection, the entry cipher,
+// the lock, the Lua budgets, the shared cache level, the per-surface rate-limit stores
+// and the HMAC that names a caller in Redis. Loaded (with ioredis, a tenth of the
+// start-up's module loading) only when Redis is configured. It registers its own
+// hooks: onReady waits (bounded) for the first connection, so that a replica shares
+// from its first request; onClose disconnects without the "unreachable" warning, since
+// a deliberate close is not an outage. Metrics come in as plain event functions: this
+// folder knows nothing of observability/.
+import type { FastifyInstance } from 'fastify'
+import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import { createRedis, firstConnection } from './connection.js'
+import { createEntryCipher } from './entries.js'
+import { createLock } from './lock.js'
+import { createRedisBuckets, type Buckets } from './budget.js'
+import { sharedRateLimitStore } from './rate-limit.js'
+import { createSharedCache, type SharedCache } from './shared-cache.js'
+import type { SharedStateSettings } from './settings.js'
+
+/** How long start-up waits for the first connection before serving from local state. */
+export const FIRST_CONNECTION_MS = 2000
+
+export interface FleetEvents {
+  /** Connected (true) or not (false); false once before connecting. */
+  state?: (up: boolean) => void
+  /** A Redis command failed; the request went on with local state. */
+  error?: () => void
+  sharedHit?: () => void
+  undecryptable?: () => void
+  lockWait?: () => void
+}
+
+export interface FleetOptions {
+  settings: SharedStateSettings
+  /** cache.minRemainingSeconds: the shared level never serves below it either. */
+  minRemainingSeconds: number
+  /** sts.timeoutMs and sts.deadlineMs: the lock's lifetime and the request's wait. */
+  stsTimeoutMs: number
+  stsDeadlineMs: number
+  now: () => number
+  events?: FleetEvents
+}
+
+export interface Fleet {
+  shared: SharedCache
+  buckets: Buckets
+  /** A caller's bucket name in Redis (an HMAC: names must not reveal who is active). */
+  callerName: (callerId: string) => string
+  /** A rate-limit store for one caller surface: each surface keeps its own per-caller count, for the whole fleet. */
+  rateLimitStore: (surface: string) => FastifyRateLimitStoreCtor
+}
+
+export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
+  const { settings, now } = opts
+  const ev = opts.events ?? {}
+  const error = (): void => ev.error?.()
+  ev.state?.(false)
+  const redis = createRedis({
+    url: settings.url,
+    password: settings.password,
+    keyPrefix: settings.keyPrefix,
+    commandTimeoutMs: settings.commandTimeoutMs,
+    ...(ev.state !== undefined ? { onState: ev.state } : {}),
+    log: app.log
+  })
+  app.addHook('onReady', async () => { await firstConnection(redis, FIRST_CONNECTION_MS) })
+  app.addHook('onClose', async () => {
+    // A deliberate close is not an outage: no "unreachable" warning on the way out.
+    redis.removeAllListeners('close')
+    redis.disconnect()
+  })
+  const cipher = createEntryCipher(settings.keys)
+  return {
+    callerName: (id) => cipher.name('u', id),
+    rateLimitStore: (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: error }),
+    buckets: createRedisBuckets(redis),
+    shared: createSharedCache({
+      redis,
+      cipher,
+      lock: createLock(redis),
+      minRemainingSeconds: opts.minRemainingSeconds,
+      // About one STS call: a dead holder delays the others by this much at most.
+      lockTtlMs: Math.min(opts.stsTimeoutMs + 1000, opts.stsDeadlineMs - 1),
+      waitDeadlineMs: opts.stsDeadlineMs,
+      now,
+      events: {
+        ...(ev.sharedHit !== undefined ? { hit: ev.sharedHit } : {}),
+        ...(ev.undecryptable !== undefined ? { undecryptable: ev.undecryptable } : {}),
+        ...(ev.lockWait !== undefined ? { lockWait: ev.lockWait } : {}),
+        error
+      }
+    })
+  }
+}
