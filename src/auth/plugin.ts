@@ -5,10 +5,11 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config, IssuerConfig } from '../config/schema.js'
 import { ConfigError } from '../config/load.js'
-import { InvalidToken, TokenInQuery } from '../errors.js'
+import { InvalidToken, KeysUnavailable, MissingToken, TokenInQuery } from '../errors.js'
 import { JWKS_FETCH_DEADLINE_MS, jwksKeySource, secretKeySource, staticKeySource, type KeyLog, type KeySource } from './keys.js'
 import { bearerToken, decodeToken } from './token.js'
-import { createIssuerVerifier, recallCaller, TokenRejected, type Caller, type IssuerVerifier, type VerifyFailureReason } from './verifier.js'
+import { describeRefusal, TokenRejected, type TokenRefusal, type TokenRefusalReason } from './refusal.js'
+import { checkTimeClaims, createIssuerVerifier, type Caller, type IssuerVerifier } from './verifier.js'
 import { createVerifiedTokens } from './verified-tokens.js'
 
 export type { Caller } from './verifier.js'
@@ -17,8 +18,11 @@ export interface AuthOptions {
   config: Config
   env: Record<string, string | undefined>
   now: () => number
-  /** Called on every refused token, with a bounded reason (for metrics). */
-  onFailure?: (reason: VerifyFailureReason | 'malformed' | 'unknown_issuer' | 'missing') => void
+  /**
+   * Called once for every refused token (a malformed Authorization header included),
+   * with a reason from the fixed list (for metrics).
+   */
+  onFailure?: (reason: TokenRefusalReason) => void
 }
 
 export interface Authenticator {
@@ -61,7 +65,7 @@ function keySourceFor (issuer: IssuerConfig, at: string, config: Config, env: Re
 
 async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const { config, env, now } = opts
-  const byIss = new Map<string, IssuerVerifier>()
+  const byIss = new Map<string, { issuer: IssuerConfig, verify: IssuerVerifier }>()
   const sources: KeySource[] = []
   // One store for all issuers: a token is recalled before anything says whose it is.
   const tokens = createVerifiedTokens(now)
@@ -75,7 +79,7 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
       throw err
     }
     sources.push(keys)
-    byIss.set(issuer.issuer, createIssuerVerifier(issuer, keys, now, tokens))
+    byIss.set(issuer.issuer, { issuer, verify: createIssuerVerifier(issuer, keys, now, tokens) })
     app.lifecycle.addReadinessCheck(`keys:${issuer.name}`, () => keys.ready())
   }
   const fail = opts.onFailure ?? (() => {})
@@ -84,43 +88,45 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     async authenticate (request: FastifyRequest): Promise<Caller> {
       const query = request.query as Record<string, unknown> | undefined
       if (query !== undefined && QUERY_TOKEN_NAMES.some((n) => Object.hasOwn(query, n))) throw new TokenInQuery()
-      let verifier: IssuerVerifier | undefined
-      let decoded
-      let token: string
+      // The issuer, once the token has named a configured one: its name goes in the
+      // refusal's log line and its audience in the refusal's words.
+      let issuer: IssuerConfig | undefined
       try {
-        token = bearerToken(request.headers.authorization, config.server.maxTokenBytes)
-      } catch (err) {
-        fail((err as { statusCode?: number }).statusCode === 401 && request.headers.authorization === undefined ? 'missing' : 'malformed')
-        throw err
-      }
-      // A token verified before: no parsing, no hash, no signature (verified-tokens.ts).
-      try {
-        const recalled = recallCaller(tokens, token, now)
-        if (recalled !== undefined) return recalled
-      } catch (err) {
-        fail((err as TokenRejected).reason)
-        throw err
-      }
-      try {
-        decoded = decodeToken(token)
+        const token = bearerToken(request.headers.authorization, config.server.maxTokenBytes)
+        // A token verified before: no parsing, no hash, no signature (verified-tokens.ts).
+        const known = tokens.recall(token)
+        if (known !== undefined) {
+          issuer = known.issuer
+          checkTimeClaims(known.caller.claims, known.issuer, now())
+          return known.caller
+        }
+        const decoded = decodeToken(token)
         const iss = decoded.payload.iss
-        verifier = typeof iss === 'string' ? byIss.get(iss) : undefined
+        const entry = typeof iss === 'string' ? byIss.get(iss) : undefined
+        if (entry === undefined) throw new TokenRejected('issuer')
+        issuer = entry.issuer
+        return await entry.verify(decoded)
       } catch (err) {
-        fail('malformed')
-        throw err
-      }
-      if (verifier === undefined) {
-        fail('unknown_issuer')
-        throw new InvalidToken()
-      }
-      try {
-        return await verifier(decoded)
-      } catch (err) {
-        fail(err instanceof TokenRejected ? err.reason : 'keys_unavailable')
-        throw err
+        throw refused(err, issuer)
       }
     }
   })
+
+  /** Count the refusal once, and give a 401 its reason and words for the error handler. */
+  function refused (err: unknown, issuer: IssuerConfig | undefined): unknown {
+    const reason: TokenRefusalReason = err instanceof TokenRejected
+      ? err.reason
+      : err instanceof KeysUnavailable ? 'keys_unavailable' : 'malformed'
+    fail(reason)
+    if (err instanceof MissingToken) {
+      (err as { refusal?: TokenRefusal }).refusal = { reason }
+    } else if (err instanceof InvalidToken) {
+      const description = describeRefusal(reason, issuer)
+      const refusal: TokenRefusal = { reason, ...(issuer !== undefined ? { issuer: issuer.name } : {}), description }
+      Object.assign(err, { refusal, message: `${err.message}: ${description}` })
+    }
+    return err
+  }
 }
 
 export default fp(auth, { name: 'auth', fastify: '5.x', dependencies: ['lifecycle'] })

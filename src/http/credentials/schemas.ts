@@ -4,6 +4,7 @@
 // test/openapi.test.ts holds the two equal.
 import { Type, type Static } from '@sinclair/typebox'
 import { Action } from '../../config/schema.js'
+import { RefusalReason } from '../../auth/refusal.js'
 import { ErrorCode } from '../../errors.js'
 
 export const CredentialsRequest = Type.Object({
@@ -40,7 +41,9 @@ export const ErrorResponse = Type.Object({
   statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
   code: ErrorCode,
   error: Type.String(),
-  message: Type.String()
+  message: Type.String(),
+  /** Why a token was refused (401 only). */
+  reason: Type.Optional(RefusalReason)
 }, { additionalProperties: false })
 
 /** The OSS Android/iOS SDKs' "STS app server" shape. */

@@ -4,6 +4,7 @@
 // requires in a form or URL).
 import { Type, type Static } from '@sinclair/typebox'
 import { MEDIA_TYPE, SIGNING_MAX_BYTES } from '../../config/schema.js'
+import { RefusalReason } from '../../auth/refusal.js'
 import { ErrorCode } from '../../errors.js'
 
 const GrantName = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' })
@@ -57,5 +58,7 @@ export const UploadError = Type.Object({
   statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
   code: ErrorCode,
   error: Type.String(),
-  message: Type.String()
+  message: Type.String(),
+  /** Why a token was refused (401 only). */
+  reason: Type.Optional(RefusalReason)
 }, { additionalProperties: false })
