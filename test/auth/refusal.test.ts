@@ -87,6 +87,7 @@ t.test('other refusals are one line without a stack', async (t) => {
   const before = h.logs.length
   const res = await h.vend(h.token(), { prefix: 'elsewhere/' }, { 'x-request-id': 'forbidden' })
   t.equal(res.statusCode, 403)
+  t.equal(res.json.message, 'The requested prefix is outside the directory of this grant; your directory is dir111/dir111_secondline1/alice/', 'names the caller\'s directory')
   t.notOk('reason' in res.json, 'reason is for refused tokens only')
   t.notOk('www-authenticate' in res.headers)
   const lines = h.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>)
