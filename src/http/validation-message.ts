@@ -77,6 +77,7 @@ function expectation (e: AjvError): string {
     case 'uniqueItems': return 'must not name an item twice'
     case 'pattern': return `must be ${PATTERNS[String(p.pattern)] ?? 'in the documented form'}`
     case 'format': return `must be a valid ${String(p.format)}`
+    case 'anyOf': case 'oneOf': return 'is not in any of the accepted forms'
     default: return typeof e.message === 'string' ? e.message : 'is not valid'
   }
 }

@@ -55,3 +55,23 @@ t.test('describeValidation: field names the caller did not write plainly are not
   const fields = Array.from({ length: 10 }, (_, i) => ({ instancePath: `/f${i}`, keyword: 'type', params: { type: 'string' } }))
   t.equal(describeValidation(fields, 'body').split('; ').length, 3, 'at most three fields')
 })
+
+t.test('describeValidation: every keyword in plain words', async (t) => {
+  const rows: Array<[string, Record<string, unknown>, string]> = [
+    ['maximum', { keyword: 'maximum', params: { limit: 43200 } }, 'd must be at most 43200'],
+    ['exclusiveMinimum', { keyword: 'exclusiveMinimum', params: { limit: 0 } }, 'd must be more than 0'],
+    ['exclusiveMaximum', { keyword: 'exclusiveMaximum', params: { limit: 9 } }, 'd must be less than 9'],
+    ['maxLength', { keyword: 'maxLength', params: { limit: 1 } }, 'd must be at most 1 character long'],
+    ['maxItems', { keyword: 'maxItems', params: { limit: 4 } }, 'd must have at most 4 items'],
+    ['format', { keyword: 'format', params: { format: 'date-time' } }, 'd must be a valid date-time'],
+    ['an unknown pattern', { keyword: 'pattern', params: { pattern: '^x$' } }, 'd must be in the documented form'],
+    ['a media type', { keyword: 'pattern', params: { pattern: '^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$' } }, 'd must be a media type such as image/png, in lowercase'],
+    ['another keyword', { keyword: 'multipleOf', message: 'must be multiple of 2' }, 'd must be multiple of 2'],
+    ['anyOf alone', { keyword: 'anyOf', message: 'must match a schema in anyOf' }, 'd is not in any of the accepted forms'],
+    ['a type with no words', { keyword: 'type', params: { type: 'thing' } }, 'd must be thing']
+  ]
+  for (const [why, e, words] of rows) t.equal(describeValidation([{ instancePath: '/d', ...e }], 'body'), words, why)
+  t.equal(describeValidation([{ instancePath: '/a/b~1c/0', keyword: 'type', params: { type: 'string' } }], 'body'), 'a.(a field)[0] must be a string', 'an odd segment is not echoed')
+  t.equal(describeValidation([{ instancePath: '/a/b', keyword: 'required', params: { missingProperty: 'c' } }], 'body'), '"c" is required in a.b')
+  t.equal(describeValidation([{ instancePath: '/a', keyword: 'additionalProperties', params: { additionalProperty: 'x' } }], 'body'), 'a has an unknown property "x"')
+})
