@@ -75,6 +75,16 @@ export const ERROR_CODES = Object.values(errors).map((E) => {
 /** The `code` of an error body; the enum is documentation (serialisation does not check it). */
 export const ErrorCode = Type.String({ enum: ERROR_CODES.map((e) => e.code) })
 
+/**
+ * A refusal that goes on to say what is allowed (the caller's directory, the grant's
+ * actions, the duration range): built from config and grant data only, never from a
+ * token, a secret or upstream text.
+ */
+export function explained<T extends Error> (err: T, allowed: string): T {
+  err.message = `${err.message}; ${allowed}`
+  return err
+}
+
 /** Errors that carry a Retry-After hint (seconds) for the caller. */
 export interface RetryHint { retryAfterSeconds?: number }
 export function withRetryAfter<T extends Error> (err: T, seconds: number): T & RetryHint {

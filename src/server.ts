@@ -25,6 +25,34 @@ export function wantsVersion (argv: string[]): boolean {
   return argv.includes('--version') || argv.includes('-v')
 }
 
+export function wantsHelp (argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h')
+}
+
+/** `node dist/server.js --help`: what the process reads, in one screen. */
+export function usage (): string {
+  return `Usage: node dist/server.js [--config <file>]
+
+Serves narrowed Alibaba Cloud STS credentials and signed OSS uploads to JWT-authenticated callers.
+
+Options:
+  -c, --config <file>  the YAML or JSON config (default: $STS_VENDING_CONFIG)
+  -v, --version        print the version and exit
+  -h, --help           print this help and exit
+
+Environment:
+  STS_VENDING_CONFIG   the config file, when --config is not given
+  PORT                 the port to listen on (default 3000)
+  HOST                 the address to listen on (default 0.0.0.0)
+  LOG_LEVEL            fatal, error, warn, info (default), debug, trace or silent
+  The config may name more (an issuer's secretEnv, the Redis password); the upstream
+  credential comes from the Alibaba Cloud default chain (ALIBABA_CLOUD_* variables, RRSA).
+
+Exits 2 with one line on stderr when the config or the environment cannot work.
+Operator commands (provisioning, policies, checks): node dist/cli.js --help
+`
+}
+
 export function readSettings (argv: string[], env: NodeJS.ProcessEnv): ServerSettings {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true, allowPositionals: false })
   const configPath = values.config ?? env.STS_VENDING_CONFIG
@@ -75,6 +103,10 @@ export async function startServer (prepared: Prepared, settings: Omit<ServerSett
 
 async function main (): Promise<void> {
   const argv = process.argv.slice(2)
+  if (wantsHelp(argv)) {
+    process.stdout.write(usage())
+    return
+  }
   if (wantsVersion(argv)) {
     process.stdout.write(`${packageVersion()}\n`)
     return

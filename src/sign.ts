@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto'
 import type { Config, GrantConfig } from './config/schema.js'
 import {
-  BadRequest, ContentTypeNotAllowed, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed
+  BadRequest, ContentTypeNotAllowed, explained, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed
 } from './errors.js'
 import { resolveGrant } from './grants/resolve.js'
 import type { CompiledGrants } from './grants/compile.js'
@@ -102,7 +102,7 @@ export function createSigner (deps: SignerDeps): Signer {
       const { grant, directory, signing } = resolve(caller, req.grant, 'write')
       let target: KeyTarget | undefined = directoryTarget(directory)
       if (req.key !== undefined) target = checkObjectKey(directory, req.key, true)
-      if (target === undefined) throw new KeyNotAllowed()
+      if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
       const maxBytes = req.maxBytes ?? signing.maxBytes
       if (maxBytes > signing.maxBytes) throw new SizeNotAllowed()
       if (req.contentType !== undefined && signing.contentTypes !== undefined && !signing.contentTypes.includes(req.contentType)) {
@@ -136,7 +136,7 @@ export function createSigner (deps: SignerDeps): Signer {
     async url (caller, req) {
       const { grant, directory, signing } = resolve(caller, req.grant, req.method === 'PUT' ? 'write' : 'read')
       const target = checkObjectKey(directory, req.key, false)
-      if (target === undefined) throw new KeyNotAllowed()
+      if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
       let contentType: string | undefined
       if (req.method === 'GET') {
         if (req.contentType !== undefined) throw new BadRequest('contentType applies to PUT only')

@@ -63,6 +63,15 @@ t.test('--version prints the package version and exits 0, without a config', asy
   t.equal(r.stderr, '')
 })
 
+t.test('--help prints the usage and exits 0, without a config', async (t) => {
+  for (const flag of ['--help', '-h']) {
+    const r = await runServer({}, [flag])
+    t.equal(r.code, 0, flag)
+    t.equal(r.stderr, '', flag)
+    for (const word of ['--config', 'STS_VENDING_CONFIG', 'PORT', 'HOST', 'LOG_LEVEL', '--version']) t.match(r.stdout, word, `${flag}: names ${word}`)
+  }
+})
+
 t.test('limits on a real socket: oversized headers and slow clients', async (t) => {
   const h = await build(t, { config: (c) => ({ ...c, server: { headersTimeoutMs: 1000, requestTimeoutMs: 2000 } }) })
   await h.app.listen({ port: 0, host: '127.0.0.1' })

@@ -47,4 +47,8 @@ export default async function devRoutes (app: FastifyInstance, opts: DevRoutesOp
   app.get('/demo', file(new URL('demo.html', PUBLIC), 'text/html; charset=utf-8'))
   app.get('/demo.js', file(new URL('demo.js', PUBLIC), 'text/javascript; charset=utf-8'))
   app.get('/vendor/aliyun-oss-sdk.min.js', file(sdkPath, 'text/javascript; charset=utf-8'))
+  // Browsers ask for /favicon.ico whatever the page says; a 404 there reads as a broken stack.
+  const icon = file(new URL('favicon.svg', PUBLIC), 'image/svg+xml')
+  app.get('/favicon.svg', icon)
+  app.get('/favicon.ico', icon)
 }

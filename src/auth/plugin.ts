@@ -3,11 +3,13 @@
 // fetched for configured issuers; everything else is a 401 before any I/O.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { InvalidToken } from '../errors.js'
+import type { IssuerConfig } from '../config/schema.js'
+import { InvalidToken, KeysUnavailable, MissingToken } from '../errors.js'
 import type { KeySource } from './keys.js'
 import { openKeySource, type PreparedIssuer } from './issuer-keys.js'
 import { bearerToken, decodeToken } from './token.js'
-import { createIssuerVerifier, recallCaller, TokenRejected, type Caller, type IssuerVerifier, type VerifyFailureReason } from './verifier.js'
+import { describeRefusal, TokenRejected, type TokenRefusal, type TokenRefusalReason } from './refusal.js'
+import { checkTimeClaims, createIssuerVerifier, type Caller, type IssuerVerifier } from './verifier.js'
 import { createVerifiedTokens } from './verified-tokens.js'
 
 export type { Caller } from './verifier.js'
@@ -18,8 +20,11 @@ export interface AuthOptions {
   /** `server.maxTokenBytes`: a longer Authorization header is refused before parsing. */
   maxTokenBytes: number
   now: () => number
-  /** Called on every refused token, with a bounded reason (for metrics). */
-  onFailure?: (reason: VerifyFailureReason | 'malformed' | 'unknown_issuer' | 'missing') => void
+  /**
+   * Called once for every refused token (a malformed Authorization header included),
+   * with a reason from the fixed list (for metrics).
+   */
+  onFailure?: (reason: TokenRefusalReason) => void
 }
 
 export interface Authenticator {
@@ -32,58 +37,61 @@ declare module 'fastify' {
 
 async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const { now } = opts
-  const byIss = new Map<string, IssuerVerifier>()
+  const byIss = new Map<string, { issuer: IssuerConfig, verify: IssuerVerifier }>()
   const sources: KeySource[] = []
   // One store for all issuers: a token is recalled before anything says whose it is.
   const tokens = createVerifiedTokens(now)
   app.addHook('onClose', async () => { for (const s of sources) s.close() })
-  for (const issuer of opts.issuers) {
-    const keys = openKeySource(issuer, now, app.log)
+  for (const prepared of opts.issuers) {
+    const issuer = prepared.config
+    const keys = openKeySource(prepared, now, app.log)
     sources.push(keys)
-    byIss.set(issuer.config.issuer, createIssuerVerifier(issuer.config, keys, now, tokens))
-    app.lifecycle.addReadinessCheck(`keys:${issuer.config.name}`, () => keys.ready())
+    byIss.set(issuer.issuer, { issuer, verify: createIssuerVerifier(issuer, keys, now, tokens) })
+    app.lifecycle.addReadinessCheck(`keys:${issuer.name}`, () => keys.ready())
   }
   const fail = opts.onFailure ?? (() => {})
 
   app.decorate('auth', {
     async authenticate (request: FastifyRequest): Promise<Caller> {
-      let verifier: IssuerVerifier | undefined
-      let decoded
-      let token: string
+      // The issuer, once the token has named a configured one: its name goes in the
+      // refusal's log line and its audience in the refusal's words.
+      let issuer: IssuerConfig | undefined
       try {
-        token = bearerToken(request.headers.authorization, opts.maxTokenBytes)
-      } catch (err) {
-        fail((err as { statusCode?: number }).statusCode === 401 && request.headers.authorization === undefined ? 'missing' : 'malformed')
-        throw err
-      }
-      // A token verified before: no parsing, no hash, no signature (verified-tokens.ts).
-      try {
-        const recalled = recallCaller(tokens, token, now)
-        if (recalled !== undefined) return recalled
-      } catch (err) {
-        fail((err as TokenRejected).reason)
-        throw err
-      }
-      try {
-        decoded = decodeToken(token)
+        const token = bearerToken(request.headers.authorization, opts.maxTokenBytes)
+        // A token verified before: no parsing, no hash, no signature (verified-tokens.ts).
+        const known = tokens.recall(token)
+        if (known !== undefined) {
+          issuer = known.issuer
+          checkTimeClaims(known.caller.claims, known.issuer, now())
+          return known.caller
+        }
+        const decoded = decodeToken(token)
         const iss = decoded.payload.iss
-        verifier = typeof iss === 'string' ? byIss.get(iss) : undefined
+        const entry = typeof iss === 'string' ? byIss.get(iss) : undefined
+        if (entry === undefined) throw new TokenRejected('issuer')
+        issuer = entry.issuer
+        return await entry.verify(decoded)
       } catch (err) {
-        fail('malformed')
-        throw err
-      }
-      if (verifier === undefined) {
-        fail('unknown_issuer')
-        throw new InvalidToken()
-      }
-      try {
-        return await verifier(decoded)
-      } catch (err) {
-        fail(err instanceof TokenRejected ? err.reason : 'keys_unavailable')
-        throw err
+        throw refused(err, issuer)
       }
     }
   })
+
+  /** Count the refusal once, and give a 401 its reason and words for the error handler. */
+  function refused (err: unknown, issuer: IssuerConfig | undefined): unknown {
+    const reason: TokenRefusalReason = err instanceof TokenRejected
+      ? err.reason
+      : err instanceof KeysUnavailable ? 'keys_unavailable' : 'malformed'
+    fail(reason)
+    if (err instanceof MissingToken) {
+      (err as { refusal?: TokenRefusal }).refusal = { reason }
+    } else if (err instanceof InvalidToken) {
+      const description = describeRefusal(reason, issuer)
+      const refusal: TokenRefusal = { reason, ...(issuer !== undefined ? { issuer: issuer.name } : {}), description }
+      Object.assign(err, { refusal, message: `${err.message}: ${description}` })
+    }
+    return err
+  }
 }
 
 export default fp(auth, { name: 'auth', fastify: '5.x', dependencies: ['lifecycle'] })

@@ -3,8 +3,11 @@
 // the header parameters we refuse outright (key URLs and embedded keys are never
 // followed; `crit` names extensions we do not understand). Pure; no I/O.
 import { BadAuthorizationHeader, InvalidToken, MissingToken } from '../errors.js'
+import { TokenRejected } from './refusal.js'
 
-const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+// The signature may be empty here only so that an unsigned (`alg: none`) token is
+// refused for its algorithm; any token without a signature is refused below.
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 // Any printable ASCII, bounded: providers publish kids in standard base64 (`+`, `/`, `=`)
 // and other shapes; a kid is only ever compared exactly against the loaded keys.
 const KID = /^[\x20-\x7e]{1,256}$/
@@ -47,11 +50,14 @@ function isPlainObject (v: unknown): v is Record<string, unknown> {
 
 export function decodeToken (token: string): DecodedToken {
   if (!JWS_COMPACT.test(token)) throw new InvalidToken()
-  const [h, p] = token.split('.') as [string, string, string]
+  const [h, p, signature] = token.split('.') as [string, string, string]
   const header = decodeSegment(h)
   const payload = decodeSegment(p)
   if (!isPlainObject(header) || !isPlainObject(payload)) throw new InvalidToken()
-  if (typeof header.alg !== 'string' || header.alg.toLowerCase() === 'none') throw new InvalidToken()
+  if (typeof header.alg !== 'string') throw new InvalidToken()
+  // An unsigned token is refused for its algorithm, whatever the issuer: it says so.
+  if (header.alg.toLowerCase() === 'none') throw new TokenRejected('algorithm')
+  if (signature === '') throw new InvalidToken()
   for (const param of FORBIDDEN_HEADER_PARAMS) {
     if (Object.hasOwn(header, param)) throw new InvalidToken()
   }

@@ -22,8 +22,9 @@
 // that plumbing; the bench keeps it as the floor to measure against.
 import { createVerifier, type TokenError } from 'fast-jwt'
 import type { IssuerConfig } from '../config/schema.js'
-import { InvalidToken, KeysUnavailable } from '../errors.js'
+import { KeysUnavailable } from '../errors.js'
 import type { KeySource, VerificationKey } from './keys.js'
+import { TokenRejected, type TokenRefusalReason } from './refusal.js'
 import type { DecodedToken } from './token.js'
 import { createVerifiedTokens, type VerifiedTokens } from './verified-tokens.js'
 import type { Caller } from './caller.js'
@@ -32,11 +33,7 @@ import type { Caller } from './caller.js'
 // imports, does not import this module back; re-exported for the modules that read it here.
 export type { Caller } from './caller.js'
 
-export type VerifyFailureReason = 'signature' | 'claims' | 'expired' | 'not_yet_valid' | 'issued_in_future' | 'too_old' | 'subject' | 'keys_unavailable'
-
-export class TokenRejected extends InvalidToken {
-  constructor (readonly reason: VerifyFailureReason) { super() }
-}
+export { TokenRejected } from './refusal.js'
 
 const MAX_SUBJECT_LENGTH = 1024
 
@@ -51,11 +48,25 @@ export function checkTimeClaims (payload: Readonly<Record<string, unknown>>, iss
   if (!isNumber(exp)) throw new TokenRejected('claims')
   if (now >= exp + tol) throw new TokenRejected('expired')
   if (nbf !== undefined && (!isNumber(nbf) || nbf > now + tol)) throw new TokenRejected(isNumber(nbf) ? 'not_yet_valid' : 'claims')
-  if (iat !== undefined && (!isNumber(iat) || iat > now + tol)) throw new TokenRejected(isNumber(iat) ? 'issued_in_future' : 'claims')
+  if (iat !== undefined && (!isNumber(iat) || iat > now + tol)) throw new TokenRejected(isNumber(iat) ? 'not_yet_valid' : 'claims')
   if (issuer.maxTokenAgeSeconds > 0) {
     if (!isNumber(iat)) throw new TokenRejected('claims')
     if (now - iat > issuer.maxTokenAgeSeconds + tol) throw new TokenRejected('too_old')
   }
+}
+
+/**
+ * fast-jwt checks the signature before any claim, so a claim failure is about a signed
+ * payload: the token's `iss` chose this issuer, so a wrong value there is the audience.
+ */
+function verifyFailure (code: string, payload: Readonly<Record<string, unknown>>, issuer: IssuerConfig): TokenRefusalReason {
+  if (code === 'FAST_JWT_INVALID_SIGNATURE') return 'signature'
+  if (code === 'FAST_JWT_INVALID_ALGORITHM') return 'algorithm'
+  const aud = payload.aud
+  const audOk = aud === issuer.audience || (Array.isArray(aud) && aud.includes(issuer.audience))
+  if (!audOk && (code === 'FAST_JWT_INVALID_CLAIM_VALUE' || code === 'FAST_JWT_MISSING_REQUIRED_CLAIM' || code === 'FAST_JWT_INVALID_CLAIM_TYPE')) return 'audience'
+  if (code === 'FAST_JWT_MALFORMED' || code === 'FAST_JWT_INVALID_PAYLOAD') return 'malformed'
+  return 'claims'
 }
 
 export type IssuerVerifier = (decoded: DecodedToken) => Promise<Caller>
@@ -100,24 +111,25 @@ export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now
   return async (decoded) => {
     const recalled = recallCaller(tokens, decoded.token, now)
     if (recalled !== undefined) return recalled
+    // Pinned algorithms first: a token in another algorithm needs no key lookup to refuse.
+    if (!issuer.algorithms.includes(decoded.header.alg as never)) throw new TokenRejected('algorithm')
     let key: VerificationKey
     try {
       key = await keys.getKey(decoded.header.kid, decoded.header.alg)
     } catch (err) {
       if (err instanceof KeysUnavailable) throw err
-      throw new TokenRejected('signature')
+      throw new TokenRejected('unknown_key')
     }
     let payload: Record<string, unknown>
     try {
       payload = verifierFor(key)(decoded.token) as Record<string, unknown>
     } catch (err) {
-      const code = (err as TokenError).code
-      throw new TokenRejected(code === 'FAST_JWT_INVALID_SIGNATURE' || code === 'FAST_JWT_INVALID_ALGORITHM' ? 'signature' : 'claims')
+      throw new TokenRejected(verifyFailure((err as TokenError).code, decoded.payload, issuer))
     }
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new TokenRejected('claims')
     checkTimeClaims(payload, issuer, now())
     const sub = payload.sub
-    if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) throw new TokenRejected('subject')
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) throw new TokenRejected('claims')
     // A remembered caller is the same object on every recall: nothing downstream may change it.
     const caller: Caller = Object.freeze({ issuer: issuer.name, subject: sub, claims: Object.freeze(payload) })
     tokens.remember(decoded.token, { caller, issuer, keys, key })

@@ -6,6 +6,7 @@
 // 1 failure, 2 usage error or missing optional package). Errors are one line, without
 // stack traces or secrets.
 import { readFile } from 'node:fs/promises'
+import { closest, distance } from 'fastest-levenshtein'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Failure, MissingPackage, PROGRAM, UsageError, parse, type CliIo, type Command } from './args.js'
 
 export type { CliIo } from './args.js'
@@ -29,6 +30,18 @@ function mainHelp (): string {
   return `Usage: ${PROGRAM} <command> [options]\n\nCommands:\n` +
     Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n') +
     `\n\nRun '${PROGRAM} <command> --help' for a command's options, '${PROGRAM} --version' for the version.\n`
+}
+
+/**
+ * The command a misspelt name most likely meant: the closest by edit distance, when it
+ * is close enough to be a typo (a third of the name's length, at least 2) rather than
+ * another word.
+ */
+export function nearestCommand (name: string): string | undefined {
+  const names = Object.keys(commands)
+  const lower = name.toLowerCase()
+  const best = closest(lower, names)
+  return distance(lower, best) <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined
 }
 
 /** The version in package.json, one directory above both src/cli/ and dist/cli/. */
@@ -56,7 +69,9 @@ export async function runCli (argv: string[], io: CliIo): Promise<number> {
   }
   const entry = Object.hasOwn(commands, name) ? commands[name] : undefined
   if (entry === undefined) {
-    io.stderr.write(`${PROGRAM}: unknown command "${name}" (commands: ${Object.keys(commands).join(', ')})\n`)
+    const guess = nearestCommand(name)
+    const hint = guess !== undefined ? `; did you mean "${guess}"?` : ''
+    io.stderr.write(`${PROGRAM}: unknown command "${name}"${hint} (commands: ${Object.keys(commands).join(', ')})\n`)
     return EXIT_USAGE
   }
   try {

@@ -38,8 +38,9 @@ export function parseConfigText (text: string, source = 'config'): Config {
   try {
     doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 })
   } catch (err) {
-    const msg = (err as Error).message.split('\n')[0]
-    throw new ConfigError(`${source}: not valid YAML or JSON: ${msg}`)
+    // The parser's first line ends with a colon before its source excerpt: one line, whole.
+    const msg = ((err as Error).message.split('\n')[0] ?? '').replace(/[\s:]+$/, '')
+    throw new ConfigError(`${source}: not valid YAML or JSON: ${msg === '' ? 'unreadable' : msg}`)
   }
   return parseConfig(doc)
 }

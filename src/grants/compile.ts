@@ -10,13 +10,21 @@
 // any literal segment. Two directories without claims are shared on purpose (`public/`)
 // and left alone; two grants with the same template and claims give each caller one
 // directory under both (a read-only and a read-write `users/{sub}/`) and are allowed.
-import { MIN_USABLE_SECONDS, POLICY_MAX_BYTES, type Action } from '../core/index.js'
+import { MIN_DURATION_SECONDS, MIN_USABLE_SECONDS, POLICY_MAX_BYTES, type Action } from '../core/index.js'
 import { ConfigError } from '../config/error.js'
 import type { Config, GrantConfig } from '../config/schema.js'
 import { buildSessionPolicy, policyBytes } from '../policy/build.js'
 import { isPerCaller, mayShareDirectory, parsePrefixTemplate, sameDirectoryRule, worstCasePrefix, type PrefixTemplate } from './template.js'
 
-export interface CompiledGrant { config: GrantConfig, template: PrefixTemplate }
+export interface CompiledGrant {
+  config: GrantConfig
+  template: PrefixTemplate
+  /**
+   * The shortest duration a caller may ask for: STS's minimum, or more when the cache
+   * margin needs more (a credential shorter than the margin could never be served).
+   */
+  minDurationSeconds: number
+}
 
 /** Grants that passed every rule, in config order. */
 export type CompiledGrants = readonly CompiledGrant[]
@@ -76,7 +84,7 @@ function compileOne (grant: GrantConfig, at: string, issuerNames: ReadonlySet<st
   }
   const signing = signingProblem(grant, minRemainingSeconds)
   if (signing !== undefined) refuse(`${at}.${signing}`)
-  return { config: grant, template }
+  return { config: grant, template, minDurationSeconds: Math.max(MIN_DURATION_SECONDS, minRemainingSeconds + MIN_USABLE_SECONDS) }
 }
 
 /** The first pair of grants (or one grant across its issuers) that could give two callers overlapping directories. */

@@ -1,15 +1,18 @@
 // Which grant a caller gets, and the narrowing they asked for. Narrowing only, never
 // clipping: a request for anything outside the grant is refused, not silently cut
-// down, so a client never believes it holds rights it does not have. Grant names do
-// not leak: "no such grant" and "not yours" are the same GrantNotAllowed.
-import { isAction, MIN_DURATION_SECONDS, POLICY_MAX_BYTES, type Action } from '../core/index.js'
+// down, so a client never believes it holds rights it does not have. A refusal says
+// what is allowed instead (the caller's own directory, the grant's actions, the
+// duration range, the grants this caller may name), from config and grant data only.
+// Grant names do not leak: "no such grant" and "not yours" are the same answer, which
+// lists only the grants available to this caller.
+import { isAction, POLICY_MAX_BYTES, type Action } from '../core/index.js'
 import type { GrantConfig } from '../config/schema.js'
 import {
-  ActionsNotAllowed, ClaimNotUsable, DurationNotAllowed, GrantAmbiguous, GrantNotAllowed, PrefixNotAllowed
+  ActionsNotAllowed, ClaimNotUsable, DurationNotAllowed, explained, GrantAmbiguous, GrantNotAllowed, PrefixNotAllowed
 } from '../errors.js'
 import { buildSessionPolicy, canonicalActions, serializePolicy } from '../policy/build.js'
 import type { CompiledGrant } from './compile.js'
-import { fillPrefix, isSafePrefix } from './template.js'
+import { fillPrefix, hashClaim, HASHED_CLAIM_MAX_LENGTH, isSafePrefix, isSafeSegment, type PrefixTemplate } from './template.js'
 
 export interface VendRequest { grant?: string, prefix?: string, actions?: Action[], durationSeconds?: number }
 
@@ -47,31 +50,38 @@ function isCandidate (g: CompiledGrant, issuerName: string, claims: Record<strin
   return Object.keys(when).every((name) => claimMatches(claims, name, when[name] as string))
 }
 
+function names (grants: readonly CompiledGrant[]): string {
+  return grants.map((g) => g.config.name).join(', ')
+}
+
 function pickGrant (grants: readonly CompiledGrant[], issuerName: string, claims: Record<string, unknown>, name: unknown): CompiledGrant {
   const candidates = grants.filter((g) => isCandidate(g, issuerName, claims))
+  const available = candidates.length > 0 ? `the grants available to this caller are: ${names(candidates)}` : 'no grant is available to this caller'
   if (name !== undefined) {
     const named = typeof name === 'string' ? candidates.find((g) => g.config.name === name) : undefined
-    if (named === undefined) throw new GrantNotAllowed()
+    // The name asked for is not repeated: the answer is the same whether it exists or not.
+    if (named === undefined) throw explained(new GrantNotAllowed(), `no grant of that name is available to this caller; ${available}`)
     return named
   }
-  if (candidates.length === 0) throw new GrantNotAllowed()
-  if (candidates.length > 1) throw new GrantAmbiguous()
+  if (candidates.length === 0) throw explained(new GrantNotAllowed(), available)
+  if (candidates.length > 1) throw explained(new GrantAmbiguous(), `one of: ${names(candidates)}`)
   return candidates[0] as CompiledGrant
 }
 
 function narrowActions (allowed: readonly Action[], asked: unknown): Action[] {
   if (asked === undefined) return canonicalActions(allowed)
-  if (!Array.isArray(asked) || asked.length === 0) throw new ActionsNotAllowed()
-  for (const a of asked) {
-    if (!isAction(a) || !allowed.includes(a)) throw new ActionsNotAllowed()
+  const refuse = (): never => { throw explained(new ActionsNotAllowed(), `this grant allows ${canonicalActions(allowed).join(', ')}`) }
+  if (!Array.isArray(asked) || asked.length === 0) refuse()
+  for (const a of asked as unknown[]) {
+    if (!isAction(a) || !allowed.includes(a)) refuse()
   }
   return canonicalActions(asked as Action[])
 }
 
-function narrowDuration (max: number, asked: unknown): number {
+function narrowDuration (min: number, max: number, asked: unknown): number {
   if (asked === undefined) return max
-  if (typeof asked !== 'number' || !Number.isInteger(asked) || asked < MIN_DURATION_SECONDS || asked > max) {
-    throw new DurationNotAllowed()
+  if (typeof asked !== 'number' || !Number.isInteger(asked) || asked < min || asked > max) {
+    throw explained(new DurationNotAllowed(), `this grant allows ${min} to ${max} seconds`)
   }
   return asked
 }
@@ -79,8 +89,31 @@ function narrowDuration (max: number, asked: unknown): number {
 function narrowPrefix (grantPrefix: string, asked: unknown): string {
   if (asked === undefined) return grantPrefix
   // grantPrefix ends with "/", so a string prefix test is a directory test.
-  if (!isSafePrefix(asked) || !asked.startsWith(grantPrefix)) throw new PrefixNotAllowed()
+  if (!isSafePrefix(asked) || !asked.startsWith(grantPrefix)) {
+    throw explained(new PrefixNotAllowed(), `your directory is ${grantPrefix}`)
+  }
   return asked
+}
+
+/**
+ * Why the caller's directory cannot be made: the first placeholder that fails, by the
+ * claim's name (never its value), with the hashed form when that would take any string.
+ */
+function claimProblem (template: PrefixTemplate, claims: Record<string, unknown>, issuerName: string): string {
+  for (const part of template.parts) {
+    if (part.kind === 'issuer' && !isSafeSegment(issuerName)) return 'the issuer\'s name cannot be used in a directory name'
+    if (part.kind !== 'claim') continue
+    const value = Object.hasOwn(claims, part.claim) ? claims[part.claim] : undefined
+    if (part.hash) {
+      if (hashClaim(value) === undefined) {
+        return `the claim "${part.claim}" is missing or is not a string of 1 to ${HASHED_CLAIM_MAX_LENGTH} characters`
+      }
+    } else if (!isSafeSegment(value)) {
+      return `the claim "${part.claim}" is missing or holds characters a directory name cannot (letters, digits, . _ @ - only, at most 128); ` +
+        `a grant prefix can use it hashed, as {${part.claim}:sha256}`
+    }
+  }
+  return 'the directory it makes is not a safe name'
 }
 
 export function resolveGrant (
@@ -91,13 +124,15 @@ export function resolveGrant (
   const picked = pickGrant(grants, issuerName, claims, req.grant)
   const grant = picked.config
   const grantPrefix = fillPrefix(picked.template, claims, issuerName)
-  if (grantPrefix === undefined) throw new ClaimNotUsable()
+  if (grantPrefix === undefined) throw explained(new ClaimNotUsable(), claimProblem(picked.template, claims, issuerName))
   const prefix = narrowPrefix(grantPrefix, req.prefix)
   const actions = narrowActions(grant.actions, req.actions)
-  const durationSeconds = narrowDuration(grant.durationSeconds, req.durationSeconds)
+  const durationSeconds = narrowDuration(picked.minDurationSeconds, grant.durationSeconds, req.durationSeconds)
   const policy = serializePolicy(buildSessionPolicy(grant.bucket, prefix, actions))
   // Grant compilation bounds the grant's own directory; a longer requested prefix can
   // still push the policy over what STS takes.
-  if (Buffer.byteLength(policy, 'utf8') > POLICY_MAX_BYTES) throw new PrefixNotAllowed()
+  if (Buffer.byteLength(policy, 'utf8') > POLICY_MAX_BYTES) {
+    throw explained(new PrefixNotAllowed(), `the requested prefix makes a session policy over STS's ${POLICY_MAX_BYTES} bytes; your directory is ${grantPrefix}`)
+  }
   return { grant, prefix, grantPrefix, actions, durationSeconds, policy }
 }

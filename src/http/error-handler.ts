@@ -11,8 +11,17 @@ import type { Duplex } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as E from '../errors.js'
+import { bearerChallenge, isTokenRefusalReason, type TokenRefusal } from '../auth/refusal.js'
+import { describeValidation } from './validation-message.js'
 
-export interface ErrorBody { statusCode: number, code: string, error: string, message: string }
+export interface ErrorBody {
+  statusCode: number
+  code: string
+  error: string
+  message: string
+  /** Why a token was refused (401 only), from the fixed list in auth/refusal.ts. */
+  reason?: string
+}
 
 /** Another shape for the same error (e.g. the OSS mobile SDK format). */
 export type ErrorRenderer = (body: ErrorBody) => unknown
@@ -27,15 +36,32 @@ const FASTIFY_CODE_MAP: Record<string, () => Error> = {
   FST_ERR_ASYNC_CONSTRAINT: () => new E.BadRequest('bad request')
 }
 
-interface MaybeOurs { code?: unknown, statusCode?: unknown, validation?: unknown, message?: unknown, retryAfterSeconds?: unknown }
+interface MaybeOurs {
+  code?: unknown
+  statusCode?: unknown
+  validation?: unknown
+  validationContext?: unknown
+  message?: unknown
+  retryAfterSeconds?: unknown
+  refusal?: unknown
+}
 
-export function toPublicError (err: unknown): { body: ErrorBody, retryAfterSeconds?: number } {
+/** A refused token's reason and words, when the auth plugin set them (auth/refusal.ts). */
+function refusalOf (e: MaybeOurs): TokenRefusal | undefined {
+  const r = e.refusal as Partial<TokenRefusal> | undefined
+  return r !== undefined && r !== null && isTokenRefusalReason(r.reason) ? r as TokenRefusal : undefined
+}
+
+export interface PublicError { body: ErrorBody, retryAfterSeconds?: number, refusal?: TokenRefusal }
+
+export function toPublicError (err: unknown): PublicError {
   const e = (err ?? {}) as MaybeOurs
   let ours: MaybeOurs
   if (typeof e.code === 'string' && e.code.startsWith(E.ERROR_PREFIX)) {
     ours = e
   } else if (e.validation !== undefined) {
-    ours = new E.BadRequest(typeof e.message === 'string' ? e.message.slice(0, 200) : 'invalid body')
+    // Built from the schema's own words and the request's field names, whole: never cut.
+    ours = new E.BadRequest(describeValidation(e.validation, e.validationContext))
   } else if (typeof e.code === 'string' && FASTIFY_CODE_MAP[e.code] !== undefined) {
     ours = FASTIFY_CODE_MAP[e.code]!()
   } else if (typeof e.code === 'string' && e.code.startsWith('FST_') && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
@@ -50,18 +76,30 @@ export function toPublicError (err: unknown): { body: ErrorBody, retryAfterSecon
     error: STATUS_CODES[statusCode] ?? 'Error',
     message: String(ours.message)
   }
+  const refusal = statusCode === 401 ? refusalOf(ours) : undefined
+  if (refusal !== undefined) body.reason = refusal.reason
   const retry = typeof e.retryAfterSeconds === 'number' ? e.retryAfterSeconds : undefined
-  return retry === undefined ? { body } : { body, retryAfterSeconds: retry }
+  return { body, ...(retry !== undefined ? { retryAfterSeconds: retry } : {}), ...(refusal !== undefined ? { refusal } : {}) }
 }
 
 /** Log the error, answer it, and return the public body (its `code` is what the audit trail records). */
 export function sendError (request: FastifyRequest, reply: FastifyReply, err: unknown, render?: ErrorRenderer): ErrorBody {
-  const { body, retryAfterSeconds } = toPublicError(err)
+  const { body, retryAfterSeconds, refusal } = toPublicError(err)
   if (body.statusCode >= 500) {
     request.log.error({ err }, 'request failed')
   } else {
-    request.log.info({ err }, 'request refused')
+    // A refusal is the caller's business, not a fault: one line, no stack, with what
+    // was answered (our code and message, built from config and field names only).
+    request.log.info({
+      statusCode: body.statusCode,
+      code: body.code,
+      ...(refusal !== undefined ? { reason: refusal.reason } : {}),
+      ...(refusal?.issuer !== undefined ? { issuer: refusal.issuer } : {}),
+      detail: body.message
+    }, 'request refused')
   }
+  // RFC 6750 §3: every 401 says how to authenticate, and why a sent token failed.
+  if (body.statusCode === 401) void reply.header('www-authenticate', bearerChallenge(refusal))
   if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds))
   if (body.statusCode === 429 || body.statusCode === 503 || body.statusCode === 504) {
     if (!reply.hasHeader('retry-after')) void reply.header('retry-after', '1')

@@ -3,12 +3,15 @@
 // them (components Error and the `grant` properties); test/openapi.test.ts holds them equal.
 import { Type } from '@sinclair/typebox'
 import { ErrorCode } from '../errors.js'
+import { RefusalReason } from '../auth/refusal.js'
 
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
   code: ErrorCode,
   error: Type.String(),
-  message: Type.String()
+  message: Type.String(),
+  /** Why a token was refused (401 only). */
+  reason: Type.Optional(RefusalReason)
 }, { additionalProperties: false })
 
 /** A grant's name as a request names it (grants/ checks it exists and is the caller's). */

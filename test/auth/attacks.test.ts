@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { build } from '../helpers/build.js'
 import { assertContract, exchange } from '../helpers/contract.js'
 import { b64, claims, signJws, otherRsaKey } from '../helpers/jwt.js'
+import type { TokenRefusalReason } from '../../src/auth/refusal.js'
 
 t.test('hostile and broken tokens are refused before STS', async (t) => {
   // A canary that must never be contacted by the verifier (jku / x5u).
@@ -22,56 +23,56 @@ t.test('hostile and broken tokens are refused before STS', async (t) => {
   const [gh, gp, gs] = good.split('.') as [string, string, string]
   const now = Math.floor(Date.now() / 1000)
 
-  const cases: Array<{ desc: string, auth?: string, status: number, code: string }> = [
-    { desc: 'no Authorization header', status: 401, code: 'STS_VENDING_MISSING_TOKEN' },
+  const cases: Array<{ desc: string, auth?: string, status: number, code: string, reason?: TokenRefusalReason }> = [
+    { desc: 'no Authorization header', status: 401, code: 'STS_VENDING_MISSING_TOKEN', reason: 'malformed' },
     { desc: 'Bearer with two tokens', auth: `Bearer ${good} x`, status: 400, code: 'STS_VENDING_BAD_AUTHORIZATION_HEADER' },
     { desc: 'Bearer with two spaces', auth: `Bearer  ${good}`, status: 400, code: 'STS_VENDING_BAD_AUTHORIZATION_HEADER' },
     { desc: 'Basic scheme', auth: 'Basic YWxpY2U6cHc=', status: 400, code: 'STS_VENDING_BAD_AUTHORIZATION_HEADER' },
-    { desc: 'garbage token', auth: 'Bearer not-a-jwt', status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'alg none, empty signature', auth: `Bearer ${b64({ alg: 'none' })}.${gp}.`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'alg nOnE with a signature', auth: `Bearer ${b64({ alg: 'nOnE' })}.${gp}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'HS256 keyed with the SPKI PEM', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), issuer.publicKeyPem)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'HS256 keyed with the PEM without newline', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), issuer.publicKeyPem.trim())}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'HS256 keyed with the JWK JSON', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), JSON.stringify(issuer.publicJwk))}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'HS256 keyed with the JWKS JSON', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), JSON.stringify({ keys: [issuer.publicJwk] }))}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'valid RS384 signature, alg not allowed', auth: `Bearer ${signJws({ alg: 'RS384' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'valid PS256 signature, alg not allowed', auth: `Bearer ${signJws({ alg: 'PS256' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'signed by another key', auth: `Bearer ${signJws(hdr, claims(issuer), otherRsaKey())}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'payload tampered, signature kept', auth: `Bearer ${gh}.${b64(claims(issuer, { sub: 'bob' }))}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'padding in base64url', auth: `Bearer ${gh}.${gp}.${gs}==`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: '+ and / in base64url', auth: `Bearer ${gh}.${gp}.${gs.replace(/-/g, '+').replace(/_/g, '/')}${gs.includes('-') || gs.includes('_') ? '' : '+'}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'exp in the past', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: now - 120 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'missing exp', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'exp as a string', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: String(now + 600) }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'nbf in the future', auth: `Bearer ${signJws(hdr, claims(issuer, { nbf: now + 600 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'iat far in the future', auth: `Bearer ${signJws(hdr, claims(issuer, { iat: now + 600 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'wrong iss', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: 'https://evil.example.com/' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'lookalike iss (no trailing slash)', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: issuer.issuer.replace(/\/$/, '') }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'iss as a number', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: 42 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'wrong aud', auth: `Bearer ${signJws(hdr, claims(issuer, { aud: 'someone-else' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'missing aud', auth: `Bearer ${signJws(hdr, claims(issuer, { aud: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'unknown crit header', auth: `Bearer ${signJws({ ...hdr, crit: ['exp'] }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'jku aimed at a canary', auth: `Bearer ${signJws({ ...hdr, jku: canaryUrl }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'x5u aimed at a canary', auth: `Bearer ${signJws({ ...hdr, x5u: canaryUrl }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'embedded jwk', auth: `Bearer ${signJws({ ...hdr, jwk: issuer.publicJwk }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'embedded x5c', auth: `Bearer ${signJws({ ...hdr, x5c: ['MIIB'] }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
+    { desc: 'garbage token', auth: 'Bearer not-a-jwt', status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'alg none, empty signature', auth: `Bearer ${b64({ alg: 'none' })}.${gp}.`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'algorithm' },
+    { desc: 'alg nOnE with a signature', auth: `Bearer ${b64({ alg: 'nOnE' })}.${gp}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'algorithm' },
+    { desc: 'HS256 keyed with the SPKI PEM', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), issuer.publicKeyPem)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'algorithm' },
+    { desc: 'HS256 keyed with the PEM without newline', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), issuer.publicKeyPem.trim())}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'algorithm' },
+    { desc: 'HS256 keyed with the JWK JSON', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), JSON.stringify(issuer.publicJwk))}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'algorithm' },
+    { desc: 'HS256 keyed with the JWKS JSON', auth: `Bearer ${signJws({ alg: 'HS256' }, claims(issuer), JSON.stringify({ keys: [issuer.publicJwk] }))}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'algorithm' },
+    { desc: 'valid RS384 signature, alg not allowed', auth: `Bearer ${signJws({ alg: 'RS384' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'algorithm' },
+    { desc: 'valid PS256 signature, alg not allowed', auth: `Bearer ${signJws({ alg: 'PS256' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'algorithm' },
+    { desc: 'signed by another key', auth: `Bearer ${signJws(hdr, claims(issuer), otherRsaKey())}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'signature' },
+    { desc: 'payload tampered, signature kept', auth: `Bearer ${gh}.${b64(claims(issuer, { sub: 'bob' }))}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'signature' },
+    { desc: 'padding in base64url', auth: `Bearer ${gh}.${gp}.${gs}==`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: '+ and / in base64url', auth: `Bearer ${gh}.${gp}.${gs.replace(/-/g, '+').replace(/_/g, '/')}${gs.includes('-') || gs.includes('_') ? '' : '+'}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'exp in the past', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: now - 120 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'expired' },
+    { desc: 'missing exp', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'claims' },
+    { desc: 'exp as a string', auth: `Bearer ${signJws(hdr, claims(issuer, { exp: String(now + 600) }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'claims' },
+    { desc: 'nbf in the future', auth: `Bearer ${signJws(hdr, claims(issuer, { nbf: now + 600 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'not_yet_valid' },
+    { desc: 'iat far in the future', auth: `Bearer ${signJws(hdr, claims(issuer, { iat: now + 600 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'not_yet_valid' },
+    { desc: 'wrong iss', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: 'https://evil.example.com/' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'issuer' },
+    { desc: 'lookalike iss (no trailing slash)', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: issuer.issuer.replace(/\/$/, '') }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'issuer' },
+    { desc: 'iss as a number', auth: `Bearer ${signJws(hdr, claims(issuer, { iss: 42 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'issuer' },
+    { desc: 'wrong aud', auth: `Bearer ${signJws(hdr, claims(issuer, { aud: 'someone-else' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'audience' },
+    { desc: 'missing aud', auth: `Bearer ${signJws(hdr, claims(issuer, { aud: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'audience' },
+    { desc: 'unknown crit header', auth: `Bearer ${signJws({ ...hdr, crit: ['exp'] }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'jku aimed at a canary', auth: `Bearer ${signJws({ ...hdr, jku: canaryUrl }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'x5u aimed at a canary', auth: `Bearer ${signJws({ ...hdr, x5u: canaryUrl }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'embedded jwk', auth: `Bearer ${signJws({ ...hdr, jwk: issuer.publicJwk }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'embedded x5c', auth: `Bearer ${signJws({ ...hdr, x5c: ['MIIB'] }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
     // A kid may be any printable ASCII (standard base64 included) and is only compared
     // exactly; injection-shaped kids are refused at key lookup (test/auth/jwks.test.ts),
     // since this static-key issuer has no kid to compare. What no kid may hold:
-    { desc: 'kid with a control character', auth: `Bearer ${signJws({ ...hdr, kid: 'key\n1' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'kid with a NUL', auth: `Bearer ${signJws({ ...hdr, kid: 'key\u00001' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'kid with non-ASCII', auth: `Bearer ${signJws({ ...hdr, kid: 'k\u00e9y' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'kid over 256 characters', auth: `Bearer ${signJws({ ...hdr, kid: 'k'.repeat(257) }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'empty kid', auth: `Bearer ${signJws({ ...hdr, kid: '' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'kid as a number', auth: `Bearer ${signJws({ ...hdr, kid: 42 }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'sub as an array', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: ['alice'] }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'sub as an object', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: { id: 'alice' } }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'sub as a number', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: 42 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'missing sub', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'empty sub', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: '' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'payload is an array', auth: `Bearer ${signJws(hdr, [claims(issuer)], key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'payload is not JSON', auth: `Bearer ${gh}.${b64('not json')}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' },
-    { desc: 'token over the size cap', auth: `Bearer ${signJws(hdr, claims(issuer, { pad: 'x'.repeat(9000) }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN' }
+    { desc: 'kid with a control character', auth: `Bearer ${signJws({ ...hdr, kid: 'key\n1' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'kid with a NUL', auth: `Bearer ${signJws({ ...hdr, kid: 'key\u00001' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'kid with non-ASCII', auth: `Bearer ${signJws({ ...hdr, kid: 'k\u00e9y' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'kid over 256 characters', auth: `Bearer ${signJws({ ...hdr, kid: 'k'.repeat(257) }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'empty kid', auth: `Bearer ${signJws({ ...hdr, kid: '' }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'kid as a number', auth: `Bearer ${signJws({ ...hdr, kid: 42 }, claims(issuer), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'sub as an array', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: ['alice'] }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'claims' },
+    { desc: 'sub as an object', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: { id: 'alice' } }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'claims' },
+    { desc: 'sub as a number', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: 42 }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'claims' },
+    { desc: 'missing sub', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: undefined }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'claims' },
+    { desc: 'empty sub', auth: `Bearer ${signJws(hdr, claims(issuer, { sub: '' }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'claims' },
+    { desc: 'payload is an array', auth: `Bearer ${signJws(hdr, [claims(issuer)], key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'payload is not JSON', auth: `Bearer ${gh}.${b64('not json')}.${gs}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' },
+    { desc: 'token over the size cap', auth: `Bearer ${signJws(hdr, claims(issuer, { pad: 'x'.repeat(9000) }), key)}`, status: 401, code: 'STS_VENDING_INVALID_TOKEN', reason: 'malformed' }
   ]
 
   for (const c of cases) {
@@ -79,7 +80,12 @@ t.test('hostile and broken tokens are refused before STS', async (t) => {
     const res = await h.vend(undefined, {}, c.auth !== undefined ? { authorization: c.auth } : {})
     t.equal(res.statusCode, c.status, `${c.desc}: status`)
     t.equal(res.json?.code, c.code, `${c.desc}: code`)
-    t.same(Object.keys(res.json ?? {}).sort(), ['code', 'error', 'message', 'statusCode'], `${c.desc}: error body shape`)
+    t.same(Object.keys(res.json ?? {}).sort(), ['code', 'error', 'message', ...(c.status === 401 ? ['reason'] : []), 'statusCode'], `${c.desc}: error body shape`)
+    if (c.reason !== undefined) {
+      t.equal(res.json?.reason, c.reason, `${c.desc}: reason`)
+      if (c.code === 'STS_VENDING_MISSING_TOKEN') t.equal(res.headers['www-authenticate'], 'Bearer', `${c.desc}: a bare challenge (RFC 6750 §3.1)`)
+      else t.match(res.headers['www-authenticate'], /^Bearer error="invalid_token", error_description="[^"]+"$/, `${c.desc}: WWW-Authenticate`)
+    }
   }
   t.equal(h.emulator.callCount, 0, 'no STS call for any refused token')
   t.equal(canaryHits, 0, 'key URLs in headers are never followed')

@@ -24,6 +24,14 @@ t.test('usage errors of the program exit 2', async (t) => {
   t.equal(unknown.code, 2)
   t.match(unknown.stderr, /unknown command "deploy" \(commands: provision, provision-rrsa, policy, verify, check-config, sidecar\)/)
   t.ok(oneLine(unknown.stderr))
+  // Issue 24: a typo gets the nearest command; another word does not.
+  for (const [typo, meant] of <Array<[string, string]>>[['provison', 'provision'], ['polcy', 'policy'], ['verfiy', 'verify'], ['Sidecar', 'sidecar'], ['provision-rsa', 'provision-rrsa']]) {
+    const r = await cli([typo])
+    t.equal(r.code, 2, typo)
+    t.match(r.stderr, `unknown command "${typo}"; did you mean "${meant}"? (commands: `, typo)
+    t.ok(oneLine(r.stderr))
+  }
+  t.notMatch(unknown.stderr, /did you mean/, 'no guess for a word that is not a typo')
   const inherited = await cli(['constructor'])
   t.equal(inherited.code, 2, 'only the table\'s own names are commands')
 })

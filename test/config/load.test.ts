@@ -53,6 +53,15 @@ t.test('file errors', async (t) => {
   const broken = join(dir, 'broken.yaml')
   writeFileSync(broken, 'sts: [unclosed\n')
   await t.rejects(loadConfigFile(broken), { message: /not valid YAML or JSON/ }, 'bad YAML')
+  // Issue 24: broken JSON is one clean line, the place named, no dangling colon.
+  for (const [why, text] of <Array<[string, string]>>[['a doubled comma', '{"sts": {"timeoutMs": 1000,,}}'], ['cut short', '{"sts": '], ['a stray brace', '{"sts": {}}\n}']]) {
+    const file = join(dir, 'broken.json')
+    writeFileSync(file, text)
+    await t.rejects(loadConfigFile(file), { message: new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid YAML or JSON: .*line \\d+, column \\d+$`) }, why)
+    const err = await loadConfigFile(file).catch((e: unknown) => e as Error)
+    t.notOk((err as Error).message.includes('\n'), `${why}: one line`)
+    t.notMatch((err as Error).message, /:\s*$/, `${why}: no dangling colon`)
+  }
   const dup = join(dir, 'dup.yaml')
   writeFileSync(dup, example + '\ncache:\n  maxEntries: 5\n')
   await t.rejects(loadConfigFile(dup), ConfigError, 'duplicate keys are refused, not silently merged')

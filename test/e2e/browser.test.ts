@@ -34,6 +34,9 @@ if (!existsSync(CHROMIUM)) {
     const patternErrors: string[] = []
     page.on('console', (msg) => { if (/pattern attribute/i.test(msg.text())) patternErrors.push(msg.text()) })
 
+    // Issue 24: nothing the page loads is missing (a favicon 404 read as a broken stack).
+    const notFound: string[] = []
+    page.on('response', (res) => { if (res.status() === 404) notFound.push(new URL(res.url()).pathname) })
     await page.goto(`${stack.url}/demo`)
     const names = [
       { value: 'alice', valid: true, desc: 'the default' },
@@ -84,6 +87,7 @@ if (!existsSync(CHROMIUM)) {
     await mkdir(dirname(target), { recursive: true })
     await page.screenshot({ path: target, fullPage: true })
     t.ok(existsSync(target), `screenshot at ${target}`)
+    t.same(notFound, [], 'no 404 for anything the page loads, the favicon included')
     t.same(pageErrors, [], 'no script errors on the page')
     t.same(cspViolations, [], 'nothing blocked by the Content-Security-Policy')
   })

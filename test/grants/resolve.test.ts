@@ -200,14 +200,45 @@ t.test('actions narrowing', async (t) => {
 
 t.test('duration narrowing', async (t) => {
   const claims = { sub: 'alice' }
-  t.equal(resolveGrant(GRANTS, 'corp', claims, { durationSeconds: 900 }).durationSeconds, 900)
+  // The shortest is the cache margin (1200) + MIN_USABLE_SECONDS (300), above STS's 900.
+  t.equal(resolveGrant(GRANTS, 'corp', claims, { durationSeconds: 1500 }).durationSeconds, 1500)
   t.equal(resolveGrant(GRANTS, 'corp', claims, { durationSeconds: 3600 }).durationSeconds, 3600)
   const rows: Array<[string, unknown]> = [
-    ['below the STS minimum', 899], ['above the grant', 3601], ['zero', 0], ['negative', -1], ['fractional', 1000.5],
+    ['below the STS minimum', 899], ['within the cache margin', 1499], ['above the grant', 3601], ['zero', 0], ['negative', -1], ['fractional', 1000.5],
     ['NaN', Number.NaN], ['Infinity', Number.POSITIVE_INFINITY], ['a numeric string', '1000'], ['null', null]
   ]
   for (const [why, d] of rows) {
-    t.throws(() => resolveGrant(GRANTS, 'corp', claims, { durationSeconds: d as number }), code('DURATION_NOT_ALLOWED'), why)
+    t.throws(() => resolveGrant(GRANTS, 'corp', claims, { durationSeconds: d as number }),
+      { ...code('DURATION_NOT_ALLOWED'), message: /; this grant allows 1500 to 3600 seconds$/ }, why)
+  }
+  const low = compileGrants({ issuers: [{ name: 'corp' }], grants: [grant({ name: 'home' })], cache: { minRemainingSeconds: 0 } })
+  t.throws(() => resolveGrant(low, 'corp', claims, { durationSeconds: 600 }), { message: /this grant allows 900 to 3600 seconds$/ }, 'never below STS\'s own minimum')
+})
+
+t.test('refusals say what is allowed, from config and grant data only', async (t) => {
+  const alice = { sub: 'alice' }
+  t.throws(() => resolveGrant(GRANTS, 'corp', alice, { prefix: 'users/bob/' }),
+    { ...code('PREFIX_NOT_ALLOWED'), message: 'The requested prefix is outside the directory of this grant; your directory is users/alice/' })
+  t.throws(() => resolveGrant(GRANTS, 'corp', { sub: 'alice', scope: 'reports:read', tenant: 't1' }, { grant: 'reports', actions: ['write'] }),
+    { ...code('ACTIONS_NOT_ALLOWED'), message: /; this grant allows read$/ })
+  t.throws(() => resolveGrant(GRANTS, 'corp', alice, { actions: [] }), { message: /; this grant allows list, read, write, delete$/ })
+  const unknown = /; no grant of that name is available to this caller; the grants available to this caller are: home$/
+  t.throws(() => resolveGrant(GRANTS, 'corp', alice, { grant: 'nope' }), { ...code('GRANT_NOT_ALLOWED'), message: unknown }, 'an unknown name')
+  t.throws(() => resolveGrant(GRANTS, 'corp', alice, { grant: 'admin' }), { ...code('GRANT_NOT_ALLOWED'), message: unknown }, 'a name that is not this caller\'s')
+  t.throws(() => resolveGrant(GRANTS, 'partner', alice, {}), { ...code('GRANT_NOT_ALLOWED'), message: /; no grant is available to this caller$/ })
+  t.throws(() => resolveGrant(GRANTS, 'corp', { sub: 'a', groups: ['admins'] }, {}), { ...code('GRANT_AMBIGUOUS'), message: /; one of: home, admin$/ })
+  t.throws(() => resolveGrant(GRANTS, 'corp', { sub: 'a/b' }, {}),
+    { ...code('CLAIM_NOT_USABLE'), message: /the claim "sub" is missing or holds characters .*; a grant prefix can use it hashed, as \{sub:sha256\}$/ })
+  t.throws(() => resolveGrant(GRANTS, 'corp', { sub: 'a', scope: 'reports:read' }, { grant: 'reports' }),
+    { ...code('CLAIM_NOT_USABLE'), message: /the claim "tenant" is missing/ })
+  t.doesNotThrow(() => resolveGrant(GRANTS, 'corp', { sub: 'a', tenant: 't', scope: 'reports:read' }, { grant: 'reports' }), 'with the claim, it resolves')
+  for (const secretish of ['a/b-SECRET-VALUE', 'x'.repeat(300)]) {
+    try {
+      resolveGrant(GRANTS, 'corp', { sub: secretish }, {})
+      t.fail('refused')
+    } catch (err) {
+      t.notOk((err as Error).message.includes(secretish), 'the claim value is never repeated')
+    }
   }
 })
 

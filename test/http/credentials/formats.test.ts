@@ -102,7 +102,7 @@ t.test('OSS mobile SDK format: success and error shapes, by query or Accept', as
   const denied = await h.app.inject({ method: 'POST', url: '/credentials?format=oss-app-server', headers: { authorization: 'Bearer nope' } })
   assertContract(t, exchange(denied))
   t.equal(denied.statusCode, 401)
-  t.same(denied.json(), { StatusCode: 401, ErrorCode: 'STS_VENDING_INVALID_TOKEN', ErrorMessage: 'The token is not valid' })
+  t.same(denied.json(), { StatusCode: 401, ErrorCode: 'STS_VENDING_INVALID_TOKEN', ErrorMessage: 'The token is not valid: the token is not a well-formed JWT' })
   const forbidden = await h.app.inject({ method: 'POST', url: '/credentials?format=oss-app-server', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: { prefix: 'x/' } })
   assertContract(t, exchange(forbidden))
   t.same(Object.keys(forbidden.json()), ['StatusCode', 'ErrorCode', 'ErrorMessage'])
