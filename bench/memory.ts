@@ -4,7 +4,7 @@
 // in production), collect garbage, measure again. The baseline is taken before the
 // cache exists, so lru-cache's arrays preallocated for `max` entries are counted.
 import { randomBytes, randomInt } from 'node:crypto'
-import type { StsCredentials } from '../src/alicloud/sts-client.js'
+import type { StsCredentials } from '../src/alicloud/sts-types.js'
 import { serve } from './lib/child.js'
 import { serviceModule } from './lib/process.js'
 

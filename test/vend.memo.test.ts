@@ -7,8 +7,8 @@ import { createVender, derivationKey, DERIVATIONS_PER_TOKEN, type Issued } from 
 import { createCredentialSource } from '../src/credential-source.js'
 import { compileGrants } from '../src/grants/compile.js'
 import type { Upstream } from '../src/alicloud/upstream/index.js'
-import type { AssumeRoleInput } from '../src/alicloud/sts-client.js'
-import type { Caller } from '../src/auth/verifier.js'
+import type { AssumeRoleInput } from '../src/alicloud/sts-types.js'
+import type { Caller } from '../src/auth/caller.js'
 import type { VendRequest } from '../src/grants/resolve.js'
 
 const config = parseConfig({

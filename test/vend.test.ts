@@ -6,8 +6,8 @@ import { createVender } from '../src/vend.js'
 import { createCredentialSource } from '../src/credential-source.js'
 import { compileGrants } from '../src/grants/compile.js'
 import type { Upstream } from '../src/alicloud/upstream/index.js'
-import type { AssumeRoleInput, StsCredentials } from '../src/alicloud/sts-client.js'
-import type { Caller } from '../src/auth/verifier.js'
+import type { AssumeRoleInput, StsCredentials } from '../src/alicloud/sts-types.js'
+import type { Caller } from '../src/auth/caller.js'
 
 const ROLE = 'acs:ram::1234567890123456:role/uploads'
 

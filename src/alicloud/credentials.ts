@@ -13,7 +13,6 @@
 import CredentialsModule from '@alicloud/credentials'
 
 // Kept importable from here for the modules and tests that use it with the chain.
-export { checkUpstreamCredential, type CredentialCheck, type CredentialCheckOptions } from './credential-check.js'
 
 // The package is CommonJS with exports.default; under Node's ESM loader (and TypeScript's
 // NodeNext view of it) the default import is module.exports, so the class is on .default.

@@ -8,14 +8,13 @@ import RamModule, {
   DeletePolicyVersionRequest, GetPolicyRequest, GetRoleRequest, GetUserRequest, ListPoliciesForRoleRequest,
   ListPoliciesForUserRequest, ListPolicyVersionsRequest, UpdateRoleRequest
 } from '@alicloud/ram20150501'
-import { parseEndpoint as parseSdkEndpoint, sdkConfig, type CredentialLike } from './sdk-config.js'
+import { sdkConfig } from './sdk-config.js'
+import { parseEndpoint as parseSdkEndpoint, type CredentialLike } from './sdk-base.js'
 import { readSdkError, str } from './sdk-errors.js'
 import { RamApiError, type AttachedPolicy, type PolicyType, type RamOperations, type RamRole } from './ram-types.js'
 
 // CommonJS: under Node's ESM loader the default import is module.exports.
 const SdkClient = RamModule.default
-
-export { DEFAULT_RAM_ENDPOINT } from './ram-types.js'
 
 export interface RamClientOptions {
   /** http(s)://host[:port], no path. */

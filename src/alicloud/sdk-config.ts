@@ -7,7 +7,6 @@ import type { Credential } from './credentials.js'
 import { CredentialLookupFailed, parseEndpoint, type CredentialLike } from './sdk-base.js'
 
 // Kept importable from here; they live in sdk-base.ts, which loads no SDK package.
-export { CredentialLookupFailed, parseEndpoint, type CredentialLike } from './sdk-base.js'
 
 export function sdkConfig (opts: { endpoint: string, what: string, timeoutMs: number, credential: CredentialLike, userAgent: string }): $OpenApiUtil.Config {
   const { host, protocol } = parseEndpoint(opts.endpoint, opts.what)

@@ -22,7 +22,6 @@ import type { AssumeRoleInput, StsCredentials } from './sts-types.js'
 
 // The shapes of a call and its answer live in sts-types.ts, which the SDK half imports
 // without importing this module back; they are part of this client's API.
-export type { AssumeRoleInput, StsCredentials } from './sts-types.js'
 
 export type StsErrorKind = 'throttled' | 'unavailable' | 'rejected' | 'bad_response'
 
@@ -64,9 +63,7 @@ export interface StsClient {
 }
 
 /** What the SDK needs from a credential: @alicloud/credentials' Credential satisfies it. */
-export type { CredentialLike } from './sdk-base.js'
 // Kept here too for the modules that import it from the STS client.
-export { trimUpstreamMessage } from './sdk-errors.js'
 
 export interface StsClientOptions {
   /** http(s)://host[:port], no path. */

@@ -2,7 +2,8 @@
 // and the credential chain): about a fifth of the service's start-up, so sts-client.ts
 // imports this module on first use, and the server warms it right after it listens.
 import StsModule, { AssumeRoleRequest } from '@alicloud/sts20150401'
-import { sdkConfig, type CredentialLike } from './sdk-config.js'
+import { sdkConfig } from './sdk-config.js'
+import { type CredentialLike } from './sdk-base.js'
 import { createUpstreamCredential } from './credentials.js'
 import type { AssumeRoleInput } from './sts-types.js'
 

@@ -9,10 +9,9 @@ import type { KeySource } from './keys.js'
 import { openKeySource, type PreparedIssuer } from './issuer-keys.js'
 import { bearerToken, decodeToken } from './token.js'
 import { describeRefusal, TokenRejected, type TokenRefusal, type TokenRefusalReason } from './refusal.js'
-import { checkTimeClaims, createIssuerVerifier, type Caller, type IssuerVerifier } from './verifier.js'
+import { checkTimeClaims, createIssuerVerifier, type IssuerVerifier } from './verifier.js'
+import { type Caller } from './caller.js'
 import { createVerifiedTokens } from './verified-tokens.js'
-
-export type { Caller } from './verifier.js'
 
 export interface AuthOptions {
   /** The issuers with their keys settled at start (prepare.ts). */

@@ -31,9 +31,6 @@ import type { Caller } from './caller.js'
 
 // The caller's type lives in caller.ts so that verified-tokens.ts, which this module
 // imports, does not import this module back; re-exported for the modules that read it here.
-export type { Caller } from './caller.js'
-
-export { TokenRejected } from './refusal.js'
 
 const MAX_SUBJECT_LENGTH = 1024
 

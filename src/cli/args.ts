@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ACTIONS, type Action } from '../config/schema.js'
 import { canonicalActions } from '../policy/build.js'
-import type { CredentialLike } from '../alicloud/sdk-config.js'
+import type { CredentialLike } from '../alicloud/sdk-base.js'
 
 export const PROGRAM = 'sts-vending'
 

@@ -9,8 +9,6 @@ import { readFile } from 'node:fs/promises'
 import { closest, distance } from 'fastest-levenshtein'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Failure, MissingPackage, PROGRAM, UsageError, parse, type CliIo, type Command } from './args.js'
 
-export type { CliIo } from './args.js'
-
 interface Entry {
   summary: string
   load: () => Promise<{ command: Command }>

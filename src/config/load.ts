@@ -10,8 +10,6 @@ import { ConfigError } from './error.js'
 import { explain, pathOf } from './explain.js'
 import { checkIssuers, redisProblem } from './validate.js'
 
-export { ConfigError } from './error.js'
-
 /** Validate a plain object (from a file, or a test) and fill defaults. Throws ConfigError. */
 export function parseConfig (input: unknown): Config {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {

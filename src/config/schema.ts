@@ -145,10 +145,6 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 export type IssuerConfig = Static<typeof IssuerSchema>
 export type GrantConfig = Static<typeof GrantSchema>
-export type SigningConfig = Static<typeof SigningSchema>
-
-/** What tests and callers may hand in: defaults filled by `parseConfig`. */
-export type ConfigInput = unknown
 
 /** Keys that were replaced: the loader names the replacement instead of "unknown key". */
 export const REPLACED_KEYS: Readonly<Record<string, string>> = {

@@ -3,7 +3,7 @@
 // alphabet (template.ts), optionally ending in the literal `${filename}`, which OSS
 // replaces with the uploaded file's name. Keys are checked, never escaped; what passes
 // is signed as it is (alicloud/oss-signing.ts), so OSS itself holds the caller to it.
-import { isSafePrefix, isSafeSegment } from './template.js'
+import { isSafePrefix, isSafeSegment } from '../core/index.js'
 
 /** The documented trailing placeholder of a form key. */
 // eslint-disable-next-line no-template-curly-in-string -- OSS's literal placeholder, not a template

@@ -12,7 +12,8 @@ import {
 } from '../errors.js'
 import { buildSessionPolicy, canonicalActions, serializePolicy } from '../policy/build.js'
 import type { CompiledGrant } from './compile.js'
-import { fillPrefix, hashClaim, HASHED_CLAIM_MAX_LENGTH, isSafePrefix, isSafeSegment, type PrefixTemplate } from './template.js'
+import { fillPrefix, hashClaim, HASHED_CLAIM_MAX_LENGTH, type PrefixTemplate } from './template.js'
+import { isSafePrefix, isSafeSegment } from '../core/index.js'
 
 export interface VendRequest { grant?: string, prefix?: string, actions?: Action[], durationSeconds?: number }
 

@@ -7,8 +7,6 @@
 import { createHash } from 'node:crypto'
 import { isSafePrefix, isSafeSegment, NAME_MAX_LENGTH, PREFIX_MAX_LENGTH } from '../core/index.js'
 
-export { isSafePrefix, isSafeSegment, PREFIX_MAX_LENGTH, SAFE_SEGMENT } from '../core/index.js'
-
 /** Longest claim value `{claim:sha256}` accepts. */
 export const HASHED_CLAIM_MAX_LENGTH = 1024
 /** Hex characters kept of the SHA-256 of a hashed claim (128 bits). */

@@ -7,7 +7,7 @@
 // credentials only then.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Issued } from '../vend.js'
-import type { Caller } from '../auth/verifier.js'
+import type { Caller } from '../auth/caller.js'
 import type { SignedFormResult, SignedUrlResult } from '../sign.js'
 import { stsTime } from '../core/index.js'
 import { auditLogger } from './logger.js'

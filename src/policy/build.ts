@@ -8,7 +8,6 @@
 import { ACTIONS, isBucketName, isSafePrefix, type Action } from '../core/index.js'
 
 /** STS refuses session policies longer than this (InvalidParameter.PolicyGrammar / length). */
-export { POLICY_MAX_BYTES } from '../core/index.js'
 
 export interface PolicyStatement {
   Effect: 'Allow' | 'Deny'

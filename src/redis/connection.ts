@@ -47,15 +47,6 @@ export function createRedis (opts: RedisOptions): RedisClient {
   return redis
 }
 
-/** Whether a URL carries a password (refused at start: passwords belong in passwordEnv). */
-export function urlHasPassword (url: string): boolean {
-  try {
-    return new URL(url).password !== ''
-  } catch {
-    return false
-  }
-}
-
 /**
  * Wait (bounded) for the first connection, so that a replica that has just started
  * shares from its first request. Never fails: Redis is not a dependency to start on.

@@ -9,7 +9,7 @@
 //    name does not authenticate) and a key id, so every configured key decrypts.
 // Anything that does not authenticate is a miss for the caller, never an error.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto'
-import type { StsCredentials } from '../alicloud/sts-client.js'
+import type { StsCredentials } from '../alicloud/sts-types.js'
 
 const VERSION = 1
 const KID_BYTES = 4

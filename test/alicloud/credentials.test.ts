@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
-import { checkUpstreamCredential } from '../../src/alicloud/credentials.js'
+import { checkUpstreamCredential } from '../../src/alicloud/credential-check.js'
 import { baseConfig } from '../helpers/build.js'
 import { createDevIssuer } from '../../devkit/dev/issuer.js'
 

@@ -3,7 +3,7 @@
 // emulator; these pin the mapping, and that nothing signed or secret is copied).
 import t from 'tap'
 import { readSdkError, trimUpstreamMessage, type SdkFailure } from '../../src/alicloud/sdk-errors.js'
-import { CredentialLookupFailed } from '../../src/alicloud/sdk-config.js'
+import { CredentialLookupFailed } from '../../src/alicloud/sdk-base.js'
 import { classifySdkError } from '../../src/alicloud/sts-client.js'
 import { toRamApiError } from '../../src/alicloud/ram-client.js'
 

@@ -2,7 +2,7 @@
 // it never stores.
 import t from 'tap'
 import { cacheKey, createCredentialCache } from '../../src/cache/credential-cache.js'
-import type { StsCredentials } from '../../src/alicloud/sts-client.js'
+import type { StsCredentials } from '../../src/alicloud/sts-types.js'
 
 const MARGIN_S = 1200
 

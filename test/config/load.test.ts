@@ -2,7 +2,8 @@ import t from 'tap'
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, loadConfigFile, parseConfig, parseConfigText } from '../../src/config/load.js'
+import { loadConfigFile, parseConfig, parseConfigText } from '../../src/config/load.js'
+import { ConfigError } from '../../src/config/error.js'
 
 const example = readFileSync(new URL('../../config.example.yaml', import.meta.url), 'utf8')
 const valid = (): any => structuredClone(parseConfigText(example))

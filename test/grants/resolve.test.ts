@@ -2,7 +2,8 @@ import t from 'tap'
 import type { GrantConfig } from '../../src/config/schema.js'
 import { resolveGrant, type VendRequest } from '../../src/grants/resolve.js'
 import { compileGrants } from '../../src/grants/compile.js'
-import { buildSessionPolicy, POLICY_MAX_BYTES, serializePolicy } from '../../src/policy/build.js'
+import { buildSessionPolicy, serializePolicy } from '../../src/policy/build.js'
+import { POLICY_MAX_BYTES } from '../../src/core/index.js'
 import { evaluatePolicy } from '../../devkit/policy/evaluate.js'
 
 function grant (g: Partial<GrantConfig> & { name: string }): GrantConfig {

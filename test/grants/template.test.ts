@@ -1,8 +1,6 @@
 import t from 'tap'
-import {
-  fillPrefix, hashClaim, isPerCaller, isSafePrefix, isSafeSegment, maxFilledLength, mayShareDirectory,
-  parsePrefixTemplate, SAFE_SEGMENT, sameDirectoryRule, usesIssuer, worstCasePrefix
-} from '../../src/grants/template.js'
+import { fillPrefix, hashClaim, isPerCaller, maxFilledLength, mayShareDirectory, parsePrefixTemplate, sameDirectoryRule, usesIssuer, worstCasePrefix } from '../../src/grants/template.js'
+import { isSafePrefix, isSafeSegment, SAFE_SEGMENT } from '../../src/core/index.js'
 
 t.test('parsePrefixTemplate accepts templates and splits them into parts', async (t) => {
   const rows: Array<[string, unknown]> = [

@@ -3,7 +3,8 @@
 // signals, exit codes and module resolution are the point.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { runCli, type CliIo } from '../../src/cli/main.js'
+import { runCli } from '../../src/cli/main.js'
+import { type CliIo } from '../../src/cli/args.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 

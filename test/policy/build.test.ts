@@ -1,9 +1,8 @@
 import t from 'tap'
 import { ACTIONS, type Action } from '../../src/config/schema.js'
 import { fillPrefix, parsePrefixTemplate } from '../../src/grants/template.js'
-import {
-  ACTION_MAP, buildSessionPolicy, POLICY_MAX_BYTES, policyBytes, serializePolicy
-} from '../../src/policy/build.js'
+import { ACTION_MAP, buildSessionPolicy, policyBytes, serializePolicy } from '../../src/policy/build.js'
+import { POLICY_MAX_BYTES } from '../../src/core/index.js'
 import { worstCasePolicyBytes } from '../../src/grants/compile.js'
 import { evaluatePolicy } from '../../devkit/policy/evaluate.js'
 

@@ -7,7 +7,8 @@ import type { Action, GrantConfig } from '../../src/config/schema.js'
 import { resolveGrant } from '../../src/grants/resolve.js'
 import { compileGrants } from '../../src/grants/compile.js'
 import { fillPrefix, parsePrefixTemplate } from '../../src/grants/template.js'
-import { buildSessionPolicy, POLICY_MAX_BYTES, serializePolicy } from '../../src/policy/build.js'
+import { buildSessionPolicy, serializePolicy } from '../../src/policy/build.js'
+import { POLICY_MAX_BYTES } from '../../src/core/index.js'
 import { compilePolicy, type AccessRequest } from '../../devkit/policy/evaluate.js'
 
 const RUNS = 10_000

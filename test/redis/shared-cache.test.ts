@@ -6,7 +6,7 @@ import { createRedis, type RedisClient } from '../../src/redis/connection.js'
 import { createEntryCipher } from '../../src/redis/entries.js'
 import { createLock } from '../../src/redis/lock.js'
 import { createSharedCache, type SharedCacheOptions } from '../../src/redis/shared-cache.js'
-import type { StsCredentials } from '../../src/alicloud/sts-client.js'
+import type { StsCredentials } from '../../src/alicloud/sts-types.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 function creds (expiresInMs = 3_600_000): StsCredentials {

@@ -13,7 +13,8 @@
 // Wrapping it to keep those behaviours would take more code than these small parts
 // (each under 150 lines with its comments), and 4.0 needs Node 22 (we support 20.18).
 // Revisit if a later version takes a clock.
-import type { AssumeRoleInput, StsClient, StsCredentials } from '../sts-client.js'
+import type { StsClient } from '../sts-client.js'
+import type { AssumeRoleInput, StsCredentials } from '../sts-types.js'
 import { createBreaker, type BreakerSettings, type BreakerState } from './breaker.js'
 import { createCallBudget } from './budget.js'
 import { createRetryQuota } from './retry-quota.js'
@@ -23,7 +24,6 @@ import * as E from '../../errors.js'
 import { withRetryAfter } from '../../errors.js'
 import { StsError } from '../sts-client.js'
 
-export type { BreakerState } from './breaker.js'
 export type AttemptOutcome = 'ok' | 'throttled' | 'unavailable' | 'rejected' | 'bad_response'
 
 export interface UpstreamEvents {

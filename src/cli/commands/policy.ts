@@ -1,7 +1,7 @@
 // `sts-vending policy`: the role's OSS permission policy alone, for operators who apply
 // it with their own tooling. Pure: reads nothing, calls nothing.
 import { buildSessionPolicy } from '../../policy/build.js'
-import { isSafePrefix } from '../../grants/template.js'
+import { isSafePrefix } from '../../core/index.js'
 import { PROGRAM, UsageError, defineCommand, parseActions, required, type Options } from '../args.js'
 import { BUCKET, renderPolicy } from '../provision/documents.js'
 

@@ -12,7 +12,8 @@
 import { createHash } from 'node:crypto'
 import type { Action } from '../../config/schema.js'
 import { buildSessionPolicy, canonicalActions, type PolicyDocument } from '../../policy/build.js'
-import { isSafePrefix, parsePrefixTemplate } from '../../grants/template.js'
+import { parsePrefixTemplate } from '../../grants/template.js'
+import { isSafePrefix } from '../../core/index.js'
 import { BUCKET_PATTERN, NAME_PATTERN } from '../../core/index.js'
 
 /** RAM's limits (CreateRole, CreatePolicy, CreatePolicyVersion). */
@@ -24,7 +25,6 @@ export const BUCKET = new RegExp(BUCKET_PATTERN)
 export const GRANT_NAME = new RegExp(NAME_PATTERN)
 export const REGION = /^[a-z]{2}-[a-z0-9-]{2,40}$/
 export const CUSTOM_POLICY_MAX_CHARS = 6144
-export const TRUST_POLICY_MAX_CHARS = 2048
 export const MIN_MAX_SESSION_DURATION = 3600
 export const MAX_MAX_SESSION_DURATION = 43_200
 /** The system policy that lets a RAM user assume any role that trusts it. */

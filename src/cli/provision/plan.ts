@@ -323,13 +323,6 @@ export function emptyAccountReader (existingRoleArns: string[] = []): RamReader 
   }
 }
 
-/** RAM permissions the provisioning credential needs, for NoPermission explanations and the docs. */
-export const REQUIRED_PERMISSIONS = [
-  'ram:GetUser', 'ram:GetRole', 'ram:CreateRole', 'ram:UpdateRole', 'ram:GetPolicy', 'ram:CreatePolicy',
-  'ram:ListPolicyVersions', 'ram:CreatePolicyVersion', 'ram:DeletePolicyVersion', 'ram:ListPoliciesForRole',
-  'ram:AttachPolicyToRole', 'ram:ListPoliciesForUser', 'ram:AttachPolicyToUser'
-] as const
-
 /** One line for the operator: what failed, and what to do about it. Never includes a secret. */
 export function explainError (err: unknown): string {
   const partial = (err instanceof RamApiError || err instanceof ProvisionError) && err.appliedBefore > 0

@@ -7,7 +7,7 @@ import { ProvisionError, applyPlan, explainError, type Changes } from './plan.js
 
 /** A usage error (exit 2) for an --endpoint the SDK could not use. */
 export async function checkRamEndpoint (endpoint: string): Promise<void> {
-  const { parseEndpoint } = await import('../../alicloud/sdk-config.js')
+  const { parseEndpoint } = await import('../../alicloud/sdk-base.js')
   try {
     parseEndpoint(endpoint, 'the RAM endpoint')
   } catch (err) {

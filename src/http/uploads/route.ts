@@ -4,7 +4,7 @@
 // its CORS preflight route is OPTIONS /uploads/*.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { MissingToken } from '../../errors.js'
-import type { Caller } from '../../auth/verifier.js'
+import type { Caller } from '../../auth/caller.js'
 import type { Signer, SignedFormResult, SignedUrlResult } from '../../sign.js'
 import type { CallerRoutes } from '../caller-surface.js'
 import { ErrorResponse } from '../schemas.js'

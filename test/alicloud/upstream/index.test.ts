@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto'
 import { startStsEmulator, type StsEmulator } from '../../../devkit/emulator/sts.js'
 import { createStsClient } from '../../../src/alicloud/sts-client.js'
 import { createStaticCredential } from '../../../src/alicloud/credentials.js'
-import { createUpstream, type Upstream, type UpstreamOptions, type BreakerState, type AttemptOutcome } from '../../../src/alicloud/upstream/index.js'
+import { createUpstream, type Upstream, type UpstreamOptions, type AttemptOutcome } from '../../../src/alicloud/upstream/index.js'
+import { type BreakerState } from '../../../src/alicloud/upstream/breaker.js'
 
 const ROLE = 'acs:ram::1234567890123456:role/uploader'
 

@@ -2,7 +2,8 @@
 // against the RAM emulator, output and exit codes as an operator sees them.
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
-import { runCli, type CliIo } from '../../../src/cli/main.js'
+import { runCli } from '../../../src/cli/main.js'
+import { type CliIo } from '../../../src/cli/args.js'
 import { buildSessionPolicy } from '../../../src/policy/build.js'
 import { buildTrustPolicy, defaultRoleName, policyNames } from '../../../src/cli/provision/documents.js'
 import { ACCOUNT, BUCKET, PREFIX, USER, setup } from '../../helpers/provision.js'
