@@ -106,7 +106,7 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
     onRateLimited: () => metrics.rateLimited.inc(),
     routes: [
       credentialsRoutes({
-        vender: createVender({ config, grants, source }),
+        vender: createVender({ grants, source }),
         now,
         onIssued: (request, issued) => {
           countIssued(issued.grant, issued.fromCache)
@@ -114,7 +114,7 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
         }
       }),
       uploadsRoutes({
-        signer: createSigner({ config, grants, source, now }),
+        signer: createSigner({ grants, source, now }),
         onSigned: (request, caller, signed) => {
           countSigned(signed)
           return audit.uploadSigned(request, caller, signed)

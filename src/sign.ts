@@ -12,7 +12,7 @@
 // "refresh while expiresSeconds + margin are left", and the fleet makes one AssumeRole
 // per grant per lifetime.
 import { createHash } from 'node:crypto'
-import type { Config, GrantConfig } from './config/schema.js'
+import type { GrantConfig } from './config/schema.js'
 import {
   BadRequest, ContentTypeNotAllowed, explained, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed
 } from './errors.js'
@@ -57,7 +57,6 @@ export interface Signer {
 export const DEFAULT_PUT_CONTENT_TYPE = 'application/octet-stream'
 
 export interface SignerDeps {
-  config: Config
   /** Compiled once at load (app.ts hands the same instance to vending and signing). */
   grants: CompiledGrants
   source: CredentialSource
@@ -72,12 +71,12 @@ export function signingCacheKey (grant: GrantConfig, policy: string, roleSession
 }
 
 export function createSigner (deps: SignerDeps): Signer {
-  const { config, grants, source, now } = deps
+  const { grants, source, now } = deps
   // One order per signing grant, built at start: its policy, session name and cache key
   // are the grant's, whoever asks. compileGrants has refused signing settings that
   // cannot work (grants/compile.ts).
   const orders = new Map<string, CredentialOrder>()
-  for (const g of config.grants) {
+  for (const { config: g } of grants) {
     if (g.signing === undefined) continue
     const policy = signingPolicy(g)
     const roleSessionName = signingSessionName(g)

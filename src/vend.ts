@@ -13,9 +13,7 @@
 // the key set). Only successful derivations are kept, so every refusal is decided
 // afresh; the cache lookup runs on every request, the upstream budgets and the margin
 // check on every miss (a local hit is above the margin by the cache's own rule).
-import type { Action, Config } from './config/schema.js'
-import { MIN_USABLE_SECONDS } from './core/index.js'
-import { DurationNotAllowed } from './errors.js'
+import type { Action } from './config/schema.js'
 import { resolveGrant, type ResolvedGrant, type VendRequest } from './grants/resolve.js'
 import type { CompiledGrants } from './grants/compile.js'
 import { cacheKey } from './cache/credential-cache.js'
@@ -46,7 +44,6 @@ export function ossEndpoint (region: string): string {
 }
 
 export interface VenderDeps {
-  config: Config
   /** Compiled once at load (app.ts hands the same instance to vending and signing). */
   grants: CompiledGrants
   source: CredentialSource
@@ -74,8 +71,7 @@ export function derivationKey (caller: Caller, req: VendRequest): string | undef
 }
 
 export function createVender (deps: VenderDeps): Vender {
-  const { config, grants, source } = deps
-  const minDuration = config.cache.minRemainingSeconds + MIN_USABLE_SECONDS
+  const { grants, source } = deps
   const memo = new WeakMap<object, Map<string, Derivation>>()
   // The request nearly every client sends ({}: the grant's defaults), memoised on the
   // caller itself: no key to build. A recalled token hands out the same frozen caller.
@@ -83,8 +79,6 @@ export function createVender (deps: VenderDeps): Vender {
 
   function derive (caller: Caller, req: VendRequest): Derivation {
     const resolved = resolveGrant(grants, caller.issuer, caller.claims, req)
-    // Credentials shorter than the freshness margin could never be served safely.
-    if (resolved.durationSeconds < minDuration) throw new DurationNotAllowed()
     const grant = resolved.grant
     const sessionName = roleSessionName(caller.subject, caller.issuer)
     // The policy was built, serialised and size-checked by resolveGrant.

@@ -30,7 +30,7 @@ function setup (durationSeconds = 3600, expiresSeconds = 600) {
   }
   const now = (): number => clock
   const source = createCredentialSource({ upstream, now, minRemainingSeconds: config.cache.minRemainingSeconds, local: { maxEntries: 100 } })
-  const signer = createSigner({ config, grants: compileGrants(config), source, now })
+  const signer = createSigner({ grants: compileGrants(config), source, now })
   return { signer, calls, config, advance: (s: number) => { clock += s * 1000 }, now }
 }
 
@@ -63,7 +63,7 @@ t.test('a credential too short for a full form is never used (fail closed)', asy
   const s = setup()
   const short: Upstream = { async assumeRole () { return { accessKeyId: 'STS.short', accessKeySecret: 'x', securityToken: 'y', expiration: new Date(s.now() + 1000_000) } }, breakerState: () => 'closed' }
   const source = createCredentialSource({ upstream: short, now: s.now, minRemainingSeconds: s.config.cache.minRemainingSeconds, local: { maxEntries: 10 } })
-  const signer = createSigner({ config: s.config, grants: compileGrants(s.config), source, now: s.now })
+  const signer = createSigner({ grants: compileGrants(s.config), source, now: s.now })
   await t.rejects(signer.form(caller('alice'), {}), { code: 'STS_VENDING_UPSTREAM_BAD_RESPONSE' })
 })
 

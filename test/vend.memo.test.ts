@@ -40,7 +40,7 @@ function rig (o: { budget?: (id: string) => void } = {}): Rig {
   }
   const gate = o.budget !== undefined ? { take: async (id: string) => { o.budget?.(id) } } : undefined
   const source = createCredentialSource({ upstream, now: () => clock.now, minRemainingSeconds: 1200, local: { maxEntries: 100 }, gate: gate as never })
-  const vender = createVender({ config, grants: compileGrants(config), source })
+  const vender = createVender({ grants: compileGrants(config), source })
   return { vend: async (c, r) => await vender.vend(c, r), calls, clock, expiresInMs }
 }
 

@@ -30,7 +30,7 @@ function setup (opts: { validSeconds?: number, gate?: boolean } = {}): { vender:
   }
   const gate = opts.gate === true ? { take: async (id: string) => { gateTakes.push(id) }, takeFleet: async () => { gateTakes.push('fleet') } } : undefined
   const source = createCredentialSource({ upstream, now: () => clock.now, minRemainingSeconds: config.cache.minRemainingSeconds, local: { maxEntries: 100 }, gate })
-  const vender = createVender({ config, grants: compileGrants(config), source })
+  const vender = createVender({ grants: compileGrants(config), source })
   return { vender, calls, gateTakes, clock }
 }
 
