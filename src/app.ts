@@ -16,6 +16,7 @@ import openapiRoutes from './http/openapi.js'
 import callerSurface from './http/caller-surface.js'
 import { credentialsRoutes } from './http/credentials/route.js'
 import { uploadsRoutes } from './http/uploads/route.js'
+import { grantsRoutes } from './http/grants/route.js'
 import { createVender } from './vend.js'
 import { createSigner } from './sign.js'
 import { createCredentialSource } from './credential-source.js'
@@ -101,6 +102,7 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
     eventLoopDelay: deps.eventLoopDelay,
     onRefused: (request, status, code, family) => {
       if (family === 'uploads') audit.uploadRefused(request, request.caller, status, code)
+      else if (family === 'grants') audit.grantsRefused(request, status, code)
       else audit.refused(request, status, code)
     },
     onRateLimited: () => metrics.rateLimited.inc(),
@@ -119,7 +121,8 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
           countSigned(signed)
           return audit.uploadSigned(request, caller, signed)
         }
-      })
+      }),
+      grantsRoutes({ grants })
     ]
   })
   return app

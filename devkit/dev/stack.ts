@@ -2,34 +2,27 @@
 // STS, with a role policy covering users/*), the service pointed at both, a generated
 // issuer, and the dev-only routes (token minting, the demo upload page). `npm run dev`
 // runs it; the verify and browser tests run exactly the same thing on free ports.
-import { randomBytes } from 'node:crypto'
+//
+// With a user's own config (`npm run dev -- --config my.yaml`) the service runs that
+// config's issuers and grants instead, its STS endpoint and every grant's OSS endpoint
+// pointed at the emulators (one OSS emulator per bucket); the dev issuer and demo page
+// still run, but only the user's issuers' tokens meet the user's grants. Extra origins
+// (`--allow-origin`) join both the service's CORS list and the OSS emulators'.
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from '../../src/app.js'
 import { prepare } from '../../src/prepare.js'
 import { parseConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
 import { loggerOptions } from '../../src/observability/logger.js'
-import { startOssEmulator, type OssEmulator } from '../emulator/oss.js'
-import { startStsEmulator, type StsEmulator } from '../emulator/sts.js'
+import type { OssEmulator } from '../emulator/oss.js'
+import type { StsEmulator } from '../emulator/sts.js'
 import { createStsClient } from '../../src/alicloud/sts-client.js'
 import { createStaticCredential } from '../../src/alicloud/credentials.js'
 import { createDevIssuer, type DevIssuer } from './issuer.js'
+import { DEV_BUCKET, DEV_REGION, DEV_ROLE_ARN, startEmulators } from './emulators.js'
 import devRoutes from './routes.js'
 
-export const DEV_ROLE_ARN = 'acs:ram::1000000000000000:role/sts-vending-dev'
-export const DEV_BUCKET = 'dev-bucket'
-export const DEV_REGION = 'cn-hangzhou'
-
-/** What the dev role may do in OSS: everything under users/. Each session policy narrows it to one user. */
-export function devRolePolicy (bucket = DEV_BUCKET): unknown {
-  return {
-    Version: '1',
-    Statement: [
-      { Effect: 'Allow', Action: ['oss:PutObject', 'oss:GetObject', 'oss:DeleteObject', 'oss:AbortMultipartUpload', 'oss:ListParts'], Resource: [`acs:oss:*:*:${bucket}/users/*`] },
-      { Effect: 'Allow', Action: ['oss:ListObjects'], Resource: [`acs:oss:*:*:${bucket}`], Condition: { StringLike: { 'oss:Prefix': ['users/*'] } } }
-    ]
-  }
-}
+export { DEV_BUCKET, DEV_REGION, DEV_ROLE_ARN, devRolePolicy } from './emulators.js'
 
 export interface DevStackOptions {
   host?: string
@@ -37,6 +30,10 @@ export interface DevStackOptions {
   port?: number
   logger?: AppDeps['logger']
   env?: Record<string, string | undefined>
+  /** Origins (another dev server's page) allowed by the service's and the OSS emulators' CORS. */
+  allowOrigins?: readonly string[]
+  /** The user's own config: its issuers and grants, with STS and OSS pointed at the emulators. */
+  config?: Config
 }
 
 export interface DevStack {
@@ -44,26 +41,21 @@ export interface DevStack {
   /** The service, e.g. http://127.0.0.1:3000 (the demo page is at `${url}/demo`). */
   url: string
   sts: StsEmulator
+  /** The first bucket's emulator (the dev bucket's without a config of one's own). */
   oss: OssEmulator
+  /** Every OSS emulator, one per bucket. */
+  osses: OssEmulator[]
   issuer: DevIssuer
   config: Config
+  /** True when the config is the user's own (`--config`), not the dev grant. */
+  ownConfig: boolean
   close: () => Promise<void>
 }
 
-export async function startDevStack (opts: DevStackOptions = {}): Promise<DevStack> {
-  const host = opts.host ?? '127.0.0.1'
-  const accessKeyId = `dev${randomBytes(8).toString('hex')}`
-  const accessKeySecret = randomBytes(24).toString('base64url')
-  const sts = await startStsEmulator({ accessKeys: { [accessKeyId]: accessKeySecret }, roles: { [DEV_ROLE_ARN]: { maxSessionDuration: 3600 } } })
-  const oss = await startOssEmulator({
-    bucket: DEV_BUCKET,
-    region: DEV_REGION,
-    credentials: (id) => sts.issued(id),
-    rolePolicies: { [DEV_ROLE_ARN]: devRolePolicy() }
-  })
-  const issuer = createDevIssuer()
-  const config = parseConfig({
-    sts: { endpoint: sts.url },
+/** The dev stack's own config: the dev issuer and one grant on the dev bucket. */
+function devConfig (issuer: DevIssuer, stsUrl: string, ossUrl: string, origins: readonly string[]): Config {
+  return parseConfig({
+    sts: { endpoint: stsUrl },
     issuers: [{ name: 'dev', issuer: issuer.issuer, audience: issuer.audience, publicKey: issuer.publicKeyPem, algorithms: [issuer.alg] }],
     grants: [{
       name: 'uploads',
@@ -71,31 +63,55 @@ export async function startDevStack (opts: DevStackOptions = {}): Promise<DevSta
       roleArn: DEV_ROLE_ARN,
       bucket: DEV_BUCKET,
       region: DEV_REGION,
-      endpoint: oss.url,
+      endpoint: ossUrl,
       prefix: 'users/{sub}/',
       actions: ['list', 'read', 'write', 'delete'],
       durationSeconds: 3600,
       // The demo's signed form upload (POST /uploads/form).
       signing: { maxBytes: 10 * 1024 * 1024, expiresSeconds: 600 }
     }],
-    cache: { minRemainingSeconds: 1200 }
+    cache: { minRemainingSeconds: 1200 },
+    cors: { origins: [...origins] }
   })
+}
+
+/**
+ * The user's Redis is not part of a local run: credentials the emulated STS made must
+ * not reach a shared cache, and one process needs no fleet.
+ */
+function withoutRedis (config: Config): Omit<Config, 'redis'> {
+  const { redis: _redis, ...rest } = config
+  return rest
+}
+
+export async function startDevStack (opts: DevStackOptions = {}): Promise<DevStack> {
+  const host = opts.host ?? '127.0.0.1'
+  const origins = [...new Set(opts.allowOrigins ?? [])]
+  const own = opts.config
+  const emulators = await startEmulators({ origins, ...(own !== undefined ? { grants: own.grants } : {}) })
+  const { sts } = emulators
+  const issuer = createDevIssuer()
   let app: FastifyInstance | undefined
+  let config: Config
   try {
+    config = own === undefined
+      ? devConfig(issuer, sts.url, emulators.ossFor(DEV_BUCKET).url, origins)
+      : parseConfig({
+        ...withoutRedis(own),
+        sts: { ...own.sts, endpoint: sts.url },
+        grants: own.grants.map((g) => ({ ...g, endpoint: emulators.ossFor(g.bucket).url })),
+        cors: { ...own.cors, origins: [...new Set([...own.cors.origins, ...origins])] }
+      })
     app = await buildApp(prepare(config, opts.env ?? {}), {
       logger: opts.logger ?? loggerOptions('info'),
-      stsClient: createStsClient({ endpoint: sts.url, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(accessKeyId, accessKeySecret) })
+      stsClient: createStsClient({ endpoint: sts.url, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(emulators.accessKeyId, emulators.accessKeySecret) })
     })
-    await app.register(devRoutes, { issuer, ossOrigin: oss.url })
-    app.addHook('onClose', async () => {
-      await oss.close()
-      await sts.close()
-    })
+    await app.register(devRoutes, { issuer, ossOrigin: emulators.oss.map((o) => o.url).join(' ') })
+    app.addHook('onClose', async () => { await emulators.close() })
     await app.listen({ host, port: opts.port ?? 0 })
   } catch (err) {
     await app?.close()
-    await oss.close()
-    await sts.close()
+    await emulators.close()
     throw err
   }
   const address = app.server.address()
@@ -103,8 +119,18 @@ export async function startDevStack (opts: DevStackOptions = {}): Promise<DevSta
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
   const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
   // The page is served by the service; its uploads go straight to OSS, cross-origin.
-  oss.allowOrigin(url)
-  if (shown === '127.0.0.1') oss.allowOrigin(`http://localhost:${port}`)
+  emulators.allowOrigin(url)
+  if (shown === '127.0.0.1') emulators.allowOrigin(`http://localhost:${port}`)
   const running = app
-  return { app: running, url, sts, oss, issuer, config, close: async () => { await running.close() } }
+  return {
+    app: running,
+    url,
+    sts,
+    oss: emulators.oss[0] as OssEmulator,
+    osses: emulators.oss,
+    issuer,
+    config,
+    ownConfig: own !== undefined,
+    close: async () => { await running.close() }
+  }
 }

@@ -137,3 +137,29 @@ export function resolveGrant (
   }
   return { grant, prefix, grantPrefix, actions, durationSeconds, policy }
 }
+
+/** A grant this caller may use, with the caller's directory under it. */
+export interface AvailableGrant { grant: CompiledGrant, prefix: string }
+/** A grant whose `issuers` and `when` match this caller but whose directory cannot be made from its claims. */
+export interface UnusableGrant { name: string, reason: string }
+
+/**
+ * What this caller may get (GET /grants): the same candidates and the same directory
+ * resolveGrant would use, so the list can never promise what vending refuses. A grant
+ * whose directory cannot be made is reported by name with the same reason a request
+ * naming it would get (CLAIM_NOT_USABLE), and nothing else of it.
+ */
+export function availableGrants (
+  grants: readonly CompiledGrant[], issuerName: string, claims: Record<string, unknown>
+): { usable: AvailableGrant[], unusable: UnusableGrant[] } {
+  const usable: AvailableGrant[] = []
+  const unusable: UnusableGrant[] = []
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) return { usable, unusable }
+  for (const g of grants) {
+    if (!isCandidate(g, issuerName, claims)) continue
+    const prefix = fillPrefix(g.template, claims, issuerName)
+    if (prefix === undefined) unusable.push({ name: g.config.name, reason: claimProblem(g.template, claims, issuerName) })
+    else usable.push({ grant: g, prefix })
+  }
+  return { usable, unusable }
+}

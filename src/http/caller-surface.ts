@@ -1,5 +1,5 @@
 // The caller surface: one encapsulated plugin that every caller-facing route family
-// (/credentials, /uploads/*) is registered into, so that each gets the same guards in
+// (/credentials, /uploads/*, /grants) is registered into, so that each gets the same guards in
 // the same order and none can drift. Per family, in its own child context:
 //   1. CORS: a preflight is answered here, and every later answer to an allowed origin,
 //      refusals included, carries the CORS headers so that a browser can read it; another
@@ -39,6 +39,8 @@ export interface CallerRoutes {
   /** The routes, registered inside the guards (under `prefix`). */
   plugin: FastifyPluginAsync
   prefix?: string
+  /** The methods a CORS preflight allows; default POST (CORS_OPTIONS). */
+  corsMethods?: readonly string[]
   /** First of all, so that every refusal after it (the origin's too) is in the shape the request asked for. */
   readRequest?: (request: FastifyRequest) => void
   /** After the origin check, before authentication: the family's refusals that need no caller. */
@@ -83,7 +85,8 @@ export default async function callerSurface (app: FastifyInstance, opts: CallerS
       // A request without Origin is not CORS (an OPTIONS without it is 400, not a preflight).
       await routes.register(cors, {
         origin: (origin, callback) => { callback(null, origin !== undefined && !origins.has(origin) ? false : list) },
-        ...CORS_OPTIONS
+        ...CORS_OPTIONS,
+        ...(family.corsMethods !== undefined ? { methods: [...family.corsMethods] } : {})
       })
 
       // Shed load before any real work when the event loop lags (only the caller routes:

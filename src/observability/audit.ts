@@ -22,6 +22,8 @@ export interface Audit {
   /** A signed upload form or URL: what it allows, never its signature, policy or token. */
   uploadSigned (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult): Promise<void> | undefined
   uploadRefused (request: FastifyRequest, caller: Caller | null, statusCode: number, code: string): void
+  /** GET /grants refused (401, 403, 429): nothing was listed. A listing itself hands out nothing and is not audited. */
+  grantsRefused (request: FastifyRequest, statusCode: number, code: string): void
 }
 
 export function createAudit (logger: FastifyBaseLogger): Audit {
@@ -66,6 +68,9 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
     },
     uploadRefused (request, caller, statusCode, code) {
       log.info({ event: 'upload.refused', requestId: request.id, statusCode, code, issuer: caller?.issuer, subject: caller?.subject }, 'upload refused')
+    },
+    grantsRefused (request, statusCode, code) {
+      log.info({ event: 'grants.refused', requestId: request.id, statusCode, code, issuer: request.caller?.issuer, subject: request.caller?.subject }, 'grants refused')
     },
     refused (request, statusCode, code) {
       log.info({
