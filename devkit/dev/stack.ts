@@ -22,7 +22,7 @@ import { createDevIssuer, type DevIssuer } from './issuer.js'
 import { DEV_BUCKET, DEV_REGION, DEV_ROLE_ARN, startEmulators } from './emulators.js'
 import devRoutes from './routes.js'
 
-export { DEV_BUCKET, DEV_REGION, DEV_ROLE_ARN, devRolePolicy } from './emulators.js'
+d
 
 export interface DevStackOptions {
   host?: string
