@@ -15,8 +15,6 @@ import { loadConfigFile } from '../src/config/load.js'
 import { loggerOptions } from '../src/observability/logger.js'
 import { installSignalHandlers } from '../src/server.js'
 
-export { DEV_ROLE_ARN } from './dev/stack.js'
-
 const HELP = `Usage: npm run dev -- [options]
 
 The service on local STS and OSS emulators, a development issuer and a demo page.

@@ -22,8 +22,6 @@ import { createDevIssuer, type DevIssuer } from './issuer.js'
 import { DEV_BUCKET, DEV_REGION, DEV_ROLE_ARN, startEmulators } from './emulators.js'
 import devRoutes from './routes.js'
 
-d
-
 export interface DevStackOptions {
   host?: string
   /** 0 = any free port. */
