@@ -5,7 +5,7 @@
 # Go and Sprig for the chart renderer.
 #
 #   scripts/install-system-deps.sh          everything .ci/run needs
-#   scripts/install-system-deps.sh --test   what `npm test` needs (run by its pretest)
+#   scripts/install-system-deps.sh --test   what `npm test` needs (`npm run setup`)
 #
 # Idempotent: installs only what is missing, and says so before it does.
 set -euo pipefail

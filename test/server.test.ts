@@ -312,7 +312,9 @@ t.test('stdout\'s reader gone (EPIPE): serving goes on and SIGTERM still ends wi
     const res = await request(`${c.url}/credentials`, { method: 'POST', headers: { authorization: `Bearer ${c.token()}`, 'content-type': 'application/json' }, body: '{}' })
     t.equal(res.statusCode, 200, `request ${i + 1} answered with stdout broken`)
     await res.body.dump()
-    t.ok(Date.now() - started < 2000, 'without blocking')
+    // A write that blocked would hold the answer for good: the bound only catches that,
+    // not a slow machine.
+    t.ok(Date.now() - started < 10_000, 'without blocking')
   }
   const signalled = Date.now()
   c.proc.kill('SIGTERM')
@@ -320,8 +322,8 @@ t.test('stdout\'s reader gone (EPIPE): serving goes on and SIGTERM still ends wi
   const { code, signal, at } = await c.exited
   clearTimeout(timer)
   t.equal(signal, null, 'not killed')
-  t.equal(code, 0, 'exit 0')
-  t.ok(at - signalled < 3000, `within shutdownGraceMs (${at - signalled} ms)`)
+  // Exit 0 is the grace timer's verdict: had it fired first, the exit would be 1.
+  t.equal(code, 0, `exit 0: within shutdownGraceMs (${at - signalled} ms)`)
 })
 
 t.test('LOG_LEVEL=error: the audit line of an issuance is still written, without secrets', async (t) => {

@@ -2,7 +2,7 @@
 // type, a dead, restarted or slow Redis never turn into failures beyond the
 // documented 503s, and readiness stays 200 throughout.
 import t from 'tap'
-import { startFleet, peakInWindow, type Fleet } from './fleet.js'
+import { startFleet, type Fleet } from './fleet.js'
 
 async function metric (f: Fleet, replica: number, name: string): Promise<number> {
   const body = (await (f.apps[replica] as Fleet['apps'][number]).inject('/metrics')).body
@@ -89,7 +89,8 @@ t.test('a slow Redis (DEBUG SLEEP) stays inside the request deadline', async (t)
   const sleeper = f.redis.admin.duplicate()
   sleeper.on('error', () => {})
   t.teardown(() => sleeper.disconnect())
-  const asleep = sleeper.call('DEBUG', 'SLEEP', '3')
+  let awake = false
+  const asleep = sleeper.call('DEBUG', 'SLEEP', '3').finally(() => { awake = true })
   await new Promise((resolve) => setTimeout(resolve, 50))
   const started = Date.now()
   const replies = await Promise.all([
@@ -99,32 +100,31 @@ t.test('a slow Redis (DEBUG SLEEP) stays inside the request deadline', async (t)
   ])
   const elapsed = Date.now() - started
   t.same(replies.map((r) => r.statusCode), [200, 200, 200], 'served without the shared level')
-  t.ok(elapsed < 2000, `well inside the deadline and the 3 s sleep (${elapsed} ms)`)
+  // Inside the 3 s sleep (and so the 10 s deadline): answered while Redis still slept.
+  t.notOk(awake, `answered before Redis woke up (${elapsed} ms)`)
   await asleep
 })
 
-t.test('300 new callers at once: the fleet budget holds (never more than twice it in any second)', async (t) => {
+t.test('300 new callers at once: the fleet budget holds (exactly its tokens, whichever replica asks)', async (t) => {
   const fleetBudget = 20
   const f = await startFleet(t, {
     config: (c) => ({ ...c, sts: { ...c.sts, fleetMaxCallsPerSecond: fleetBudget, maxCallsPerSecond: 100 }, rateLimit: { max: 100_000, timeWindowMs: 60_000 } })
   })
+  // The fleet's bucket, full, with its refill pinned a minute ahead on Redis's clock: the
+  // burst may take any time on a busy machine, and still exactly the bucket's tokens are
+  // granted (per-replica budgets would allow 3 x 100). Read back from Redis afterwards.
+  const bucket = 'stsv:fleet-budget'
+  const [s, us] = await f.redis.admin.time()
+  await f.redis.admin.hset(bucket, 'tokens', fleetBudget, 'at', Number(s) * 1000 + Math.floor(Number(us) / 1000) + 60_000)
   const tokens = Array.from({ length: 300 }, (_, i) => f.token({ sub: `crowd-${i}` }))
-  const started = performance.now()
   const replies = await Promise.all(tokens.map(async (tok) => await f.vend(tok)))
-  const elapsedSeconds = (performance.now() - started) / 1000
-  const ok = replies.filter((r) => r.statusCode === 200).length
+  const ok = replies.filter((r) => r.statusCode === 200)
   const refused = replies.filter((r) => r.statusCode !== 200)
   t.ok(refused.every((r) => r.statusCode === 503 && r.json.code === 'STS_VENDING_STS_BUDGET_EXHAUSTED' && Number(r.headers['retry-after']) >= 1), 'the excess gets 503 + Retry-After')
-  // The bucket starts full (capacity = rate) and refills at the rate, so over any span of
-  // T seconds it grants at most rate x (1 + T): in any one second at most twice the rate.
-  const bound = fleetBudget * (1 + Math.ceil(elapsedSeconds))
-  t.ok(ok <= bound, `${ok} calls granted in ${elapsedSeconds.toFixed(1)} s (token-bucket bound ${bound}; per-replica budgets would allow ${3 * 100} a second)`)
-  // Arrival times at the emulator, which shares this process with the three replicas, are
-  // bunched when the event loop is busy; a generous bound still tells a fleet budget from
-  // per-replica ones (which allow 300 in one second here).
-  const peak = peakInWindow(f.emulator.calls.map((c) => c.at), 1000)
-  t.ok(peak <= 3 * fleetBudget, `peak ${peak} arrivals at STS in a sliding second (budget ${fleetBudget})`)
-  t.ok(ok >= fleetBudget / 2, `the budget was used (${ok} issued)`)
+  t.equal(ok.length, fleetBudget, 'the bucket\'s tokens were granted, no more')
+  t.equal(new Set(refused.map((r) => r.replica)).size, 3, 'every replica was held to the one bucket')
+  t.equal(f.emulator.callCount, fleetBudget, 'STS saw exactly the fleet budget')
+  t.ok(Number(await f.redis.admin.hget(bucket, 'tokens')) < 1, 'the bucket in Redis is empty')
   t.ok(await metric(f, 0, 'stsv_sts_fleet_budget_rejections_total') > 0, 'refusals counted')
 })
 

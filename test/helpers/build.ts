@@ -53,6 +53,9 @@ export function baseConfig (issuer: DevIssuer, emulatorUrl: string, overrides: R
     }],
     cache: { maxEntries: 1000, minRemainingSeconds: 1200 },
     rateLimit: { max: 1000, timeWindowMs: 60_000 },
+    // Load shedding is not under test unless a test sets it (with the injected monitor of
+    // ./event-loop.ts): a loaded machine must not turn a test's requests into 503s.
+    server: { maxEventLoopDelayMs: 0 },
     ...overrides
   }
 }
