@@ -26,6 +26,7 @@ import metricsPlugin from './observability/metrics-plugin.js'
 import { cacheMetrics, fleetMetrics, gateMetrics, issuedCounter, signedCounter, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
 import { createLocalBuckets, createUpstreamGate } from './redis/budget.js'
+import type { RedisStatus } from './redis/connection.js'
 
 export { WARM_UP_DELAY_MS } from './http/warm-up.js'
 
@@ -49,7 +50,11 @@ export interface AppDeps {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { metrics: Metrics }
+  interface FastifyInstance {
+    metrics: Metrics
+    /** Redis connected or not, and why not; undefined without Redis (the start-up line). */
+    redisStatus: () => RedisStatus | undefined
+  }
 }
 
 export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise<FastifyInstance> {
@@ -80,6 +85,7 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
   const fleet = prepared.fleet === undefined
     ? undefined
     : (await import('./redis/fleet.js')).connectFleet(app, { settings: prepared.fleet, minRemainingSeconds: config.cache.minRemainingSeconds, stsTimeoutMs: config.sts.timeoutMs, stsDeadlineMs: config.sts.deadlineMs, now, events: fleetMetrics(metrics) })
+  app.decorate('redisStatus', () => fleet?.status())
   const gate = createUpstreamGate({
     perCaller: config.rateLimit.upstreamPerCaller,
     fleetPerSecond: prepared.fleet?.fleetMaxCallsPerSecond,

@@ -68,7 +68,8 @@ export async function startServer (prepared: Prepared, settings: Omit<ServerSett
     version: packageVersion(),
     address,
     config: prepared.config,
-    upstreamCredential: deps.stsClient !== undefined || deps.upstream !== undefined ? 'injected' : upstreamCredentialType(process.env)
+    upstreamCredential: deps.stsClient !== undefined || deps.upstream !== undefined ? 'injected' : upstreamCredentialType(process.env),
+    redis: app.redisStatus()
   }), 'sts-vending started')
   return app
 }

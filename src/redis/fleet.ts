@@ -8,7 +8,7 @@
 // folder knows nothing of observability/.
 import type { FastifyInstance } from 'fastify'
 import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
-import { createRedis, firstConnection } from './connection.js'
+import { createRedis, firstConnection, redisStatus, type RedisStatus } from './connection.js'
 import { createEntryCipher } from './entries.js'
 import { createLock } from './lock.js'
 import { createRedisBuckets, type Buckets } from './budget.js'
@@ -47,6 +47,8 @@ export interface Fleet {
   callerName: (callerId: string) => string
   /** A rate-limit store for one caller surface: each surface keeps its own per-caller count, for the whole fleet. */
   rateLimitStore: (surface: string) => FastifyRateLimitStoreCtor
+  /** Connected or not, and why not (the start-up line). */
+  status: () => RedisStatus
 }
 
 export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
@@ -55,10 +57,7 @@ export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
   const error = (): void => ev.error?.()
   ev.state?.(false)
   const redis = createRedis({
-    url: settings.url,
-    password: settings.password,
-    keyPrefix: settings.keyPrefix,
-    commandTimeoutMs: settings.commandTimeoutMs,
+    settings,
     ...(ev.state !== undefined ? { onState: ev.state } : {}),
     log: app.log
   })
@@ -66,10 +65,13 @@ export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
   app.addHook('onClose', async () => {
     // A deliberate close is not an outage: no "unreachable" warning on the way out.
     redis.removeAllListeners('close')
+    redis.removeAllListeners('error')
+    redis.on('error', () => {})
     redis.disconnect()
   })
   const cipher = createEntryCipher(settings.keys)
   return {
+    status: () => redisStatus(redis),
     callerName: (id) => cipher.name('u', id),
     rateLimitStore: (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: error }),
     buckets: createRedisBuckets(redis),

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
+import type { SharedStateSettings } from '../../src/redis/settings.js'
 
 type Tap = { teardown: (fn: () => unknown) => void }
 
@@ -88,4 +89,9 @@ export async function startRedis (t: Tap): Promise<TestRedis> {
       await start()
     }
   }
+}
+
+/** Connection settings for src/redis/connection.ts's createRedis, standalone at `url`. */
+export function standalone (url: string, over: Partial<SharedStateSettings> = {}): Pick<SharedStateSettings, 'target' | 'username' | 'password' | 'tls' | 'keyPrefix' | 'commandTimeoutMs'> {
+  return { target: { mode: 'standalone', url }, username: undefined, password: undefined, tls: false, keyPrefix: 'stsv:', commandTimeoutMs: 200, ...over }
 }

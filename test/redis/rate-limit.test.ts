@@ -4,12 +4,12 @@
 import t from 'tap'
 import { createRedis, type RedisClient } from '../../src/redis/connection.js'
 import { sharedRateLimitStore, type SharedRateLimitOptions } from '../../src/redis/rate-limit.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { standalone, startRedis, type TestRedis } from '../helpers/redis.js'
 import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 
 async function setup (t: { teardown: (fn: () => unknown) => void }, o: Partial<SharedRateLimitOptions> = {}): Promise<{ redis: RedisClient, server: TestRedis, store: FastifyRateLimitStore, errors: unknown[] }> {
   const server = await startRedis(t)
-  const redis = createRedis({ url: server.url, keyPrefix: 'stsv:', commandTimeoutMs: 200 })
+  const redis = createRedis({ settings: standalone(server.url) })
   t.teardown(() => redis.disconnect())
   await new Promise((resolve) => redis.once('ready', resolve))
   const errors: unknown[] = []

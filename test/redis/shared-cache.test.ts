@@ -7,7 +7,7 @@ import { createEntryCipher } from '../../src/redis/entries.js'
 import { createLock } from '../../src/redis/lock.js'
 import { createSharedCache, type SharedCacheOptions } from '../../src/redis/shared-cache.js'
 import type { StsCredentials } from '../../src/alicloud/sts-client.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { standalone, startRedis, type TestRedis } from '../helpers/redis.js'
 
 function creds (expiresInMs = 3_600_000): StsCredentials {
   return { accessKeyId: `STS.${randomBytes(8).toString('hex')}`, accessKeySecret: 'secret', securityToken: 'token', expiration: new Date(Date.now() + expiresInMs) }
@@ -15,7 +15,7 @@ function creds (expiresInMs = 3_600_000): StsCredentials {
 
 async function setup (t: { teardown: (fn: () => unknown) => void }, o: Partial<SharedCacheOptions> = {}): Promise<{ redis: RedisClient, server: TestRedis, options: SharedCacheOptions }> {
   const server = await startRedis(t)
-  const redis = createRedis({ url: server.url, keyPrefix: 'stsv:', commandTimeoutMs: 200 })
+  const redis = createRedis({ settings: standalone(server.url) })
   t.teardown(() => redis.disconnect())
   await new Promise((resolve) => redis.once('ready', resolve))
   const cipher = createEntryCipher([randomBytes(32)])
