@@ -77,6 +77,15 @@ export const ErrorCode = Type.String({ enum: ERROR_CODES.map((e) => e.code) })
 
 /** Errors that carry a Retry-After hint (seconds) for the caller. */
 export interface RetryHint { retryAfterSeconds?: number }
+
+/**
+ * The longest Retry-After this service answers with. The hint's inputs include state
+ * that others can write (a fleet budget in Redis, an upstream's header): whatever they
+ * say, no caller is told to stay away for longer than this.
+ */
+export const MAX_RETRY_AFTER_SECONDS = 60
+
 export function withRetryAfter<T extends Error> (err: T, seconds: number): T & RetryHint {
-  return Object.assign(err, { retryAfterSeconds: Math.max(1, Math.ceil(seconds)) })
+  const s = Number.isFinite(seconds) ? Math.ceil(seconds) : MAX_RETRY_AFTER_SECONDS
+  return Object.assign(err, { retryAfterSeconds: Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, s)) })
 }

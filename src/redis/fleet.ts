@@ -15,6 +15,7 @@ import { createRedisBuckets, type Buckets } from './budget.js'
 import { sharedRateLimitStore } from './rate-limit.js'
 import { createSharedCache, type SharedCache } from './shared-cache.js'
 import type { SharedStateSettings } from './settings.js'
+import { SWEEP_EVERY_MS, sweepPersistent } from './sweep.js'
 
 /** How long start-up waits for the first connection before serving from local state. */
 export const FIRST_CONNECTION_MS = 2000
@@ -61,8 +62,23 @@ export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
     ...(ev.state !== undefined ? { onState: ev.state } : {}),
     log: app.log
   })
-  app.addHook('onReady', async () => { await firstConnection(redis, FIRST_CONNECTION_MS) })
+  // Keys without a TTL are not ours (redis/sweep.ts): swept now and then, with jitter.
+  let sweeper: NodeJS.Timeout | undefined
+  let closed = false
+  const sweepLater = (): void => {
+    if (closed) return
+    sweeper = setTimeout(() => {
+      sweepPersistent(redis, settings.keyPrefix).catch(error).finally(sweepLater)
+    }, SWEEP_EVERY_MS * (0.5 + Math.random()))
+    sweeper.unref()
+  }
+  app.addHook('onReady', async () => {
+    await firstConnection(redis, FIRST_CONNECTION_MS)
+    sweepLater()
+  })
   app.addHook('onClose', async () => {
+    closed = true
+    clearTimeout(sweeper)
     // A deliberate close is not an outage: no "unreachable" warning on the way out.
     redis.removeAllListeners('close')
     redis.removeAllListeners('error')
