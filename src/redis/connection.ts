@@ -11,6 +11,7 @@
 // once a minute while it lasts, so a wrong password is seen at start and not in a
 // slow trickle of cache misses.
 import { Cluster, Redis, type RedisOptions as IoRedisOptions } from 'ioredis'
+import { isIP } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
 import type { SharedStateSettings } from './settings.js'
 
@@ -62,8 +63,9 @@ export function redisFailureCause (err: unknown): string {
   return code !== '' ? `connection error ${code}` : 'connection error'
 }
 
-function tlsFor (host: string | undefined): ConnectionOptions {
-  return host !== undefined ? { servername: host } : {}
+// SNI carries a name, never an address (RFC 6066).
+function tlsFor (host: string): ConnectionOptions {
+  return isIP(host.replace(/^\[(.*)\]$/, '$1')) === 0 ? { servername: host } : {}
 }
 
 export function createRedis (opts: RedisOptions): RedisClient {
@@ -150,6 +152,8 @@ function watchState (redis: RedisClient, opts: RedisOptions): void {
   })
   redis.on('error', (err: Error) => {
     cause = redisFailureCause(err)
+    // A plain server never answers a TLS hello: the handshake just times out.
+    if (opts.settings.tls && cause === 'connection timed out') cause = 'TLS handshake timed out (does the server speak TLS?)'
     lost()
     // Once per outage at first, then at most once a minute while it lasts: a Redis
     // that stays down must not flood the log, nor go unnoticed.

@@ -204,13 +204,13 @@ export async function startSentinel (t: Tap): Promise<TestSentinel> {
   }
 }
 
-export async function startRedis (t: Tap): Promise<TestRedis> {
+export async function startRedis (t: Tap, opts: { args?: string[] } = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'stsv-redis-'))
   const port = await freePort()
   let child: ChildProcess | undefined
 
   async function start (): Promise<void> {
-    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local', ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
     child = c
     let out = ''
     await new Promise<void>((resolve, reject) => {
@@ -237,7 +237,8 @@ export async function startRedis (t: Tap): Promise<TestRedis> {
   }
 
   await start()
-  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+  const password = opts.args?.[opts.args.indexOf('--requirepass') + 1]
+  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...(opts.args?.includes('--requirepass') === true ? { password } : {}) })
   admin.on('error', () => {})
   t.teardown(async () => {
     admin.disconnect()
