@@ -112,6 +112,8 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
       else audit.refused(request, status, code)
     },
     onRateLimited: () => metrics.rateLimited.inc(),
+    denied: fleet?.denyList.denied,
+    onDenied: (request) => audit.callerDenied(request),
     routes: [
       credentialsRoutes({
         vender: createVender({ config, grants, source }),

@@ -32,6 +32,7 @@ export const errors = {
   SizeNotAllowed: createError('STS_VENDING_SIZE_NOT_ALLOWED', 'The requested size is larger than this grant allows', 403),
   ContentTypeNotAllowed: createError('STS_VENDING_CONTENT_TYPE_NOT_ALLOWED', 'The content type is not allowed by this grant', 403),
   OriginNotAllowed: createError('STS_VENDING_ORIGIN_NOT_ALLOWED', 'This origin is not allowed', 403),
+  CallerDenied: createError('STS_VENDING_CALLER_DENIED', 'This caller has been denied by the operator', 403),
   // other 4xx
   NotFound: createError('STS_VENDING_NOT_FOUND', 'Not found', 404),
   MethodNotAllowed: createError('STS_VENDING_METHOD_NOT_ALLOWED', 'Method not allowed', 405),
@@ -60,7 +61,7 @@ export const errors = {
 export const {
   BadRequest, BadAuthorizationHeader, TokenInQuery, UnknownFormat, MissingToken,
   InvalidToken, GrantNotAllowed, GrantAmbiguous, ClaimNotUsable, PrefixNotAllowed,
-  ActionsNotAllowed, DurationNotAllowed, SigningNotEnabled, KeyNotAllowed, SizeNotAllowed, ContentTypeNotAllowed, OriginNotAllowed, NotFound, MethodNotAllowed,
+  ActionsNotAllowed, DurationNotAllowed, SigningNotEnabled, KeyNotAllowed, SizeNotAllowed, ContentTypeNotAllowed, OriginNotAllowed, CallerDenied, NotFound, MethodNotAllowed,
   NotAcceptable, RequestTimeout, BodyTooLarge, UnsupportedMediaType, HeadersTooLarge, RateLimited, CallerBudgetExhausted, Internal,
   UpstreamRejected, UpstreamBadResponse, UpstreamUnavailable, UpstreamThrottled, StsBudgetExhausted,
   CircuitOpen, KeysUnavailable, ShuttingDown, Overloaded, UpstreamTimeout

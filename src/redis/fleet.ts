@@ -16,6 +16,7 @@ import { sharedRateLimitStore } from './rate-limit.js'
 import { createSharedCache, type SharedCache } from './shared-cache.js'
 import type { SharedStateSettings } from './settings.js'
 import { SWEEP_EVERY_MS, sweepPersistent } from './sweep.js'
+import { watchDenyList, type DenyList } from './deny.js'
 
 /** How long start-up waits for the first connection before serving from local state. */
 export const FIRST_CONNECTION_MS = 2000
@@ -50,6 +51,8 @@ export interface Fleet {
   rateLimitStore: (surface: string) => FastifyRateLimitStoreCtor
   /** Connected or not, and why not (the start-up line). */
   status: () => RedisStatus
+  /** The fleet-wide deny list (sts-vending deny), as this replica last loaded it. */
+  denyList: DenyList
 }
 
 export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
@@ -86,7 +89,10 @@ export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
     redis.disconnect()
   })
   const cipher = createEntryCipher(settings.keys)
+  const deny = watchDenyList(redis, cipher, settings.keyPrefix, { now, onError: error })
+  app.addHook('onClose', async () => { deny.close() })
   return {
+    denyList: deny.list,
     status: () => redisStatus(redis),
     callerName: (id) => cipher.name('u', id),
     rateLimitStore: (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: error }),
