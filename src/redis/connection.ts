@@ -44,6 +44,9 @@ const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6)
  * echo what it was sent.
  */
 export function redisFailureCause (err: unknown): string {
+  // A cluster that cannot load its slot map says so; the node's own error says why.
+  const last = (err as { lastNodeError?: unknown } | undefined)?.lastNodeError
+  if (last !== undefined && last !== null) return redisFailureCause(last)
   const e = (err ?? {}) as { code?: unknown, message?: unknown }
   const code = typeof e.code === 'string' ? e.code : ''
   const msg = typeof e.message === 'string' ? e.message : ''
