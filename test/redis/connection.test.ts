@@ -84,6 +84,19 @@ t.test('the right password: up, one info line', async (t) => {
   t.same(lines.map((l) => l.obj.level), ['info'])
 })
 
+t.test('an ACL user (usernameEnv): connects as that user; a wrong one is an authentication failure', async (t) => {
+  const server = await startRedis(t)
+  await server.admin.call('ACL', 'SETUSER', 'sts-app', 'on', '>app-password-789', '~stsv:*', '&*', '+@all')
+  const ok = createRedis({ settings: standalone(server.url, { username: 'sts-app', password: 'app-password-789' }) })
+  t.teardown(() => ok.disconnect())
+  await new Promise((resolve) => ok.once('ready', resolve))
+  t.equal(await ok.call('ACL', 'WHOAMI'), 'sts-app')
+  const { lines, log } = capture()
+  const wrong = createRedis({ settings: standalone(server.url, { username: 'sts-app', password: 'not-it' }), log })
+  t.teardown(() => wrong.disconnect())
+  t.match((await firstError(lines, 5000))?.obj.cause, /^authentication failed/)
+})
+
 t.test('an unknown host and a TLS handshake with a plain server: named', async (t) => {
   const cases: Array<[string, () => Promise<string>, RegExp]> = [
     ['unknown host', async () => 'redis://no-such-host.invalid:6379', /^unknown host$/],
