@@ -27,6 +27,7 @@ import metricsPlugin from './observability/metrics-plugin.js'
 import { cacheMetrics, fleetMetrics, gateMetrics, issuedCounter, signedCounter, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
 import { createLocalBuckets, createUpstreamGate } from './redis/budget.js'
+import type { RedisStatus } from './redis/connection.js'
 
 export interface AppDeps {
   /** Fastify logger setting: false, true, or pino options / instance. Default: JSON at info. */
@@ -48,7 +49,11 @@ export interface AppDeps {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { metrics: Metrics }
+  interface FastifyInstance {
+    metrics: Metrics
+    /** Redis connected or not, and why not; undefined without Redis (the start-up line). */
+    redisStatus: () => RedisStatus | undefined
+  }
 }
 
 export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise<FastifyInstance> {
@@ -79,6 +84,7 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
   const fleet = prepared.fleet === undefined
     ? undefined
     : (await import('./redis/fleet.js')).connectFleet(app, { settings: prepared.fleet, minRemainingSeconds: config.cache.minRemainingSeconds, stsTimeoutMs: config.sts.timeoutMs, stsDeadlineMs: config.sts.deadlineMs, now, events: fleetMetrics(metrics) })
+  app.decorate('redisStatus', () => fleet?.status())
   const gate = createUpstreamGate({
     perCaller: config.rateLimit.upstreamPerCaller,
     fleetPerSecond: prepared.fleet?.fleetMaxCallsPerSecond,
@@ -106,6 +112,8 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
       else audit.refused(request, status, code)
     },
     onRateLimited: () => metrics.rateLimited.inc(),
+    denied: fleet?.denyList.denied,
+    onDenied: (request) => audit.callerDenied(request),
     routes: [
       credentialsRoutes({
         vender: createVender({ grants, source }),

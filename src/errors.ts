@@ -32,6 +32,7 @@ export const errors = {
   SizeNotAllowed: createError('STS_VENDING_SIZE_NOT_ALLOWED', 'The requested size is larger than this grant allows', 403),
   ContentTypeNotAllowed: createError('STS_VENDING_CONTENT_TYPE_NOT_ALLOWED', 'The content type is not allowed by this grant', 403),
   OriginNotAllowed: createError('STS_VENDING_ORIGIN_NOT_ALLOWED', 'This origin is not allowed', 403),
+  CallerDenied: createError('STS_VENDING_CALLER_DENIED', 'This caller has been denied by the operator', 403),
   // other 4xx
   NotFound: createError('STS_VENDING_NOT_FOUND', 'Not found', 404),
   MethodNotAllowed: createError('STS_VENDING_METHOD_NOT_ALLOWED', 'Method not allowed', 405),
@@ -60,7 +61,7 @@ export const errors = {
 export const {
   BadRequest, BadAuthorizationHeader, TokenInQuery, UnknownFormat, MissingToken,
   InvalidToken, GrantNotAllowed, GrantAmbiguous, ClaimNotUsable, PrefixNotAllowed,
-  ActionsNotAllowed, DurationNotAllowed, SigningNotEnabled, KeyNotAllowed, SizeNotAllowed, ContentTypeNotAllowed, OriginNotAllowed, NotFound, MethodNotAllowed,
+  ActionsNotAllowed, DurationNotAllowed, SigningNotEnabled, KeyNotAllowed, SizeNotAllowed, ContentTypeNotAllowed, OriginNotAllowed, CallerDenied, NotFound, MethodNotAllowed,
   NotAcceptable, RequestTimeout, BodyTooLarge, UnsupportedMediaType, HeadersTooLarge, RateLimited, CallerBudgetExhausted, Internal,
   UpstreamRejected, UpstreamBadResponse, UpstreamUnavailable, UpstreamThrottled, StsBudgetExhausted,
   CircuitOpen, KeysUnavailable, ShuttingDown, Overloaded, UpstreamTimeout
@@ -87,6 +88,15 @@ export function explained<T extends Error> (err: T, allowed: string): T {
 
 /** Errors that carry a Retry-After hint (seconds) for the caller. */
 export interface RetryHint { retryAfterSeconds?: number }
+
+/**
+ * The longest Retry-After this service answers with. The hint's inputs include state
+ * that others can write (a fleet budget in Redis, an upstream's header): whatever they
+ * say, no caller is told to stay away for longer than this.
+ */
+export const MAX_RETRY_AFTER_SECONDS = 60
+
 export function withRetryAfter<T extends Error> (err: T, seconds: number): T & RetryHint {
-  return Object.assign(err, { retryAfterSeconds: Math.max(1, Math.ceil(seconds)) })
+  const s = Number.isFinite(seconds) ? Math.ceil(seconds) : MAX_RETRY_AFTER_SECONDS
+  return Object.assign(err, { retryAfterSeconds: Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, s)) })
 }

@@ -1,6 +1,5 @@
 // The process shell: load config, build the app, listen, and hand signals and crashes
 // to close-with-grace. Only this file (and dev.ts / cli.ts) reads process.env.
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
@@ -10,17 +9,14 @@ import { ConfigError } from './config/error.js'
 import { prepare, type Prepared } from './prepare.js'
 import { createLogger } from './observability/logger.js'
 import { startupFields, upstreamCredentialType } from './observability/startup.js'
+import { packageVersion } from './observability/version.js'
 import { checkUpstreamCredential } from './alicloud/credential-check.js'
 
 export const EXIT_CONFIG = 2
 
 export interface ServerSettings { host: string, port: number, logLevel: string, configPath: string }
 
-/** The package's version, from the package.json beside dist/ (and src/, under tsx). */
-export function packageVersion (): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown'
-}
+export { packageVersion } from './observability/version.js'
 
 export function wantsVersion (argv: string[]): boolean {
   return argv.includes('--version') || argv.includes('-v')
@@ -97,7 +93,8 @@ export async function startServer (prepared: Prepared, settings: Omit<ServerSett
     version: packageVersion(),
     address,
     config: prepared.config,
-    upstreamCredential: deps.stsClient !== undefined || deps.upstream !== undefined ? 'injected' : upstreamCredentialType(process.env)
+    upstreamCredential: deps.stsClient !== undefined || deps.upstream !== undefined ? 'injected' : upstreamCredentialType(process.env),
+    redis: app.redisStatus()
   }), 'sts-vending started')
   return app
 }

@@ -20,6 +20,8 @@ export const commands: Record<string, Entry> = {
   policy: { summary: 'print the OSS permission policy (JSON) for a directory', load: async () => await import('./commands/policy.js') },
   verify: { summary: 'check with real credentials that a caller\'s directory works and nothing outside does', load: async () => await import('./commands/verify.js') },
   'check-config': { summary: 'check a config file (and the environment it names) exactly as the server does at start, without starting', load: async () => await import('./commands/check-config.js') },
+  deny: { summary: 'deny one caller on every replica of the fleet (through its Redis), or --list the denied', load: async () => await import('./commands/deny.js') },
+  allow: { summary: 'remove a caller\'s fleet-wide deny', load: async () => ({ command: (await import('./commands/deny.js')).allow }) },
   sidecar: { summary: 'serve ALIBABA_CLOUD_CREDENTIALS_URI on loopback for a pod, using its service-account token', load: async () => await import('./commands/sidecar.js') }
 }
 

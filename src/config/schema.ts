@@ -7,6 +7,9 @@ import { Type, type Static } from '@sinclair/typebox'
 import { ACTIONS, BUCKET_PATTERN, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, NAME_PATTERN, type Action as CoreAction } from '../core/index.js'
 
 const Name = Type.String({ pattern: NAME_PATTERN, description: 'a lowercase name: 1-63 of a-z 0-9 _ -, starting with a letter or digit' })
+const EnvName = (description: string): ReturnType<typeof Type.String> => Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description })
+/** A Redis node as host:port (a name, an IPv4 address or a bracketed IPv6 address). */
+const HostPort = Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}$', description: 'host:port, e.g. 10.0.0.1:26379' })
 const Url = Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', description: 'an absolute http(s) URL' })
 
 export { ACTIONS }
@@ -102,10 +105,22 @@ export const ConfigSchema = Type.Object({
     /** With `redis`: env var holding comma-separated base64 32-byte keys; the first encrypts, all decrypt. */
     encryptionKeysEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'env var with the shared cache keys' }))
   }, { additionalProperties: false, default: {} }),
-  /** Shared state for a fleet of replicas; absent = each replica on its own. */
+  /**
+   * Shared state for a fleet of replicas; absent = each replica on its own. Exactly one
+   * of `url` (standalone, or a Tair/ApsaraDB proxy endpoint), `sentinels` with
+   * `sentinelName`, or `clusterNodes` (validate.ts). Credentials come only from the
+   * environment: a URL is never an options channel.
+   */
   redis: Type.Optional(Type.Object({
-    url: Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis:// or rediss:// (TLS) URL, without a password' }),
-    passwordEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'env var holding the Redis password' })),
+    url: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis[s]://host[:port][/db]: no user, password or query (use usernameEnv and passwordEnv)' })),
+    sentinels: Type.Optional(Type.Array(HostPort, { minItems: 1, maxItems: 16, uniqueItems: true })),
+    sentinelName: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'the master name the Sentinels monitor (e.g. mymaster)' })),
+    clusterNodes: Type.Optional(Type.Array(HostPort, { minItems: 1, maxItems: 64, uniqueItems: true })),
+    usernameEnv: Type.Optional(EnvName('env var holding the Redis ACL user name')),
+    passwordEnv: Type.Optional(EnvName('env var holding the Redis password')),
+    sentinelPasswordEnv: Type.Optional(EnvName('env var holding the Sentinels\' password (default: passwordEnv)')),
+    /** TLS to Sentinels and the master, or to every cluster node; a URL says rediss:// instead. */
+    tls: Type.Boolean({ default: false }),
     keyPrefix: Type.String({ minLength: 1, maxLength: 64, default: 'stsv:' }),
     /** Every Redis command ends within this; a slow Redis counts as an unreachable one. */
     commandTimeoutMs: Type.Integer({ minimum: 10, maximum: 10_000, default: 500 })

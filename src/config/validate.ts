@@ -53,19 +53,58 @@ export function checkEnvironment (config: Pick<Config, 'issuers'>, env: Readonly
   return undefined
 }
 
-/** Shared state: a fleet on Redis needs encrypted entries and a fleet budget, and no password in a URL. */
+/**
+ * Shared state: one way to reach Redis (a URL, Sentinels, or cluster seed nodes),
+ * credentials only from the environment, encrypted entries and a fleet budget.
+ */
 export function redisProblem (config: Config): string | undefined {
-  if (config.redis === undefined) return undefined
-  let url: URL
-  try {
-    url = new URL(config.redis.url)
-  } catch {
-    return 'redis.url: not a valid URL'
+  const r = config.redis
+  if (r === undefined) return undefined
+  const modes = [r.url !== undefined ? 'url' : undefined, r.sentinels !== undefined ? 'sentinels' : undefined, r.clusterNodes !== undefined ? 'clusterNodes' : undefined].filter((m) => m !== undefined)
+  if (modes.length !== 1) {
+    return `redis: exactly one of url, sentinels (with sentinelName) or clusterNodes is required${modes.length > 1 ? `; found ${modes.join(' and ')}` : ''}`
   }
-  // Secrets belong in passwordEnv: a URL ends up in config maps, logs and process lists.
-  if (url.password !== '') return 'redis.url: a password inside the URL is refused; use redis.passwordEnv'
+  if (r.url !== undefined) {
+    const problem = urlProblem(r.url)
+    if (problem !== undefined) return `redis.url: ${problem}`
+    // rediss:// already says TLS; a second switch could only contradict it.
+    if (r.tls) return 'redis.tls: only for sentinels or clusterNodes; with url, write rediss:// for TLS'
+  }
+  if (r.sentinels !== undefined && r.sentinelName === undefined) return 'redis.sentinelName: required with redis.sentinels (the master name the Sentinels monitor)'
+  if (r.sentinels === undefined && r.sentinelName !== undefined) return 'redis.sentinelName: only with redis.sentinels'
+  if (r.sentinels === undefined && r.sentinelPasswordEnv !== undefined) return 'redis.sentinelPasswordEnv: only with redis.sentinels'
+  for (const [key, nodes] of [['sentinels', r.sentinels], ['clusterNodes', r.clusterNodes]] as const) {
+    for (const [i, node] of (nodes ?? []).entries()) {
+      const port = Number(node.slice(node.lastIndexOf(':') + 1))
+      if (!(port >= 1 && port <= 65_535)) return `redis.${key}[${i}]: the port must be 1-65535`
+    }
+  }
   if (config.cache.encryptionKeysEnv === undefined) return 'cache.encryptionKeysEnv: required when redis is set (entries in Redis are encrypted)'
   if (config.sts.fleetMaxCallsPerSecond === undefined) return 'sts.fleetMaxCallsPerSecond: required when redis is set (the AssumeRole budget of all replicas together)'
-  if (config.redis.commandTimeoutMs >= config.sts.deadlineMs) return 'redis.commandTimeoutMs: must be below sts.deadlineMs'
+  if (r.commandTimeoutMs >= config.sts.deadlineMs) return 'redis.commandTimeoutMs: must be below sts.deadlineMs'
+  return undefined
+}
+
+const CREDENTIALS_HINT = 'use redis.usernameEnv and redis.passwordEnv'
+
+/**
+ * A URL is an address, not an options channel: redis[s]://host[:port][/db] only. A
+ * password in it ends up in config maps, logs and process lists; a query string would
+ * override the client's own settings (?password=, ?keyPrefix=) past every check here.
+ */
+function urlProblem (text: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return 'not a valid URL; write redis[s]://host[:port][/db]'
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'write redis[s]://host[:port][/db]'
+  if (url.password !== '') return `a password inside the URL is refused; ${CREDENTIALS_HINT}`
+  if (url.username !== '') return `a user name inside the URL is refused; ${CREDENTIALS_HINT}`
+  if (url.search !== '' || text.includes('?')) return `a query string is refused: the URL is redis[s]://host[:port][/db] only (${CREDENTIALS_HINT} for credentials)`
+  if (url.hash !== '' || text.includes('#')) return 'a fragment is refused: the URL is redis[s]://host[:port][/db] only'
+  if (url.hostname === '') return 'no host; write redis[s]://host[:port][/db]'
+  if (!/^(\/[0-9]{0,5})?$/.test(url.pathname)) return 'the path may only be a database number: redis[s]://host[:port][/db]'
   return undefined
 }

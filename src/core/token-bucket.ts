@@ -14,8 +14,11 @@ export interface BucketState { tokens: number, at: number }
  * grows from a step, and never stalls for one either.
  */
 export function takeToken (state: BucketState | undefined, nowMs: number, capacity: number, ratePerSecond: number): { ok: boolean, retryAfterMs: number, state: BucketState } {
-  let tokens = state === undefined ? capacity : state.tokens
-  const at = state === undefined ? nowMs : state.at
+  // A state outside its range (it may come from Redis, which others can write) is
+  // reset to a full bucket, never obeyed: it could otherwise refuse every call for good.
+  const sane = state !== undefined && state.tokens >= 0 && state.tokens <= capacity && Number.isFinite(state.at)
+  let tokens = sane ? state.tokens : capacity
+  const at = sane ? state.at : nowMs
   if (nowMs > at) tokens = Math.min(capacity, tokens + (nowMs - at) * ratePerSecond / 1000)
   let ok = false
   let retryAfterMs = 0

@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import cors from '@fastify/cors'
 import underPressure from '@fastify/under-pressure'
-import { RateLimited, Overloaded, withRetryAfter } from '../errors.js'
+import { CallerDenied, RateLimited, Overloaded, withRetryAfter } from '../errors.js'
 import type { Caller } from '../auth/caller.js'
 import { sendError, type ErrorRenderer } from './error-handler.js'
 import { CORS_OPTIONS, ensureCorsHeaders } from './cors-headers.js'
@@ -60,6 +60,13 @@ export interface CallerSurfaceOptions {
   eventLoopDelay?: (() => number) | undefined
   onRefused?: (request: FastifyRequest, statusCode: number, code: string, family: string) => void
   onRateLimited?: () => void
+  /**
+   * The fleet-wide deny list (redis/deny.ts): checked right after authentication, so a
+   * denied caller gets nothing on any route, cached credentials included. 'first' the
+   * first time this replica refuses it for an entry (onDenied: one audit line).
+   */
+  denied?: ((issuer: string, subject: string) => false | 'first' | 'again') | undefined
+  onDenied?: (request: FastifyRequest) => void
   routes: readonly CallerRoutes[]
 }
 
@@ -108,6 +115,11 @@ export default async function callerSurface (app: FastifyInstance, opts: CallerS
         if (request.method === 'OPTIONS') return // a preflight carries no credentials
         assertNoQueryToken(request.query)
         request.caller = await app.auth.authenticate(request)
+        const denied = opts.denied?.(request.caller.issuer, request.caller.subject)
+        if (denied !== undefined && denied !== false) {
+          if (denied === 'first') opts.onDenied?.(request)
+          throw new CallerDenied()
+        }
       })
 
       routes.addHook('onResponse', (request, reply, done) => {

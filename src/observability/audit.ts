@@ -19,6 +19,8 @@ export interface Audit {
   /** Resolves once the line is written; undefined when the logger writes at once. */
   issued (request: FastifyRequest, issued: Issued): Promise<void> | undefined
   refused (request: FastifyRequest, statusCode: number, code: string): void
+  /** The first refusal of a caller the operator denied fleet-wide (once per replica and entry). */
+  callerDenied (request: FastifyRequest): void
   /** A signed upload form or URL: what it allows, never its signature, policy or token. */
   uploadSigned (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult): Promise<void> | undefined
   uploadRefused (request: FastifyRequest, caller: Caller | null, statusCode: number, code: string): void
@@ -71,6 +73,9 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
     },
     grantsRefused (request, statusCode, code) {
       log.info({ event: 'grants.refused', requestId: request.id, statusCode, code, issuer: request.caller?.issuer, subject: request.caller?.subject }, 'grants refused')
+    },
+    callerDenied (request) {
+      log.warn({ event: 'caller.denied', requestId: request.id, issuer: request.caller?.issuer, subject: request.caller?.subject }, 'caller denied by the operator: refusing on every route')
     },
     refused (request, statusCode, code) {
       log.info({

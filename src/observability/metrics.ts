@@ -2,10 +2,11 @@
 // Labels are bounded: routes, methods, statuses, outcomes, reasons and grant names
 // from the config — never subjects, prefixes or anything a caller controls.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { packageVersion } from './version.js'
 
 export type Metrics = ReturnType<typeof createMetrics>
 
-export function createMetrics (opts: { defaultMetrics?: boolean, cacheSize?: () => number } = {}) {
+export function createMetrics (opts: { defaultMetrics?: boolean, cacheSize?: () => number, version?: string } = {}) {
   const registry = new Registry()
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'stsv_' })
   const registers = [registry]
@@ -35,9 +36,11 @@ export function createMetrics (opts: { defaultMetrics?: boolean, cacheSize?: () 
     jwtFailures: new Counter({ name: 'stsv_jwt_failures_total', help: 'Refused tokens by reason', labelNames: ['reason'] as const, registers }),
     rateLimited: new Counter({ name: 'stsv_rate_limited_total', help: 'Requests refused by the per-caller rate limit', registers }),
     uploadsSigned: new Counter({ name: 'stsv_uploads_signed_total', help: 'Signed upload forms and URLs, by grant and kind (form, put_url, get_url)', labelNames: ['grant', 'kind'] as const, registers }),
+    buildInfo: new Gauge({ name: 'stsv_build_info', help: 'Always 1; the version of the running service as a label', labelNames: ['version'] as const, registers }),
     issued: new Counter({ name: 'stsv_credentials_issued_total', help: 'Credentials handed out, by grant and source (cache or sts)', labelNames: ['grant', 'source'] as const, registers })
   }
   m.breakerState.set(0)
+  m.buildInfo.set({ version: opts.version ?? packageVersion() }, 1)
   return m
 }
 

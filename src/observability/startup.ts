@@ -26,6 +26,8 @@ export interface StartupInfo {
   config: Config
   /** See upstreamCredentialType; `injected` when the process was handed an STS client. */
   upstreamCredential: string
+  /** With Redis: whether the first connection came up, and why not. */
+  redis?: { up: boolean, cause?: string | undefined } | undefined
 }
 
 export function startupFields (info: StartupInfo): Record<string, unknown> {
@@ -35,17 +37,22 @@ export function startupFields (info: StartupInfo): Record<string, unknown> {
     listening: info.address,
     issuers: info.config.issuers.map((i) => i.name),
     grants: info.config.grants.map((g) => g.name),
-    // The Redis URL is named by host only: no user, password, path or query.
+    // Redis is named by hosts only: no user, password, path or query. A Redis that did
+    // not come up is said here, with its cause, instead of a mode that is not running.
     cache: info.config.redis === undefined
       ? { mode: 'memory', maxEntries: info.config.cache.maxEntries }
-      : { mode: 'memory+redis', maxEntries: info.config.cache.maxEntries, redis: redisHost(info.config.redis.url) },
+      : info.redis !== undefined && !info.redis.up
+        ? { mode: 'memory', maxEntries: info.config.cache.maxEntries, redis: `down (${info.redis.cause ?? 'not connected'})`, redisAt: redisWhere(info.config.redis) }
+        : { mode: 'memory+redis', maxEntries: info.config.cache.maxEntries, redis: redisWhere(info.config.redis) },
     upstreamCredential: info.upstreamCredential
   }
 }
 
-function redisHost (url: string): string {
+function redisWhere (r: NonNullable<Config['redis']>): string {
+  if (r.sentinels !== undefined) return `sentinel ${r.sentinelName ?? ''} via ${r.sentinels.join(',')}`
+  if (r.clusterNodes !== undefined) return `cluster via ${r.clusterNodes.join(',')}`
   try {
-    return new URL(url).host
+    return new URL(r.url ?? '').host
   } catch {
     return 'unparseable'
   }

@@ -21,6 +21,9 @@ export interface Buckets {
 // and takeToken with the same times: the service never passes it. The state is a hash
 // that expires once the bucket would be full again anyway; tokens are stored with 17
 // significant digits (tostring keeps 14), so that a stored count reads back exactly.
+// Redis is writable by others: a key of another type is replaced and a state outside
+// its range (negative or NaN tokens, say) is reset to a full bucket, as takeToken does,
+// so no writer can refuse the fleet's calls for good.
 const TAKE = `
 local cap = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -31,10 +34,12 @@ else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'none' and kind ~= 'hash' then redis.call('DEL', KEYS[1]) end
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(b[1])
 local at = tonumber(b[2])
-if tokens == nil or at == nil then tokens = cap; at = now end
+if tokens == nil or at == nil or not (tokens >= 0 and tokens <= cap) or at ~= at or at == math.huge or at == -math.huge then tokens = cap; at = now end
 if now > at then tokens = math.min(cap, tokens + (now - at) * rate / 1000) end
 local ok = 0
 local wait = 0

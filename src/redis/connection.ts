@@ -1,50 +1,175 @@
-// The Redis connection. Redis holds shared state, never a dependency to fail on: the
-// offline queue is off (a command while disconnected fails at once instead of
-// queueing), every command has a timeout, a command is never retried (the caller
-// falls back to local state), and the client reconnects by itself with capped
-// backoff. The password comes from an env var (a password inside the URL is refused
-// by the config check), and rediss:// turns TLS on.
-import { Redis } from 'ioredis'
+// The Redis connection: standalone (a URL), Sentinel or Cluster, all through ioredis.
+// Redis holds shared state, never a dependency to fail on: the offline queue is off
+// (a command while disconnected fails at once instead of queueing), every command has
+// a timeout, a command is never retried (the caller falls back to local state), and
+// the client reconnects by itself with capped backoff, finding the new master after a
+// failover (Sentinel) or the new slot map (Cluster). Credentials come from the
+// environment (settings.ts), never from a URL.
+//
+// A Redis that cannot be used says why, loudly: the first failure is one `error` line
+// naming the cause (authentication, TLS, unknown host, refused...), repeated at most
+// once a minute while it lasts, so a wrong password is seen at start and not in a
+// slow trickle of cache misses.
+import { Cluster, Redis, type RedisOptions as IoRedisOptions } from 'ioredis'
+import { isIP } from 'node:net'
+import type { ConnectionOptions } from 'node:tls'
+import type { SharedStateSettings } from './settings.js'
 
-export type RedisClient = Redis
+export type RedisClient = Redis | Cluster
+
+export interface RedisLog {
+  error: (obj: object, msg: string) => void
+  info: (obj: object, msg: string) => void
+}
 
 export interface RedisOptions {
-  url: string
-  password?: string | undefined
-  keyPrefix: string
-  commandTimeoutMs: number
-  /** Called on every change between connected (true) and not (false). */
-  onState?: (up: boolean) => void
-  log?: { warn: (obj: object, msg: string) => void, info: (obj: object, msg: string) => void }
+  settings: Pick<SharedStateSettings, 'target' | 'username' | 'password' | 'tls' | 'keyPrefix' | 'commandTimeoutMs'>
+  /** Called on every change between connected (true) and not (false), with the cause when not. */
+  onState?: (up: boolean, cause?: string) => void
+  log?: RedisLog
+  /** How often a lasting failure is logged again (ms). */
+  repeatLogMs?: number
+  now?: () => number
+}
+
+/** At most this often a Redis that stays down is logged again. */
+export const REPEAT_LOG_MS = 60_000
+
+// Reconnect forever, backing off to 2 s: sharing resumes once Redis is back.
+const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000)
+
+/**
+ * The cause of a connection error in a few plain words, for the log line and the
+ * start-up line. Never the error's own text beyond its code: a server's reply may
+ * echo what it was sent.
+ */
+export function redisFailureCause (err: unknown): string {
+  // A cluster that cannot load its slot map says so; the node's own error says why.
+  const last = (err as { lastNodeError?: unknown } | undefined)?.lastNodeError
+  if (last !== undefined && last !== null) return redisFailureCause(last)
+  const e = (err ?? {}) as { code?: unknown, message?: unknown }
+  const code = typeof e.code === 'string' ? e.code : ''
+  const msg = typeof e.message === 'string' ? e.message : ''
+  if (/^(WRONGPASS|NOAUTH)|invalid (username-)?password|AUTH <password> called without|no password is set/i.test(msg)) return 'authentication failed (check redis.usernameEnv and redis.passwordEnv)'
+  if (/^NOPERM/.test(msg)) return 'the ACL user lacks a permission it needs'
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return 'unknown host'
+  if (/^ERR_SSL|^ERR_TLS|CERT|^DEPTH_ZERO|^SELF_SIGNED|^UNABLE_TO/.test(code) || /SSL|TLS|certificate|wrong version number/i.test(msg)) return 'TLS failed'
+  if (code === 'ECONNREFUSED') return 'connection refused'
+  if (code === 'ETIMEDOUT' || /connect ETIMEDOUT/.test(msg)) return 'connection timed out'
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'connection reset'
+  if (/All sentinels are unreachable/.test(msg)) return 'no Sentinel reachable'
+  if (/sentinel|master/i.test(msg) && /not|no /i.test(msg)) return 'the Sentinels know no such master'
+  if (/Failed to refresh slots cache|ClusterAllFailedError|None of startup nodes is available/i.test(msg)) return 'no cluster node reachable'
+  if (/CLUSTERDOWN/.test(msg)) return 'the cluster is down'
+  if (/READONLY/.test(msg)) return 'connected to a replica (failover under way)'
+  if (code === 'ECONNABORTED' || /Connection is closed/.test(msg)) return 'connection closed'
+  return code !== '' ? `connection error ${code}` : 'connection error'
+}
+
+// SNI carries a name, never an address (RFC 6066).
+function tlsFor (host: string): ConnectionOptions {
+  return isIP(host.replace(/^\[(.*)\]$/, '$1')) === 0 ? { servername: host } : {}
 }
 
 export function createRedis (opts: RedisOptions): RedisClient {
-  const url = new URL(opts.url)
-  const redis = new Redis(opts.url, {
-    ...(opts.password !== undefined ? { password: opts.password } : {}),
-    ...(url.protocol === 'rediss:' ? { tls: { servername: url.hostname } } : {}),
-    keyPrefix: opts.keyPrefix,
-    commandTimeout: opts.commandTimeoutMs,
-    connectTimeout: Math.max(1000, opts.commandTimeoutMs * 4),
-    enableOfflineQueue: false,
+  const s = opts.settings
+  const common: IoRedisOptions = {
+    ...(s.username !== undefined ? { username: s.username } : {}),
+    ...(s.password !== undefined ? { password: s.password } : {}),
+    commandTimeout: s.commandTimeoutMs,
+    connectTimeout: Math.max(1000, s.commandTimeoutMs * 4),
     maxRetriesPerRequest: 0,
-    // Reconnect forever, backing off to 2 s: sharing resumes once Redis is back.
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    // A demoted master answers READONLY until Sentinel's CLIENT KILL: reconnect at once.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
     lazyConnect: false
-  })
-  let up = false
-  const set = (next: boolean, err?: Error): void => {
-    if (next === up) return
-    up = next
-    opts.onState?.(next)
-    // Only transitions are logged: a Redis that stays down must not flood the log.
-    if (next) opts.log?.info({}, 'redis connected: sharing state with the fleet')
-    else opts.log?.warn({ err: err !== undefined ? { message: err.message } : undefined }, 'redis unreachable: serving from local state')
   }
-  redis.on('ready', () => set(true))
-  redis.on('error', (err: Error) => set(false, err))
-  redis.on('close', () => set(false))
+  let redis: RedisClient
+  const t = s.target
+  if (t.mode === 'cluster') {
+    redis = new Cluster(t.nodes, {
+      keyPrefix: s.keyPrefix,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: backoff,
+      // A moved slot or a failover is followed within the command's own timeout.
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      slotsRefreshTimeout: Math.max(1000, s.commandTimeoutMs * 2),
+      redisOptions: { ...common, ...(s.tls ? { tls: {} } : {}) }
+    })
+  } else if (t.mode === 'sentinel') {
+    redis = new Redis({
+      ...common,
+      sentinels: t.sentinels,
+      name: t.name,
+      ...(t.sentinelPassword !== undefined ? { sentinelPassword: t.sentinelPassword } : {}),
+      ...(s.username !== undefined ? { sentinelUsername: s.username } : {}),
+      ...(s.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+      // Learn of a promotion from the Sentinels' +switch-master at once.
+      failoverDetector: true,
+      sentinelRetryStrategy: backoff,
+      retryStrategy: backoff,
+      keyPrefix: s.keyPrefix,
+      enableOfflineQueue: false
+    })
+  } else {
+    const url = new URL(t.url)
+    redis = new Redis(t.url, {
+      ...common,
+      ...(url.protocol === 'rediss:' ? { tls: tlsFor(url.hostname) } : {}),
+      retryStrategy: backoff,
+      keyPrefix: s.keyPrefix,
+      enableOfflineQueue: false
+    })
+  }
+  watchState(redis, opts)
   return redis
+}
+
+export interface RedisStatus { up: boolean, cause?: string | undefined }
+
+const statusOf = new WeakMap<RedisClient, () => RedisStatus>()
+
+/** Connected or not, and why not: for the start-up line. */
+export function redisStatus (redis: RedisClient): RedisStatus {
+  return statusOf.get(redis)?.() ?? { up: redis.status === 'ready' }
+}
+
+function watchState (redis: RedisClient, opts: RedisOptions): void {
+  const now = opts.now ?? Date.now
+  const repeatMs = opts.repeatLogMs ?? REPEAT_LOG_MS
+  let up = false
+  let cause: string | undefined
+  let loggedAt: number | undefined
+  const lost = (): void => {
+    if (!up) return
+    up = false
+    opts.onState?.(false, cause)
+  }
+  redis.on('ready', () => {
+    if (up) return
+    up = true
+    cause = undefined
+    loggedAt = undefined
+    opts.onState?.(true)
+    opts.log?.info({}, 'redis connected: sharing state with the fleet')
+  })
+  redis.on('error', (err: Error) => {
+    cause = redisFailureCause(err)
+    // A plain server never answers a TLS hello: the handshake just times out.
+    if (opts.settings.tls && cause === 'connection timed out') cause = 'TLS handshake timed out (does the server speak TLS?)'
+    lost()
+    // Once per outage at first, then at most once a minute while it lasts: a Redis
+    // that stays down must not flood the log, nor go unnoticed.
+    const t = now()
+    if (loggedAt === undefined || t - loggedAt >= repeatMs) {
+      loggedAt = t
+      opts.log?.error({ redis: 'down', cause }, `redis down (${cause}): serving from local state`)
+    }
+  })
+  // A close is logged by the error that the reconnect meets, with its real cause.
+  redis.on('close', lost)
+  redis.on('end', lost)
+  statusOf.set(redis, () => ({ up, cause: up ? undefined : cause ?? 'not connected yet' }))
 }
 
 /**

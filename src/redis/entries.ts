@@ -27,6 +27,9 @@ export interface EntryCipher {
   seal (name: string, credentials: StsCredentials): Buffer
   /** undefined for anything that is not a value we sealed under one of our keys. */
   open (name: string, value: Buffer): StsCredentials | undefined
+  /** Any text, sealed the same way (the deny list's records). */
+  sealText (name: string, text: string): Buffer
+  openText (name: string, value: Buffer): string | undefined
 }
 
 function derive (key: Buffer, info: string): Buffer {
@@ -56,31 +59,43 @@ export function createEntryCipher (keys: Buffer[]): EntryCipher {
   const sealing = dataKeys[0] as DataKey
   const namingKey = derive(last, 'entry naming')
 
+  function sealText (name: string, text: string): Buffer {
+    const nonce = randomBytes(NONCE_BYTES)
+    const header = Buffer.concat([Buffer.from([VERSION]), sealing.kid, nonce])
+    const cipher = createCipheriv('aes-256-gcm', sealing.key, nonce)
+    cipher.setAAD(Buffer.concat([header, Buffer.from(name)]))
+    const body = Buffer.concat([cipher.update(Buffer.from(text, 'utf8')), cipher.final()])
+    return Buffer.concat([header, body, cipher.getAuthTag()])
+  }
+
+  function openText (name: string, value: Buffer): string | undefined {
+    if (value.length < HEADER_BYTES + TAG_BYTES + 1 || value[0] !== VERSION) return undefined
+    const kid = value.subarray(1, 1 + KID_BYTES)
+    const dk = dataKeys.find((k) => k.kid.equals(kid))
+    if (dk === undefined) return undefined
+    const header = value.subarray(0, HEADER_BYTES)
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', dk.key, value.subarray(1 + KID_BYTES, HEADER_BYTES))
+      decipher.setAAD(Buffer.concat([header, Buffer.from(name)]))
+      decipher.setAuthTag(value.subarray(value.length - TAG_BYTES))
+      return Buffer.concat([decipher.update(value.subarray(HEADER_BYTES, value.length - TAG_BYTES)), decipher.final()]).toString('utf8')
+    } catch {
+      return undefined
+    }
+  }
+
   return {
     name (kind, id) {
       return `${kind}:${createHmac('sha256', namingKey).update(`${kind}\n${id}`).digest('base64url')}`
     },
     seal (name, c) {
-      const nonce = randomBytes(NONCE_BYTES)
-      const header = Buffer.concat([Buffer.from([VERSION]), sealing.kid, nonce])
-      const cipher = createCipheriv('aes-256-gcm', sealing.key, nonce)
-      cipher.setAAD(Buffer.concat([header, Buffer.from(name)]))
-      const plain = Buffer.from(JSON.stringify([c.accessKeyId, c.accessKeySecret, c.securityToken, c.expiration.getTime()]))
-      const body = Buffer.concat([cipher.update(plain), cipher.final()])
-      return Buffer.concat([header, body, cipher.getAuthTag()])
+      return sealText(name, JSON.stringify([c.accessKeyId, c.accessKeySecret, c.securityToken, c.expiration.getTime()]))
     },
     open (name, value) {
-      if (value.length < HEADER_BYTES + TAG_BYTES + 1 || value[0] !== VERSION) return undefined
-      const kid = value.subarray(1, 1 + KID_BYTES)
-      const dk = dataKeys.find((k) => k.kid.equals(kid))
-      if (dk === undefined) return undefined
-      const header = value.subarray(0, HEADER_BYTES)
+      const text = openText(name, value)
+      if (text === undefined) return undefined
       try {
-        const decipher = createDecipheriv('aes-256-gcm', dk.key, value.subarray(1 + KID_BYTES, HEADER_BYTES))
-        decipher.setAAD(Buffer.concat([header, Buffer.from(name)]))
-        decipher.setAuthTag(value.subarray(value.length - TAG_BYTES))
-        const plain = Buffer.concat([decipher.update(value.subarray(HEADER_BYTES, value.length - TAG_BYTES)), decipher.final()])
-        const parsed: unknown = JSON.parse(plain.toString('utf8'))
+        const parsed: unknown = JSON.parse(text)
         if (!Array.isArray(parsed) || parsed.length !== 4) return undefined
         const [id, secret, token, exp] = parsed as unknown[]
         if (typeof id !== 'string' || typeof secret !== 'string' || typeof token !== 'string' || typeof exp !== 'number' || !Number.isFinite(exp)) return undefined
@@ -88,6 +103,8 @@ export function createEntryCipher (keys: Buffer[]): EntryCipher {
       } catch {
         return undefined
       }
-    }
+    },
+    sealText,
+    openText
   }
 }

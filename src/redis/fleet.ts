@@ -8,13 +8,15 @@
 // folder knows nothing of observability/.
 import type { FastifyInstance } from 'fastify'
 import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
-import { createRedis, firstConnection } from './connection.js'
+import { createRedis, firstConnection, redisStatus, type RedisStatus } from './connection.js'
 import { createEntryCipher } from './entries.js'
 import { createLock } from './lock.js'
 import { createRedisBuckets, type Buckets } from './budget.js'
 import { sharedRateLimitStore } from './rate-limit.js'
 import { createSharedCache, type SharedCache } from './shared-cache.js'
 import type { SharedStateSettings } from './settings.js'
+import { SWEEP_EVERY_MS, sweepPersistent } from './sweep.js'
+import { watchDenyList, type DenyList } from './deny.js'
 
 /** How long start-up waits for the first connection before serving from local state. */
 export const FIRST_CONNECTION_MS = 2000
@@ -47,6 +49,10 @@ export interface Fleet {
   callerName: (callerId: string) => string
   /** A rate-limit store for one caller surface: each surface keeps its own per-caller count, for the whole fleet. */
   rateLimitStore: (surface: string) => FastifyRateLimitStoreCtor
+  /** Connected or not, and why not (the start-up line). */
+  status: () => RedisStatus
+  /** The fleet-wide deny list (sts-vending deny), as this replica last loaded it. */
+  denyList: DenyList
 }
 
 export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
@@ -55,21 +61,39 @@ export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
   const error = (): void => ev.error?.()
   ev.state?.(false)
   const redis = createRedis({
-    url: settings.url,
-    password: settings.password,
-    keyPrefix: settings.keyPrefix,
-    commandTimeoutMs: settings.commandTimeoutMs,
+    settings,
     ...(ev.state !== undefined ? { onState: ev.state } : {}),
     log: app.log
   })
-  app.addHook('onReady', async () => { await firstConnection(redis, FIRST_CONNECTION_MS) })
+  // Keys without a TTL are not ours (redis/sweep.ts): swept now and then, with jitter.
+  let sweeper: NodeJS.Timeout | undefined
+  let closed = false
+  const sweepLater = (): void => {
+    if (closed) return
+    sweeper = setTimeout(() => {
+      sweepPersistent(redis, settings.keyPrefix).catch(error).finally(sweepLater)
+    }, SWEEP_EVERY_MS * (0.5 + Math.random()))
+    sweeper.unref()
+  }
+  app.addHook('onReady', async () => {
+    await firstConnection(redis, FIRST_CONNECTION_MS)
+    sweepLater()
+  })
   app.addHook('onClose', async () => {
+    closed = true
+    clearTimeout(sweeper)
     // A deliberate close is not an outage: no "unreachable" warning on the way out.
     redis.removeAllListeners('close')
+    redis.removeAllListeners('error')
+    redis.on('error', () => {})
     redis.disconnect()
   })
   const cipher = createEntryCipher(settings.keys)
+  const deny = watchDenyList(redis, cipher, settings.keyPrefix, { now, onError: error })
+  app.addHook('onClose', async () => { deny.close() })
   return {
+    denyList: deny.list,
+    status: () => redisStatus(redis),
     callerName: (id) => cipher.name('u', id),
     rateLimitStore: (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: error }),
     buckets: createRedisBuckets(redis),

@@ -12,15 +12,20 @@ import { growingLru } from '../cache/lru.js'
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { RedisClient } from './connection.js'
 
-// KEYS[1] counter; ARGV[1] window (ms). A counter left without a TTL (it cannot be
-// ours) gets one, so that no caller is limited for good.
+// KEYS[1] counter; ARGV[1] window (ms). What others may have written is not obeyed: a
+// value that is not a counter starts again at 1, and a counter without a TTL or with
+// one longer than the window gets the window, so that no caller is limited for good.
 const INCR = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local window = tonumber(ARGV[1])
+local n = redis.pcall('INCR', KEYS[1])
+if type(n) == 'table' then
+  redis.call('DEL', KEYS[1])
+  n = redis.call('INCR', KEYS[1])
+end
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+if n == 1 or ttl < 0 or ttl > window then
+  redis.call('PEXPIRE', KEYS[1], window)
+  ttl = window
 end
 return { n, ttl }`
 

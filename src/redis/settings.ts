@@ -1,17 +1,36 @@
-// What the shared state needs from the environment (the Redis password, the cache
-// keys), read once at start from the env that server.ts hands in. A problem is a
-// ConfigError: one line naming the variable, never its content, and exit 2.
+// What the shared state needs from the config and the environment (where Redis is,
+// its user and passwords, the cache keys), read once at start from the env that
+// server.ts hands in. A problem is a ConfigError: one line naming the variable, never
+// its content, and exit 2.
 import { ConfigError } from '../config/error.js'
 import type { Config } from '../config/schema.js'
 import { parseCacheKeys } from './entries.js'
 
+export interface RedisNode { host: string, port: number }
+
+/** How to reach Redis: one of the three shapes operators run. */
+export type RedisTarget =
+  | { mode: 'standalone', url: string }
+  | { mode: 'sentinel', sentinels: RedisNode[], name: string, sentinelPassword: string | undefined }
+  | { mode: 'cluster', nodes: RedisNode[] }
+
 export interface SharedStateSettings {
-  url: string
+  target: RedisTarget
+  username: string | undefined
   password: string | undefined
+  /** TLS to every node (a URL's rediss:// sets it too). */
+  tls: boolean
   keyPrefix: string
   commandTimeoutMs: number
   keys: Buffer[]
   fleetMaxCallsPerSecond: number
+}
+
+/** host:port (as the schema allows it: a name, IPv4 or [IPv6]) as a node. */
+export function parseNode (text: string): RedisNode {
+  const at = text.lastIndexOf(':')
+  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1')
+  return { host, port: Number(text.slice(at + 1)) }
 }
 
 export function sharedStateSettings (config: Config, env: Record<string, string | undefined>): SharedStateSettings | undefined {
@@ -28,10 +47,21 @@ export function sharedStateSettings (config: Config, env: Record<string, string 
   } catch (err) {
     throw new ConfigError(`config: cache.encryptionKeysEnv: ${(err as Error).message}`)
   }
-  let password: string | undefined
-  if (r.passwordEnv !== undefined) {
-    password = env[r.passwordEnv]
-    if (password === undefined || password === '') throw new ConfigError(`config: redis.passwordEnv: ${r.passwordEnv} is not set`)
+  const secret = (key: 'usernameEnv' | 'passwordEnv' | 'sentinelPasswordEnv'): string | undefined => {
+    const name = r[key]
+    if (name === undefined) return undefined
+    const value = env[name]
+    if (value === undefined || value === '') throw new ConfigError(`config: redis.${key}: ${name} is not set`)
+    return value
   }
-  return { url: r.url, password, keyPrefix: r.keyPrefix, commandTimeoutMs: r.commandTimeoutMs, keys, fleetMaxCallsPerSecond: fleet }
+  const username = secret('usernameEnv')
+  const password = secret('passwordEnv')
+  const sentinelPassword = secret('sentinelPasswordEnv') ?? password
+  let target: RedisTarget
+  if (r.sentinels !== undefined && r.sentinelName !== undefined) target = { mode: 'sentinel', sentinels: r.sentinels.map(parseNode), name: r.sentinelName, sentinelPassword }
+  else if (r.clusterNodes !== undefined) target = { mode: 'cluster', nodes: r.clusterNodes.map(parseNode) }
+  else if (r.url !== undefined) target = { mode: 'standalone', url: r.url }
+  else throw new ConfigError('config: redis: exactly one of url, sentinels (with sentinelName) or clusterNodes is required')
+  const tls = r.tls || (r.url?.startsWith('rediss:') ?? false)
+  return { target, username, password, tls, keyPrefix: r.keyPrefix, commandTimeoutMs: r.commandTimeoutMs, keys, fleetMaxCallsPerSecond: fleet }
 }

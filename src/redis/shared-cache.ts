@@ -6,13 +6,19 @@
 // a waiter that ends up calling STS itself (the holder died, Redis failed) is handed
 // what is left of it, so wait and call together end by `waitDeadlineMs`.
 //
-// Redis is shared state, not a dependency to fail on: any Redis error (down, slow,
-// WRONGTYPE) makes this request go straight to its loader, behind the first level's
-// local single-flight and the per-replica call budget. Writes are best effort.
+// Redis is shared state, not a dependency to fail on: any Redis error (down, slow)
+// makes this request go straight to its loader, behind the first level's local
+// single-flight and the per-replica call budget. Writes are best effort.
+//
+// Nothing read is trusted, since anyone who can write to Redis can write here: a value
+// that is not a string, is larger than any entry we write, or does not decrypt and
+// parse is a miss (and the owner's write replaces it, with a TTL); a lock held longer
+// than one lock period (no TTL, a re-set lock) is given up on, and the waiter calls
+// STS itself within what is left of its deadline.
 import type { StsCredentials } from '../alicloud/sts-types.js'
 import type { RedisClient } from './connection.js'
 import type { EntryCipher } from './entries.js'
-import type { Lock } from './lock.js'
+import type { Acquired, Lock } from './lock.js'
 import { UpstreamTimeout, withRetryAfter } from '../errors.js'
 import type { CacheLookup } from '../cache/credential-cache.js'
 
@@ -23,6 +29,8 @@ export interface SharedCacheEvents {
   undecryptable?: () => void
   /** This request waited for another replica's call. */
   lockWait?: () => void
+  /** A lock held longer than one lock period: the waiter went on to STS itself. */
+  staleLock?: () => void
   /** A Redis command failed; the request went on without the shared level. */
   error?: (err: unknown) => void
 }
@@ -54,6 +62,16 @@ export interface SharedCache {
 
 const FIRST_POLL_MS = 10
 const MAX_POLL_MS = 200
+/** No entry we seal comes near this (an STS token is a few KiB); anything larger is foreign. */
+export const MAX_ENTRY_BYTES = 16_384
+
+// KEYS[1] entry; ARGV[1] the largest entry. The value, false when absent, or 0 for a
+// value that cannot be ours (another type, or too large to read).
+const READ = `
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then return false end
+if kind ~= 'string' or redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return 0 end
+return redis.call('GET', KEYS[1])`
 
 const realSleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -68,15 +86,15 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
   const marginMs = opts.minRemainingSeconds * 1000
 
   async function read (name: string): Promise<StsCredentials | undefined> {
-    let value: Buffer | null
+    let value: unknown
     try {
-      value = await redis.getBuffer(name)
+      value = await redis.callBuffer('EVAL', READ, 1, name, MAX_ENTRY_BYTES)
     } catch (err) {
       ev.error?.(err)
       throw new RedisFailed()
     }
     if (value === null) return undefined
-    const c = cipher.open(name, value)
+    const c = Buffer.isBuffer(value) ? cipher.open(name, value) : undefined
     if (c === undefined) {
       ev.undecryptable?.()
       return undefined
@@ -122,6 +140,11 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
       const deadline = clock() + opts.waitDeadlineMs
       let delay = FIRST_POLL_MS
       let waited = false
+      // The holder we are waiting for, and since when: one holder's lock lasts one lock
+      // period at most (lock.ts caps its TTL); the same holder still there after that
+      // is not a call of ours in flight.
+      let holder: string | undefined
+      let heldSince = 0
       try {
         for (;;) {
           const hit = await read(name)
@@ -129,14 +152,15 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
             ev.hit?.()
             return { credentials: hit, fromCache: true }
           }
-          let token: string | undefined
+          let got: Acquired
           try {
-            token = await lock.acquire(lockName, opts.lockTtlMs)
+            got = await lock.acquire(lockName, opts.lockTtlMs)
           } catch (err) {
             ev.error?.(err)
             throw new RedisFailed()
           }
-          if (token !== undefined) {
+          if (got.taken) {
+            const token = got.token
             try {
               return await loadAsOwner(name, fetch, deadline)
             } finally {
@@ -146,6 +170,14 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
           if (!waited) {
             waited = true
             ev.lockWait?.()
+          }
+          if (got.holder !== holder) {
+            holder = got.holder
+            heldSince = clock()
+          } else if (clock() - heldSince >= opts.lockTtlMs) {
+            // Held for longer than any holder of ours can: not a call we can wait for.
+            ev.staleLock?.()
+            return await loadAsOwner(name, fetch, deadline)
           }
           const pause = delay / 2 + random() * delay / 2
           if (clock() + pause >= deadline) throw withRetryAfter(new UpstreamTimeout(), 2)

@@ -22,7 +22,7 @@ t.test('usage errors of the program exit 2', async (t) => {
   t.match(none.stderr, /^Usage: sts-vending <command>/)
   const unknown = await cli(['deploy'])
   t.equal(unknown.code, 2)
-  t.match(unknown.stderr, /unknown command "deploy" \(commands: provision, provision-rrsa, policy, verify, check-config, sidecar\)/)
+  t.match(unknown.stderr, /unknown command "deploy" \(commands: provision, provision-rrsa, policy, verify, check-config, deny, allow, sidecar\)/)
   t.ok(oneLine(unknown.stderr))
   // Issue 24: a typo gets the nearest command; another word does not.
   for (const [typo, meant] of <Array<[string, string]>>[['provison', 'provision'], ['polcy', 'policy'], ['verfiy', 'verify'], ['Sidecar', 'sidecar'], ['provision-rsa', 'provision-rrsa']]) {

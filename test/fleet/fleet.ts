@@ -152,3 +152,15 @@ export async function startFleet (t: Tap, opts: FleetOptions = {}): Promise<Flee
     }
   }
 }
+
+/** The most calls that fell inside any window of `ms` (calls sorted by arrival). */
+export function peakInWindow (times: number[], ms: number): number {
+  const sorted = [...times].sort((a, b) => a - b)
+  let peak = 0
+  let lo = 0
+  for (let hi = 0; hi < sorted.length; hi++) {
+    while ((sorted[hi] as number) - (sorted[lo] as number) >= ms) lo++
+    peak = Math.max(peak, hi - lo + 1)
+  }
+  return peak
+}

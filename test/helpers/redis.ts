@@ -1,13 +1,14 @@
 // A real redis-server for tests: on a free loopback port, in a temp dir, with no
 // persistence (--save '' --appendonly no), stopped in teardown. kill() and restart()
 // rehearse a Redis that dies and comes back empty on the same address.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
+import type { SharedStateSettings } from '../../src/redis/settings.js'
 
 type Tap = { teardown: (fn: () => unknown) => void }
 
@@ -38,13 +39,178 @@ export function cacheKey (): string {
   return randomBytes(32).toString('base64')
 }
 
-export async function startRedis (t: Tap): Promise<TestRedis> {
+/** One redis-server (or Sentinel) process on loopback, resolved once it accepts connections. */
+async function spawnRedis (args: string[], ready = 'Ready to accept connections'): Promise<ChildProcess> {
+  const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000)
+    c.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes(ready)) { clearTimeout(timer); resolve() }
+    })
+    c.on('error', (err) => { clearTimeout(timer); reject(err) })
+    c.on('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited ${code}: ${out}`)) })
+  })
+  c.stdout?.resume()
+  c.removeAllListeners('exit')
+  return c
+}
+
+async function stop (c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return
+  await new Promise<void>((resolve) => {
+    c.once('exit', () => resolve())
+    c.kill('SIGKILL')
+  })
+}
+
+async function until (what: () => Promise<boolean>, withinMs: number, message: string): Promise<void> {
+  const end = Date.now() + withinMs
+  while (Date.now() < end) {
+    if (await what().catch(() => false)) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(message)
+}
+
+const NO_PERSISTENCE = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+
+export interface TestCluster {
+  /** host:port of each master, for redis.clusterNodes. */
+  nodes: string[]
+  /** A cluster client without key prefix, for inspecting what the service stored. */
+  admin: Cluster
+  /** Every key on every master. */
+  keys (): Promise<string[]>
+}
+
+/**
+ * A three-master Redis Cluster on loopback (no replicas), each node in its own temp
+ * dir without persistence, joined by `redis-cli --cluster create`.
+ */
+export async function startCluster (t: Tap): Promise<TestCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'stsv-cluster-'))
+  const children: ChildProcess[] = []
+  const ports: number[] = []
+  t.teardown(async () => {
+    for (const c of children) await stop(c)
+    rmSync(dir, { recursive: true, force: true })
+  })
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort()
+    const bus = await freePort()
+    ports.push(port)
+    children.push(await spawnRedis(['--port', String(port), '--cluster-port', String(bus), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--dir', dir, ...NO_PERSISTENCE]))
+  }
+  const nodes = ports.map((p) => `127.0.0.1:${p}`)
+  await new Promise<void>((resolve, reject) => {
+    execFile('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 }, (err, stdout) => {
+      if (err !== null) reject(new Error(`redis-cli --cluster create failed: ${err.message} ${stdout}`))
+      else resolve()
+    })
+  })
+  for (const port of ports) {
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true })
+    probe.on('error', () => {})
+    await until(async () => (await probe.cluster('INFO')).includes('cluster_state:ok'), 15_000, 'the cluster did not come up')
+    probe.disconnect()
+  }
+  const admin = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })))
+  admin.on('error', () => {})
+  t.teardown(() => admin.disconnect())
+  return {
+    nodes,
+    admin,
+    async keys () {
+      const all: string[] = []
+      for (const node of admin.nodes('master')) all.push(...await node.keys('*'))
+      return all
+    }
+  }
+}
+
+export interface TestSentinel {
+  /** host:port of the Sentinel, for redis.sentinels. */
+  sentinels: string[]
+  name: string
+  /** A client of whichever server is master now (through the Sentinel). */
+  admin: Redis
+  /** The port of the current master, as the Sentinel sees it. */
+  masterPort (): Promise<number>
+  /** SENTINEL FAILOVER: the replica is promoted; resolves once the Sentinel names it. */
+  failover (): Promise<void>
+}
+
+/**
+ * A Sentinel set on loopback: a master, one replica of it, and one Sentinel watching
+ * them (quorum 1, down after 1 s), none with persistence.
+ */
+export async function startSentinel (t: Tap): Promise<TestSentinel> {
+  const dir = mkdtempSync(join(tmpdir(), 'stsv-sentinel-'))
+  const children: ChildProcess[] = []
+  t.teardown(async () => {
+    for (const c of children) await stop(c)
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const name = 'mymaster'
+  const masterPort = await freePort()
+  const replicaPort = await freePort()
+  const sentinelPort = await freePort()
+  children.push(await spawnRedis(['--port', String(masterPort), '--dir', dir, '--dbfilename', `m-${masterPort}.rdb`, ...NO_PERSISTENCE]))
+  children.push(await spawnRedis(['--port', String(replicaPort), '--dir', dir, '--dbfilename', `r-${replicaPort}.rdb`, '--replicaof', '127.0.0.1', String(masterPort), ...NO_PERSISTENCE]))
+  const replica = new Redis({ port: replicaPort, host: '127.0.0.1' })
+  replica.on('error', () => {})
+  await until(async () => (await replica.info('replication')).includes('master_link_status:up'), 15_000, 'the replica did not sync')
+  replica.disconnect()
+  const conf = join(dir, 'sentinel.conf')
+  writeFileSync(conf, [
+    `port ${sentinelPort}`,
+    'bind 127.0.0.1',
+    `dir ${dir}`,
+    `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
+    `sentinel down-after-milliseconds ${name} 1000`,
+    `sentinel failover-timeout ${name} 5000`,
+    `sentinel parallel-syncs ${name} 1`,
+    ''
+  ].join('\n'))
+  children.push(await spawnRedis([conf, '--sentinel'], '+monitor'))
+  const sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1' })
+  sentinel.on('error', () => {})
+  t.teardown(() => sentinel.disconnect())
+  const known = async (): Promise<boolean> => {
+    const replicas = await sentinel.call('SENTINEL', 'REPLICAS', name) as string[][]
+    return replicas.some((r) => { const flags = r[r.indexOf('flags') + 1] ?? ''; return flags === 'slave' })
+  }
+  await until(known, 20_000, 'the Sentinel did not find the replica')
+  const currentMaster = async (): Promise<number> => {
+    const [, port] = await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as [string, string]
+    return Number(port)
+  }
+  const admin = new Redis({ sentinels: [{ host: '127.0.0.1', port: sentinelPort }], name, maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+  admin.on('error', () => {})
+  t.teardown(() => admin.disconnect())
+  return {
+    sentinels: [`127.0.0.1:${sentinelPort}`],
+    name,
+    admin,
+    masterPort: currentMaster,
+    async failover () {
+      const before = await currentMaster()
+      await until(known, 20_000, 'no replica to promote')
+      await sentinel.call('SENTINEL', 'FAILOVER', name)
+      await until(async () => await currentMaster() !== before, 15_000, 'the Sentinel did not promote the replica')
+    }
+  }
+}
+
+export async function startRedis (t: Tap, opts: { args?: string[] } = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'stsv-redis-'))
   const port = await freePort()
   let child: ChildProcess | undefined
 
   async function start (): Promise<void> {
-    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local', ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
     child = c
     let out = ''
     await new Promise<void>((resolve, reject) => {
@@ -71,7 +237,8 @@ export async function startRedis (t: Tap): Promise<TestRedis> {
   }
 
   await start()
-  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+  const password = opts.args?.[opts.args.indexOf('--requirepass') + 1]
+  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...(opts.args?.includes('--requirepass') === true ? { password } : {}) })
   admin.on('error', () => {})
   t.teardown(async () => {
     admin.disconnect()
@@ -88,4 +255,9 @@ export async function startRedis (t: Tap): Promise<TestRedis> {
       await start()
     }
   }
+}
+
+/** Connection settings for src/redis/connection.ts's createRedis, standalone at `url`. */
+export function standalone (url: string, over: Partial<SharedStateSettings> = {}): Pick<SharedStateSettings, 'target' | 'username' | 'password' | 'tls' | 'keyPrefix' | 'commandTimeoutMs'> {
+  return { target: { mode: 'standalone', url }, username: undefined, password: undefined, tls: false, keyPrefix: 'stsv:', commandTimeoutMs: 200, ...over }
 }

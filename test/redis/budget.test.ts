@@ -9,6 +9,7 @@ import fc from 'fast-check'
 import { takeToken, type BucketState } from '../../src/core/index.js'
 import { createLocalBuckets, createRedisBuckets, createUpstreamGate, type Buckets } from '../../src/redis/budget.js'
 import { startRedis } from '../helpers/redis.js'
+import { withRetryAfter } from '../../src/errors.js'
 
 t.test('the Lua script and takeToken agree, take by take, on a real Redis', async (t) => {
   const server = await startRedis(t)
@@ -48,6 +49,42 @@ t.test('the Lua script and takeToken agree, take by take, on a real Redis', asyn
   t.same(await real.take('real', 2, 1), { ok: true, retryAfterMs: 0 })
   t.same(await real.take('real', 2, 1), { ok: true, retryAfterMs: 0 })
   t.equal((await real.take('real', 2, 1)).ok, false, 'the third take within a second is refused')
+})
+
+t.test('a bucket state outside its range is reset, not obeyed', async (t) => {
+  const server = await startRedis(t)
+  const real = createRedisBuckets(server.admin)
+  const poisons: Array<[string, () => Promise<unknown>]> = [
+    ['tokens far below zero', async () => await server.admin.hset('b1', 'tokens', '-200000000000', 'at', String(Date.now()))],
+    ['tokens above capacity', async () => await server.admin.hset('b2', 'tokens', '1e300', 'at', String(Date.now()))],
+    ['NaN', async () => await server.admin.hset('b3', 'tokens', 'nan', 'at', 'nan')],
+    ['a string instead of a hash', async () => await server.admin.set('b4', 'garbage')],
+    ['a list', async () => await server.admin.rpush('b5', 'x')]
+  ]
+  for (const [i, [desc, poison]] of poisons.entries()) {
+    await poison()
+    await server.admin.persist(`b${i + 1}`)
+    const r = await real.take(`b${i + 1}`, 5, 5)
+    t.same(r, { ok: true, retryAfterMs: 0 }, `${desc}: a full bucket again`)
+    t.ok(await server.admin.pttl(`b${i + 1}`) > 0, `${desc}: with a TTL`)
+  }
+  const s = takeToken({ tokens: -1e12, at: 0 }, 1000, 5, 5)
+  t.same([s.ok, s.state], [true, { tokens: 4, at: 1000 }], 'takeToken resets the same states')
+  t.same(takeToken({ tokens: Number.NaN, at: Number.NaN }, 1000, 5, 5).state, { tokens: 4, at: 1000 })
+})
+
+t.test('Retry-After never above 60 s, whatever a budget says', async (t) => {
+  const gate = createUpstreamGate({
+    perCaller: { max: 0, timeWindowMs: 60_000 },
+    fleetPerSecond: 10,
+    local: createLocalBuckets({ now: Date.now, maxBuckets: 10 }),
+    shared: { take: async () => ({ ok: false, retryAfterMs: 200_000_000_001_000 }) },
+    callerName: (id) => id
+  })
+  await t.rejects(gate.take('c'), { code: 'STS_VENDING_STS_BUDGET_EXHAUSTED', retryAfterSeconds: 60 })
+  t.equal(withRetryAfter(new Error('x'), Number.POSITIVE_INFINITY).retryAfterSeconds, 60)
+  t.equal(withRetryAfter(new Error('x'), Number.NaN).retryAfterSeconds, 60)
+  t.equal(withRetryAfter(new Error('x'), 0.2).retryAfterSeconds, 1)
 })
 
 t.test('takeToken: full at first, refills at the rate, never above capacity, a step back adds nothing', async (t) => {

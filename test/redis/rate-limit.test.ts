@@ -4,12 +4,12 @@
 import t from 'tap'
 import { createRedis, type RedisClient } from '../../src/redis/connection.js'
 import { sharedRateLimitStore, type SharedRateLimitOptions } from '../../src/redis/rate-limit.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { standalone, startRedis, type TestRedis } from '../helpers/redis.js'
 import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 
 async function setup (t: { teardown: (fn: () => unknown) => void }, o: Partial<SharedRateLimitOptions> = {}): Promise<{ redis: RedisClient, server: TestRedis, store: FastifyRateLimitStore, errors: unknown[] }> {
   const server = await startRedis(t)
-  const redis = createRedis({ url: server.url, keyPrefix: 'stsv:', commandTimeoutMs: 200 })
+  const redis = createRedis({ settings: standalone(server.url) })
   t.teardown(() => redis.disconnect())
   await new Promise((resolve) => redis.once('ready', resolve))
   const errors: unknown[] = []
@@ -40,6 +40,20 @@ t.test('a counter without a TTL gets one: nobody is limited for good', async (t)
   t.equal(r.current, 100)
   t.equal(r.ttl, 60_000)
   t.ok(await server.admin.pttl('stsv:rl:test:5') > 59_000)
+})
+
+t.test('a value that is not a counter, or a TTL beyond the window, is not obeyed', async (t) => {
+  const { server, store, errors } = await setup(t)
+  await server.admin.set('stsv:rl:test:1', 'garbage')
+  t.same(await incr(store, 'a'), { current: 1, ttl: 60_000 }, 'garbage: counting starts again')
+  await server.admin.hset('stsv:rl:test:2', 'x', '1')
+  t.same(await incr(store, 'ab'), { current: 1, ttl: 60_000 }, 'another type: counting starts again')
+  await server.admin.set('stsv:rl:test:3', '5', 'PX', 86_400_000)
+  const r = await incr(store, 'abc')
+  t.equal(r.current, 6)
+  t.equal(r.ttl, 60_000, 'a day-long TTL is cut to the window')
+  t.equal(errors.length, 0, 'none of it is a Redis failure')
+  for (const k of await server.admin.keys('*')) t.ok(await server.admin.pttl(k) > 0, `${k} has a TTL`)
 })
 
 t.test('Redis down: counted in memory, a fixed window of its own (fake time)', async (t) => {

@@ -7,7 +7,7 @@ import { createEntryCipher } from '../../src/redis/entries.js'
 import { createLock } from '../../src/redis/lock.js'
 import { createSharedCache, type SharedCacheOptions } from '../../src/redis/shared-cache.js'
 import type { StsCredentials } from '../../src/alicloud/sts-types.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { standalone, startRedis, type TestRedis } from '../helpers/redis.js'
 
 function creds (expiresInMs = 3_600_000): StsCredentials {
   return { accessKeyId: `STS.${randomBytes(8).toString('hex')}`, accessKeySecret: 'secret', securityToken: 'token', expiration: new Date(Date.now() + expiresInMs) }
@@ -15,7 +15,7 @@ function creds (expiresInMs = 3_600_000): StsCredentials {
 
 async function setup (t: { teardown: (fn: () => unknown) => void }, o: Partial<SharedCacheOptions> = {}): Promise<{ redis: RedisClient, server: TestRedis, options: SharedCacheOptions }> {
   const server = await startRedis(t)
-  const redis = createRedis({ url: server.url, keyPrefix: 'stsv:', commandTimeoutMs: 200 })
+  const redis = createRedis({ settings: standalone(server.url) })
   t.teardown(() => redis.disconnect())
   await new Promise((resolve) => redis.once('ready', resolve))
   const cipher = createEntryCipher([randomBytes(32)])
@@ -43,19 +43,19 @@ t.test('a lock holder that died: the others wait for its lock to expire, then on
 t.test('only the owner releases a lock', async (t) => {
   const { redis, options } = await setup(t)
   const name = options.cipher.name('l', 'k2')
-  const token = await options.lock.acquire(name, 5000)
-  t.ok(token !== undefined)
-  t.equal(await options.lock.acquire(name, 5000), undefined, 'taken')
+  const got = await options.lock.acquire(name, 5000)
+  if (!got.taken) throw new Error('not taken')
+  t.same(await options.lock.acquire(name, 5000), { taken: false, holder: got.token }, 'taken, and the holder is named by its token')
   await options.lock.release(name, 'someone-else')
-  t.equal(await redis.get(name), token, 'a stranger cannot release it')
-  await options.lock.release(name, token as string)
+  t.equal(await redis.get(name), got.token, 'a stranger cannot release it')
+  await options.lock.release(name, got.token)
   t.equal(await redis.get(name), null, 'the owner can')
 })
 
 t.test('a waiter that reaches its deadline answers 504 with Retry-After', async (t) => {
-  const { redis, options } = await setup(t, { waitDeadlineMs: 300 })
+  const { redis, options } = await setup(t, { waitDeadlineMs: 300, lockTtlMs: 1000 })
   const cache = createSharedCache(options)
-  await redis.set(options.cipher.name('l', 'k3'), 'slow-owner', 'PX', 10_000)
+  await redis.set(options.cipher.name('l', 'k3'), 'slow-owner', 'PX', 1000)
   let calls = 0
   const started = Date.now()
   await t.rejects(cache.getOrLoad('k3', async () => { calls++; return creds() }), { statusCode: 504, code: 'STS_VENDING_UPSTREAM_TIMEOUT', retryAfterSeconds: 2 })
@@ -90,7 +90,7 @@ t.test('Redis down: straight to the loader, no error', async (t) => {
 
 t.test('a waiter that takes over from a dead holder loads with what is left of the request deadline (fake time)', async (t) => {
   let clock = 0
-  const { redis, options } = await setup(t, { waitDeadlineMs: 1000 })
+  const { redis, options } = await setup(t, { waitDeadlineMs: 1000, lockTtlMs: 5000 })
   const lockName = options.cipher.name('l', 'k6')
   await redis.set(lockName, 'dead-owner', 'PX', 60_000)
   // The holder's lock "expires" at 400 ms of fake time; every poll advances the clock by its pause.
@@ -114,4 +114,62 @@ t.test('a waiter that takes over from a dead holder loads with what is left of t
   let calls = 0
   await t.rejects(late.getOrLoad('k7', async () => { calls++; return creds() }), { statusCode: 504, code: 'STS_VENDING_UPSTREAM_TIMEOUT' })
   t.equal(calls, 0)
+})
+
+t.test('a lock no holder of ours could have written: given our TTL, and the waiter calls STS within its deadline', async (t) => {
+  const { redis, options } = await setup(t, { lockTtlMs: 300, waitDeadlineMs: 2000 })
+  const stale: number[] = []
+  const cache = createSharedCache({ ...options, events: { staleLock: () => stale.push(1) } })
+  const cases: Array<[string, string, () => Promise<unknown>]> = [
+    ['without a TTL', 'p1', async () => await redis.set(options.cipher.name('l', 'p1'), 'persisted')],
+    ['with a TTL of a day', 'p2', async () => await redis.set(options.cipher.name('l', 'p2'), 'long', 'PX', 86_400_000)],
+    ['of another type, without a TTL', 'p3', async () => await redis.hset(options.cipher.name('l', 'p3'), 'x', '1')]
+  ]
+  for (const [desc, key, poison] of cases) {
+    await poison()
+    let calls = 0
+    const started = Date.now()
+    const r = await cache.getOrLoad(key, async () => { calls++; return creds() })
+    t.equal(r.fromCache, false, `${desc}: served`)
+    t.equal(calls, 1, `${desc}: one call`)
+    t.ok(Date.now() - started < 1500, `${desc}: within the deadline (${Date.now() - started} ms)`)
+    const pttl = await redis.pttl(options.cipher.name('c', key))
+    t.ok(pttl > 0, `${desc}: the entry written has a TTL`)
+  }
+
+  // A writer that keeps re-setting the same lock without a TTL: one holder, held for
+  // longer than a lock period, is given up on.
+  const name = options.cipher.name('l', 'p4')
+  const timer = setInterval(() => { redis.set(name, 'again').catch(() => {}) }, 20)
+  t.teardown(() => clearInterval(timer))
+  await redis.set(name, 'again')
+  let calls = 0
+  const started = Date.now()
+  await cache.getOrLoad('p4', async () => { calls++; return creds() })
+  clearInterval(timer)
+  t.equal(calls, 1)
+  t.ok(Date.now() - started < 1500, `the re-set lock is given up on (${Date.now() - started} ms)`)
+  t.ok(stale.length >= 1, 'counted as a stale lock')
+})
+
+t.test('an entry that is not ours is a miss, replaced by ours with a TTL', async (t) => {
+  const { redis, options } = await setup(t)
+  const bad: number[] = []
+  const cache = createSharedCache({ ...options, events: { undecryptable: () => bad.push(1) } })
+  const cases: Array<[string, string, () => Promise<unknown>]> = [
+    ['garbage, persistent', 'g1', async () => await redis.set(options.cipher.name('c', 'g1'), 'garbage')],
+    ['another type', 'g2', async () => await redis.rpush(options.cipher.name('c', 'g2'), 'a', 'b')],
+    ['oversized', 'g3', async () => await redis.set(options.cipher.name('c', 'g3'), Buffer.alloc(64 * 1024, 1))],
+    ['sealed under another name', 'g4', async () => await redis.set(options.cipher.name('c', 'g4'), options.cipher.seal(options.cipher.name('c', 'other'), creds()))]
+  ]
+  for (const [desc, key, poison] of cases) {
+    await poison()
+    let calls = 0
+    const first = await cache.getOrLoad(key, async () => { calls++; return creds() })
+    t.equal(first.fromCache, false, `${desc}: a miss, not an error`)
+    t.equal(calls, 1, `${desc}: loaded once`)
+    t.ok(await redis.pttl(options.cipher.name('c', key)) > 0, `${desc}: replaced, with a TTL`)
+    t.equal((await cache.getOrLoad(key, async () => { calls++; return creds() })).fromCache, true, `${desc}: shared again`)
+  }
+  t.ok(bad.length >= 4, 'each counted as undecryptable')
 })

@@ -12,7 +12,8 @@ const help = `Usage: ${PROGRAM} check-config [--config <file>] [--no-env]
 
 Runs the checks the server runs at start, without listening or calling anything:
 the schema, every grant rule, the issuers' keys and the environment variables the
-config names (secretEnv, redis.passwordEnv, cache.encryptionKeysEnv).
+config names (secretEnv, redis.usernameEnv/passwordEnv/sentinelPasswordEnv,
+cache.encryptionKeysEnv).
 
   -c, --config <file>  the config file (default: $STS_VENDING_CONFIG)
   --no-env             skip the environment variables (a CI job without the secrets)
@@ -36,7 +37,8 @@ export function summary (config: Config, path: string, withEnv: boolean): string
     const signing = g.signing !== undefined ? `; signs uploads up to ${g.signing.maxBytes} bytes for ${g.signing.expiresSeconds} s` : ''
     lines.push(`  ${g.name}: oss://${g.bucket}/${g.prefix} [${g.actions.join(', ')}] for ${g.issuers.join(', ')}, ${g.durationSeconds} s${signing}`)
   }
-  lines.push(`cache: ${config.redis !== undefined ? 'memory+redis' : 'memory'}`)
+  const r = config.redis
+  lines.push(`cache: ${r === undefined ? 'memory' : `memory+redis (${r.sentinels !== undefined ? 'sentinel' : r.clusterNodes !== undefined ? 'cluster' : 'standalone'})`}`)
   return lines.join('\n') + '\n'
 }
 
