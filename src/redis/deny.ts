@@ -14,8 +14,9 @@ import type { EntryCipher } from './entries.js'
 export const DENY_KEY = 'deny'
 /** Channels are not key-prefixed by the client: the prefix is added here. */
 export const denyChannel = (keyPrefix: string): string => `${keyPrefix}deny`
-const MIN_DENY_MS = 60_000
-const MAX_DENY_MS = 30 * 86_400_000
+/** How long a deny may last: `deny --for`, from 1 minute to 30 days. */
+export const MIN_DENY_MS = 60_000
+export const MAX_DENY_MS = 30 * 86_400_000
 const RELOAD_EVERY_MS = 30_000
 
 export interface DenyRecord { issuer: string, subject: string, until: number, reason?: string | undefined }

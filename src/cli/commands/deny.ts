@@ -8,6 +8,7 @@ import { loadConfigFile } from '../../config/load.js'
 import { ConfigError } from '../../config/error.js'
 import type { Config } from '../../config/schema.js'
 import { prepare } from '../../prepare.js'
+import { MAX_DENY_MS, MIN_DENY_MS } from '../../redis/deny.js'
 import { PROGRAM, Failure, UsageError, defineCommand, required, type CliIo, type Options } from '../args.js'
 
 const denyHelp = `Usage: ${PROGRAM} deny --config <file> --issuer <name> --subject <sub> [--for 12h] [--reason <text>]
@@ -54,7 +55,7 @@ const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_
 export function parseFor (text: string): number {
   const m = /^([1-9][0-9]{0,6})([smhd])$/.exec(text)
   const ms = m === null ? NaN : Number(m[1]) * (UNITS[m[2] as string] as number)
-  if (!(ms >= 60_000 && ms <= 30 * 86_400_000)) throw new UsageError(`--for: from 1m to 30d, as 90s, 15m, 12h or 7d; got "${text}"`)
+  if (!(ms >= MIN_DENY_MS && ms <= MAX_DENY_MS)) throw new UsageError(`--for: from 1m to 30d, as 90s, 15m, 12h or 7d; got "${text}"`)
   return ms
 }
 
