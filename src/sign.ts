@@ -65,10 +65,10 @@ export interface SignerDeps {
 }
 
 /** The cache key of a grant's signing credential: everything that shapes it, the shift included. */
-export function signingCacheKey (grant: GrantConfig, policy: string, roleSessionName: string, expiresSeconds: number): string {
-  return 'sign:' + createHash('sha256')
-    .update(JSON.stringify([grant.roleArn, policy, grant.durationSeconds, roleSessionName, grant.externalId ?? null, expiresSeconds]))
-    .digest('base64url')
+export function signingCacheKey (grant: GrantConfig, policy: string, roleSessionName: string, expiresSeconds: number, sourceIdentity?: string): string {
+  const shape: unknown[] = [grant.roleArn, policy, grant.durationSeconds, roleSessionName, grant.externalId ?? null, expiresSeconds]
+  if (sourceIdentity !== undefined) shape.push(sourceIdentity)
+  return 'sign:' + createHash('sha256').update(JSON.stringify(shape)).digest('base64url')
 }
 
 export function createSigner (deps: SignerDeps): Signer {
@@ -82,9 +82,13 @@ export function createSigner (deps: SignerDeps): Signer {
     const policy = signingPolicy(g)
     const roleSessionName = signingSessionName(g)
     const expiresSeconds = g.signing.expiresSeconds
+    // The signing credential is the grant's, not a caller's: with grants[].sourceIdentity
+    // it carries the grant's signing name as its SourceIdentity, so a trust policy that
+    // requires one (acs:SourceIdentity) admits it; the caller is named by upload.signed.
+    const sourceIdentity = g.sourceIdentity !== undefined ? roleSessionName : undefined
     orders.set(g.name, source.order({
-      key: signingCacheKey(g, policy, roleSessionName, expiresSeconds),
-      assume: { roleArn: g.roleArn, policy, durationSeconds: g.durationSeconds, roleSessionName, externalId: g.externalId },
+      key: signingCacheKey(g, policy, roleSessionName, expiresSeconds, sourceIdentity),
+      assume: { roleArn: g.roleArn, policy, durationSeconds: g.durationSeconds, roleSessionName, externalId: g.externalId, sourceIdentity },
       budget: 'fleet',
       shiftSeconds: expiresSeconds
     }))

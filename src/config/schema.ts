@@ -69,6 +69,11 @@ export const GrantSchema = Type.Object({
    * refused at load.
    */
   shared: Type.Optional(Type.Boolean()),
+  /**
+   * Passed to AssumeRole as SourceIdentity: the end user in ActionTrail, kept through
+   * role chaining. Placeholders as in `prefix`, inline; checked in grants/compile.ts.
+   */
+  sourceIdentity: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'a SourceIdentity template such as {sub} or app.{sub:sha256}: A-Z a-z 0-9 _ + = , . @ - and {claim}, {claim:sha256}, {issuer} placeholders' })),
   signing: Type.Optional(SigningSchema)
 }, { additionalProperties: false })
 

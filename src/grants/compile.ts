@@ -15,10 +15,13 @@ import { ConfigError } from '../config/error.js'
 import type { Config, GrantConfig } from '../config/schema.js'
 import { buildSessionPolicy, policyBytes } from '../policy/build.js'
 import { isPerCaller, mayShareDirectory, parsePrefixTemplate, sameDirectoryRule, worstCasePrefix, type PrefixTemplate } from './template.js'
+import { parseSourceIdentityTemplate, type SourceIdentityTemplate } from './source-identity.js'
 
 export interface CompiledGrant {
   config: GrantConfig
   template: PrefixTemplate
+  /** The caller's SourceIdentity on every AssumeRole for this grant, when configured. */
+  sourceIdentity?: SourceIdentityTemplate
   /**
    * The shortest duration a caller may ask for: STS's minimum, or more when the cache
    * margin needs more (a credential shorter than the margin could never be served).
@@ -84,7 +87,15 @@ function compileOne (grant: GrantConfig, at: string, issuerNames: ReadonlySet<st
   }
   const signing = signingProblem(grant, minRemainingSeconds)
   if (signing !== undefined) refuse(`${at}.${signing}`)
-  return { config: grant, template, minDurationSeconds: Math.max(MIN_DURATION_SECONDS, minRemainingSeconds + MIN_USABLE_SECONDS) }
+  let sourceIdentity: SourceIdentityTemplate | undefined
+  if (grant.sourceIdentity !== undefined) {
+    try {
+      sourceIdentity = parseSourceIdentityTemplate(grant.sourceIdentity)
+    } catch (err) {
+      refuse(`${at}.sourceIdentity: ${(err as Error).message}`)
+    }
+  }
+  return { config: grant, template, ...(sourceIdentity !== undefined ? { sourceIdentity } : {}), minDurationSeconds: Math.max(MIN_DURATION_SECONDS, minRemainingSeconds + MIN_USABLE_SECONDS) }
 }
 
 /** The first pair of grants (or one grant across its issuers) that could give two callers overlapping directories. */
