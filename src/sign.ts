@@ -11,21 +11,21 @@
 // moved `expiresSeconds` earlier (credential-source.ts): the one margin rule then means
 // "refresh while expiresSeconds + margin are left", and the fleet makes one AssumeRole
 // per grant per lifetime.
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Config, GrantConfig } from './config/schema.js'
 import {
   BadRequest, ContentTypeNotAllowed, explained, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed
 } from './errors.js'
 import { resolveGrant } from './grants/resolve.js'
 import type { CompiledGrants } from './grants/compile.js'
-import { checkObjectKey, directoryTarget, type KeyTarget } from './grants/object-keys.js'
+import { checkObjectKey, directoryTarget, uniqueKey, type KeyTarget } from './grants/object-keys.js'
 import { signingPolicy, signingSessionName } from './policy/signing.js'
 import type { Caller } from './auth/caller.js'
 import { bucketUrl, presignUrl, signPostForm } from './alicloud/oss-signing.js'
 import type { CredentialOrder, CredentialSource } from './credential-source.js'
 import { ossEndpoint } from './vend.js'
 
-export interface FormRequest { grant?: string, key?: string, contentType?: string, maxBytes?: number }
+export interface FormRequest { grant?: string, key?: string, fileName?: string, contentType?: string, maxBytes?: number }
 export interface UrlRequest { grant?: string, key: string, method: 'GET' | 'PUT', contentType?: string }
 
 interface SignedCommon {
@@ -62,6 +62,8 @@ export interface SignerDeps {
   grants: CompiledGrants
   source: CredentialSource
   now: () => number
+  /** The random segment of a `keys: unique` form's key (default: 128 random bits as hex). */
+  randomId?: () => string
 }
 
 /** The cache key of a grant's signing credential: everything that shapes it, the shift included. */
@@ -73,6 +75,7 @@ export function signingCacheKey (grant: GrantConfig, policy: string, roleSession
 
 export function createSigner (deps: SignerDeps): Signer {
   const { config, grants, source, now } = deps
+  const randomId = deps.randomId ?? (() => randomBytes(16).toString('hex'))
   // One order per signing grant, built at start: its policy, session name and cache key
   // are the grant's, whoever asks. compileGrants has refused signing settings that
   // cannot work (grants/compile.ts).
@@ -104,8 +107,16 @@ export function createSigner (deps: SignerDeps): Signer {
   return {
     async form (caller, req) {
       const { grant, directory, signing } = resolve(caller, req.grant, 'write')
-      let target: KeyTarget | undefined = directoryTarget(directory)
-      if (req.key !== undefined) target = checkObjectKey(directory, req.key, true)
+      const unique = signing.keys === 'unique'
+      let target: KeyTarget | undefined
+      if (unique) {
+        // The service names the key, so a form is one object, written once.
+        if (req.key !== undefined) throw explained(new KeyNotAllowed(), 'this grant names each upload\'s key itself; send fileName instead')
+        target = uniqueKey(directory, randomId(), req.fileName)
+      } else {
+        if (req.fileName !== undefined) throw new BadRequest('fileName applies to grants whose signing.keys is unique; name the key instead')
+        target = req.key !== undefined ? checkObjectKey(directory, req.key, true) : directoryTarget(directory)
+      }
       if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
       const maxBytes = req.maxBytes ?? signing.maxBytes
       if (maxBytes > signing.maxBytes) throw new SizeNotAllowed()
@@ -121,6 +132,7 @@ export function createSigner (deps: SignerDeps): Signer {
         maxBytes,
         contentType: req.contentType,
         contentTypes: signing.contentTypes,
+        forbidOverwrite: unique,
         now: now(),
         expiresSeconds: signing.expiresSeconds
       })
@@ -159,6 +171,7 @@ export function createSigner (deps: SignerDeps): Signer {
         key: target.key,
         method: req.method,
         contentType,
+        forbidOverwrite: req.method === 'PUT' && signing.keys === 'unique',
         now: now(),
         expiresSeconds: signing.expiresSeconds
       })

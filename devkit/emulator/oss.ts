@@ -90,8 +90,6 @@ const MAX_V4_LIFETIME_MS = 7 * 24 * 3600 * 1000
 const MAX_POST_BYTES = 5 * 1024 * 1024 * 1024
 /** The query parameters of a V4 presigned URL (removed before the operation is decided). */
 const V4_QUERY = ['x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-expires', 'x-oss-signature', 'x-oss-security-token', 'x-oss-additional-headers']
-/** Form fields the policy need not name. */
-const UNSIGNED_FIELDS = new Set(['policy', 'x-oss-signature', 'file'])
 /** What OSS replaces in a posted key with the uploaded file's name. */
 const FILENAME = '$' + '{filename}'
 const MIN_PART_BYTES = 100 * 1024
@@ -381,6 +379,19 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     }
   }
 
+  /** What a write's ACL and tagging headers need beyond oss:PutObject (OSS checks each). */
+  function authoriseWriteHeaders (who: { roleArn: string, policy: unknown }, key: string, get: (name: string) => string | undefined): void {
+    if (get('x-oss-object-acl') !== undefined) authorise(who, { name: 'PutObjectAcl', action: 'oss:PutObjectAcl', onBucket: false }, key, new Map())
+    if (get('x-oss-tagging') !== undefined) authorise(who, { name: 'PutObjectTagging', action: 'oss:PutObjectTagging', onBucket: false }, key, new Map())
+  }
+
+  /** `x-oss-forbid-overwrite: true` on a key that exists: OSS's 409. */
+  function refuseOverwrite (key: string, forbid: string | undefined): void {
+    if (forbid?.toLowerCase() === 'true' && objects.has(key)) {
+      throw new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.')
+    }
+  }
+
   function upload (q: Map<string, string>, key: string): Upload {
     const u = uploads.get(q.get('uploadId') ?? '')
     if (u === undefined || u.key !== key) throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
@@ -394,6 +405,8 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
       case 'ListObjectsV2':
         return list(req, res, requestId, q, op.name === 'ListObjectsV2')
       case 'PutObject': {
+        const forbid = req.headers['x-oss-forbid-overwrite']
+        refuseOverwrite(key, typeof forbid === 'string' ? forbid : undefined)
         const etag = `"${md5(body).toString('hex').toUpperCase()}"`
         objects.set(key, { body, etag, contentType, lastModified: new Date(now()), type: 'Normal' })
         return send(req, res, requestId, 200, '', { etag })
@@ -461,9 +474,13 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
 
   /**
    * PostObject with a V4 form: the signature over the base64 policy, then every policy
-   * condition, and no posted field the policy does not name (except the file, the policy
-   * and the signature). Refusals are OSS's: AccessDenied "Invalid according to Policy",
-   * EntityTooLarge / EntityTooSmall for content-length-range, SignatureDoesNotMatch.
+   * condition. Fields the policy does not name are accepted, as OSS documents (an
+   * emulator stricter than OSS would hide what such a field can do): they act as the
+   * headers of a PutObject, so `x-oss-object-acl` and `x-oss-tagging` need their own
+   * rights, `x-oss-forbid-overwrite` refuses an existing key, and the stored type comes
+   * from `x-oss-content-type`, then `Content-Type`, then the file part's own type.
+   * Refusals are OSS's: AccessDenied "Invalid according to Policy", EntityTooLarge /
+   * EntityTooSmall for content-length-range, SignatureDoesNotMatch, FileAlreadyExists.
    */
   async function postObject (req: IncomingMessage, res: ServerResponse, requestId: string, body: Buffer, record: OssRequestRecord): Promise<void> {
     record.operation = 'PostObject'
@@ -550,8 +567,6 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
       if (ok === undefined) throw new OssError(400, 'InvalidPolicyDocument', `Invalid Policy: unknown operator ${op}.`)
       if (!ok) throw failed(c)
     }
-    const extra = [...fields.keys()].filter((f) => !UNSIGNED_FIELDS.has(f) && !named.has(f))
-    if (extra.length > 0) throw accessDenied(`Invalid according to Policy: Extra input fields: ${extra.join(', ')}`)
     if (file.size > MAX_POST_BYTES || (range !== undefined && file.size > range[1])) throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.')
     if (range !== undefined && file.size < range[0]) throw new OssError(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size.')
 
@@ -560,10 +575,14 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     const key = rawKey.replaceAll(FILENAME, file.name)
     if (key.includes('\u0000') || Buffer.byteLength(key) > 1023) throw new OssError(400, 'InvalidObjectName', 'The object name is not valid.')
     record.key = key
-    authorise({ roleArn: cred.roleArn, policy: cred.policy }, { name: 'PostObject', action: 'oss:PutObject', onBucket: false }, key, new Map())
+    const who = { roleArn: cred.roleArn, policy: cred.policy }
+    authorise(who, { name: 'PostObject', action: 'oss:PutObject', onBucket: false }, key, new Map())
+    authoriseWriteHeaders(who, key, (name) => fields.get(name))
+    refuseOverwrite(key, fields.get('x-oss-forbid-overwrite'))
     const data = Buffer.from(await file.arrayBuffer())
     const etag = `"${md5(data).toString('hex').toUpperCase()}"`
-    objects.set(key, { body: data, etag, contentType: fields.get('content-type') ?? (file.type !== '' ? file.type : 'application/octet-stream'), lastModified: new Date(now()), type: 'Normal' })
+    const contentType = fields.get('x-oss-content-type') ?? fields.get('content-type') ?? (file.type !== '' ? file.type : 'application/octet-stream')
+    objects.set(key, { body: data, etag, contentType, lastModified: new Date(now()), type: 'Normal' })
     const status = fields.get('success_action_status')
     if (status === '201') {
       return send(req, res, requestId, 201, xml('PostResponse', [['Bucket', bucket], ['Location', `http://${hostId}/${key}`], ['Key', key], ['ETag', etag]]), { etag })
@@ -625,6 +644,7 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
         throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.')
       }
       authorise(who, op, key, q)
+      if (op.name === 'PutObject') authoriseWriteHeaders(who, key, (name) => { const v = req.headers[name]; return typeof v === 'string' ? v : undefined })
       perform(req, res, requestId, op, key, q, body)
       finish(res.statusCode, 'ok')
     } catch (err) {

@@ -38,7 +38,8 @@
   }
 
   async function refreshListing () {
-    const result = await client.list({ prefix: grant.prefix, delimiter: '/', 'max-keys': 100 })
+    // No delimiter: a form's key is <directory><id>/<file name>, one level down.
+    const result = await client.list({ prefix: grant.prefix, 'max-keys': 100 })
     const ul = $('listing')
     ul.replaceChildren()
     for (const o of result.objects || []) {
@@ -69,8 +70,9 @@
     }
   }
 
-  // A signed PostObject form: the fields as returned, then the file, last. OSS substitutes
-  // ${filename} in the key and enforces the policy (directory, size, expiry).
+  // A signed PostObject form: the fields as returned, then the file, last. The service
+  // picks the key (the directory, a random id, the file's name) and OSS enforces the
+  // policy (that key, written once, size, expiry).
   async function formUpload () {
     const file = $('file').files[0]
     if (!file) {
@@ -79,7 +81,7 @@
     }
     status('Signing a form …')
     try {
-      const { url, fields, keyPrefix } = await postJson('/uploads/form', {}, token)
+      const { url, fields } = await postJson('/uploads/form', { fileName: file.name }, token)
       const form = new FormData()
       for (const [name, value] of Object.entries(fields)) form.append(name, value)
       form.append('file', file)
@@ -90,7 +92,7 @@
         status('Denied: the form upload failed with ' + (code ? code[1] : res.status), 'denied')
         return
       }
-      status('Uploaded ' + keyPrefix + file.name + ' with a signed form', 'ok')
+      status('Uploaded ' + fields.key + ' with a signed form', 'ok')
       await refreshListing()
     } catch (err) {
       status('Form upload failed: ' + ossError(err), 'denied')

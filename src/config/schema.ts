@@ -45,7 +45,13 @@ export const SigningSchema = Type.Object({
   /** Lifetime of a signed form or URL. */
   expiresSeconds: Type.Integer({ minimum: 60, maximum: 3600, default: 600 }),
   /** Allow-list of Content-Types; absent = any. */
-  contentTypes: Type.Optional(Type.Array(Type.String({ pattern: MEDIA_TYPE }), { minItems: 1, maxItems: 32, uniqueItems: true }))
+  contentTypes: Type.Optional(Type.Array(Type.String({ pattern: MEDIA_TYPE }), { minItems: 1, maxItems: 32, uniqueItems: true })),
+  /**
+   * Who names a form's key. `unique`: the service, `<directory><random id>/<fileName>`,
+   * pinned with eq and x-oss-forbid-overwrite (one form, one object, once; PUT URLs
+   * cannot overwrite either). `caller`: the caller, anywhere in its directory.
+   */
+  keys: Type.Union([Type.Literal('unique'), Type.Literal('caller')], { default: 'unique', description: '"unique" (the service picks each form\'s key; nothing is overwritten) or "caller"' })
 }, { additionalProperties: false })
 
 export const GrantSchema = Type.Object({
