@@ -22,6 +22,8 @@ import { checkObjectKey, directoryTarget, uniqueKey, type KeyTarget } from './gr
 import { signingPolicy, signingSessionName } from './policy/signing.js'
 import type { Caller } from './auth/caller.js'
 import { bucketUrl, presignUrl, signPostForm } from './alicloud/oss-signing.js'
+import { callbackParameter } from './alicloud/oss-callback.js'
+import { CALLBACK_GRACE_SECONDS, callerHash, issueTicket } from './grants/upload-ticket.js'
 import type { CredentialOrder, CredentialSource } from './credential-source.js'
 import { ossEndpoint } from './vend.js'
 
@@ -64,6 +66,8 @@ export interface SignerDeps {
   now: () => number
   /** The random segment of a `keys: unique` form's key (default: 128 random bits as hex). */
   randomId?: () => string
+  /** Each callback grant's forward secret (prepare.ts), which signs the form's ticket. */
+  callbackSecrets?: ReadonlyMap<string, Buffer>
 }
 
 /** The cache key of a grant's signing credential: everything that shapes it, the shift included. */
@@ -124,6 +128,22 @@ export function createSigner (deps: SignerDeps): Signer {
         throw new ContentTypeNotAllowed()
       }
       const { credentials, fromCache } = await source.obtain(orders.get(grant.name) as CredentialOrder)
+      const issuedAt = Math.floor(now() / 1000)
+      let callback: string | undefined
+      if (signing.callback !== undefined) {
+        const secret = deps.callbackSecrets?.get(grant.name)
+        // Fail closed: prepare.ts guarantees the secret; without it no form is signed.
+        if (secret === undefined) throw new Error(`grant ${grant.name}: no callback secret`)
+        const ticket = issueTicket(secret, {
+          g: grant.name,
+          c: callerHash(caller.issuer, caller.subject),
+          k: target.kind === 'exact' ? target.key : target.prefix,
+          x: target.kind,
+          e: issuedAt + signing.expiresSeconds + CALLBACK_GRACE_SECONDS,
+          n: randomId()
+        })
+        callback = callbackParameter(signing.callback.url, ticket)
+      }
       const signed = signPostForm({
         credentials,
         bucket: grant.bucket,
@@ -133,7 +153,8 @@ export function createSigner (deps: SignerDeps): Signer {
         contentType: req.contentType,
         contentTypes: signing.contentTypes,
         forbidOverwrite: unique,
-        now: now(),
+        callback,
+        now: issuedAt * 1000,
         expiresSeconds: signing.expiresSeconds
       })
       return {

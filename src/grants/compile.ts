@@ -57,11 +57,29 @@ export function signingProblem (grant: GrantConfig, minRemainingSeconds: number)
   const s = grant.signing
   if (s === undefined) return undefined
   if (!grant.actions.includes('write') && !grant.actions.includes('read')) return 'signing: needs the read or write action'
+  if (s.callback !== undefined) {
+    if (!grant.actions.includes('write')) return 'signing.callback: needs the write action (callbacks follow form uploads)'
+    for (const field of ['url', 'forwardUrl'] as const) {
+      if (!isHttpsOrLoopback(s.callback[field])) return `signing.callback.${field}: must be https (plain http only on a loopback address, for development)`
+    }
+  }
   const needed = s.expiresSeconds + minRemainingSeconds + MIN_USABLE_SECONDS
   if (grant.durationSeconds < needed) {
     return `durationSeconds: must be at least signing.expiresSeconds + cache.minRemainingSeconds + ${MIN_USABLE_SECONDS} (${needed}) for signed uploads`
   }
   return undefined
+}
+
+/** https, or http to a loopback address (a development stack on one machine). */
+export function isHttpsOrLoopback (url: string): boolean {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return false
+  }
+  if (u.protocol === 'https:') return true
+  return u.protocol === 'http:' && (u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname))
 }
 
 function refuse (problem: string): never {

@@ -9,6 +9,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Issued } from '../vend.js'
 import type { Caller } from '../auth/verifier.js'
 import type { SignedFormResult, SignedUrlResult } from '../sign.js'
+import type { CompletedUpload } from '../callback.js'
 import { stsTime } from '../core/index.js'
 import { auditLogger } from './logger.js'
 import { sinkOf } from './log-sink.js'
@@ -22,6 +23,8 @@ export interface Audit {
   /** A signed upload form or URL: what it allows, never its signature, policy or token. */
   uploadSigned (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult): Promise<void> | undefined
   uploadRefused (request: FastifyRequest, caller: Caller | null, statusCode: number, code: string): void
+  /** A verified upload callback: what landed and for whom (the caller's hashed id), and whether the app got it. */
+  uploadCompleted (request: FastifyRequest, event: CompletedUpload, delivered: boolean): Promise<void> | undefined
 }
 
 export function createAudit (logger: FastifyBaseLogger): Audit {
@@ -62,6 +65,20 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
         expiration: stsTime(signed.expiration),
         fromCache: signed.fromCache
       }, 'upload signed')
+      return sink?.written()
+    },
+    uploadCompleted (request, event, delivered) {
+      log.info({
+        event: 'upload.completed',
+        requestId: request.id,
+        grant: event.grant,
+        caller: event.caller,
+        key: event.key,
+        size: event.size,
+        contentType: event.contentType,
+        etag: event.etag,
+        delivered
+      }, 'upload completed')
       return sink?.written()
     },
     uploadRefused (request, caller, statusCode, code) {

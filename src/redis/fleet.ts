@@ -15,6 +15,7 @@ import { createRedisBuckets, type Buckets } from './budget.js'
 import { sharedRateLimitStore } from './rate-limit.js'
 import { createSharedCache, type SharedCache } from './shared-cache.js'
 import type { SharedStateSettings } from './settings.js'
+import { createLocalOnce, createRedisOnce, type OnceStore } from './once.js'
 
 /** How long start-up waits for the first connection before serving from local state. */
 export const FIRST_CONNECTION_MS = 2000
@@ -47,6 +48,8 @@ export interface Fleet {
   callerName: (callerId: string) => string
   /** A rate-limit store for one caller surface: each surface keeps its own per-caller count, for the whole fleet. */
   rateLimitStore: (surface: string) => FastifyRateLimitStoreCtor
+  /** Fleet-wide "first claim wins" (upload-callback tickets). */
+  once: OnceStore
 }
 
 export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
@@ -73,6 +76,7 @@ export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
     callerName: (id) => cipher.name('u', id),
     rateLimitStore: (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: error }),
     buckets: createRedisBuckets(redis),
+    once: createRedisOnce(redis, (n) => cipher.name('once', n), createLocalOnce({ now }), error),
     shared: createSharedCache({
       redis,
       cipher,

@@ -99,3 +99,9 @@ t.test('addresses and dates', async (t) => {
   t.equal(bucketUrl('https://oss.example.com/base/', 'b-1'), 'https://oss.example.com/base/b-1')
   t.equal(v4Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)), '20260102T030405Z')
 })
+
+t.test('the callback string to sign: the path decoded, the query raw', async (t) => {
+  const { callbackStringToSign } = await import('../../src/alicloud/oss-callback.js')
+  t.equal(callbackStringToSign('/uploads/call%20back?a=b%20c', '{"x":1}'), '/uploads/call back?a=b%20c\n{"x":1}')
+  t.equal(callbackStringToSign('/uploads/callback', ''), '/uploads/callback\n')
+})
