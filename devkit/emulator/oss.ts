@@ -12,7 +12,7 @@
 import { listenLoopback, readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { Response, type FormData } from 'undici'
 import { compilePolicy, type AccessRequest, type Decision } from '../policy/evaluate.js'
 import {
@@ -72,6 +72,10 @@ export interface OssRequestRecord {
 export interface OssEmulator {
   /** http://127.0.0.1:<port>: what ali-oss takes as `endpoint`. */
   url: string
+  /** Where the emulator serves the public key of its upload callbacks (`x-oss-pub-key-url`). */
+  callbackKeyUrl: string
+  /** The prefix a service's uploads.callbackKeyUrlPrefixes must allow for it. */
+  callbackKeyUrlPrefix: string
   endpoint: string
   bucket: string
   requests: OssRequestRecord[]
@@ -97,6 +101,10 @@ const MAX_PARTS = 10_000
 const CORS_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD']
 const CORS_HEADERS = ['authorization', 'content-type', 'content-md5', 'content-disposition', 'content-encoding', 'cache-control', 'expires', 'range', 'x-oss-*']
 const CORS_EXPOSE = 'ETag, x-oss-request-id, x-oss-version-id'
+/** Where the callback public key is served: a path no bucket-relative key request uses here. */
+const CALLBACK_KEY_PATH = '/-/oss-emulator/callback_pub_key_v1.pem'
+/** OSS waits this long for the app server's answer to a callback. */
+const CALLBACK_TIMEOUT_MS = 5000
 const LOOPBACK_HOST = /^(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|\[[0-9a-f:.]+\])$/i
 
 class OssError {
@@ -183,6 +191,11 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
   const uploads = new Map<string, Upload>()
   const requests: OssRequestRecord[] = []
   const sockets = new Set<Socket>()
+  // Like OSS, callbacks are signed with the emulator's own RSA key; its public key is
+  // served at callbackKeyUrl.
+  const callbackKeys = generateKeyPairSync('rsa', { modulusLength: 1024 })
+  const callbackPublicPem = callbackKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  let callbackKeyUrl = ''
 
   const arn = (key: string | undefined): string => `acs:oss:${region}:${accountId}:${bucket}${key === undefined ? '' : '/' + key}`
 
@@ -583,11 +596,53 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     const etag = `"${md5(data).toString('hex').toUpperCase()}"`
     const contentType = fields.get('x-oss-content-type') ?? fields.get('content-type') ?? (file.type !== '' ? file.type : 'application/octet-stream')
     objects.set(key, { body: data, etag, contentType, lastModified: new Date(now()), type: 'Normal' })
+    const callback = fields.get('callback')
+    if (callback !== undefined) return await performCallback(req, res, requestId, callback, { key, size: data.length, etag, contentType })
     const status = fields.get('success_action_status')
     if (status === '201') {
       return send(req, res, requestId, 201, xml('PostResponse', [['Bucket', bucket], ['Location', `http://${hostId}/${key}`], ['Key', key], ['ETag', etag]]), { etag })
     }
     send(req, res, requestId, status === '200' ? 200 : 204, '', { etag })
+  }
+
+  /**
+   * OSS's upload callback, after the object is stored: the `callback` parameter's body
+   * with its variables filled, posted to callbackUrl, signed (RSA-MD5 over
+   * urldecode(path) + query + "\n" + body, base64 in Authorization, the key's URL base64
+   * in x-oss-pub-key-url). The app server's 200 answer is relayed to the client with
+   * 200; anything else is 203 CallbackFailed (the object stays, as on OSS).
+   */
+  async function performCallback (req: IncomingMessage, res: ServerResponse, requestId: string, param: string, o: { key: string, size: number, etag: string, contentType: string }): Promise<void> {
+    let p: { callbackUrl?: unknown, callbackBody?: unknown, callbackBodyType?: unknown }
+    try {
+      p = JSON.parse(Buffer.from(param, 'base64').toString('utf8'))
+    } catch {
+      throw new OssError(400, 'InvalidArgument', 'The callback parameter is not valid base64 JSON.')
+    }
+    if (typeof p.callbackUrl !== 'string' || typeof p.callbackBody !== 'string') throw new OssError(400, 'InvalidArgument', 'callbackUrl and callbackBody are required.')
+    const json = p.callbackBodyType === 'application/json'
+    const values: Record<string, string | number> = { bucket, object: o.key, size: o.size, mimeType: o.contentType, etag: o.etag }
+    const body = p.callbackBody.replace(/\$\{(\w+)\}/g, (m, name: string) => {
+      const v = values[name]
+      if (v === undefined) return m
+      return json ? (typeof v === 'number' ? String(v) : JSON.stringify(v)) : encodeURIComponent(String(v))
+    })
+    const target = new URL(p.callbackUrl)
+    const toSign = `${decodeURIComponent(target.pathname)}${target.search}\n${body}`
+    const authorization = createSign('RSA-MD5').update(toSign, 'utf8').sign(callbackKeys.privateKey).toString('base64')
+    try {
+      const answer = await fetch(target, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': json ? 'application/json' : 'application/x-www-form-urlencoded', authorization, 'x-oss-pub-key-url': Buffer.from(callbackKeyUrl).toString('base64') },
+        signal: AbortSignal.timeout(CALLBACK_TIMEOUT_MS),
+        redirect: 'error'
+      })
+      const text = await answer.text()
+      if (answer.status === 200) return send(req, res, requestId, 200, text, { etag: o.etag, 'content-type': answer.headers.get('content-type') ?? 'application/json' })
+    } catch {}
+    const err = new OssError(203, 'CallbackFailed', 'Response body is not valid json format.')
+    sendError(req, res, requestId, err)
   }
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -602,6 +657,11 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
       record.status = status
       record.outcome = outcome
       opts.logger?.debug({ requestId, method, operation: record.operation, outcome }, 'oss emulator')
+    }
+    if (method === 'GET' && path === CALLBACK_KEY_PATH) {
+      record.operation = 'CallbackPublicKey'
+      send(req, res, requestId, 200, callbackPublicPem, { 'content-type': 'application/x-pem-file' })
+      return finish(200, 'ok')
     }
     if (method === 'OPTIONS') {
       record.operation = 'Preflight'
@@ -661,10 +721,13 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     })
   })
   const url = await listenLoopback(server, opts.port ?? 0, sockets)
+  callbackKeyUrl = `${url}${CALLBACK_KEY_PATH}`
   let closed = false
 
   return {
     url,
+    callbackKeyUrl,
+    callbackKeyUrlPrefix: `${url}${CALLBACK_KEY_PATH.slice(0, CALLBACK_KEY_PATH.lastIndexOf('/') + 1)}`,
     endpoint: url,
     bucket,
     requests,

@@ -7,6 +7,8 @@ import OSS from 'ali-oss'
 import { startOssEmulator, type OssEmulator } from '../../emulator/oss.js'
 import { presignUrl, signPostForm } from '../../../src/alicloud/oss-signing.js'
 import { directoryTarget, type KeyTarget } from '../../../src/grants/object-keys.js'
+import { callbackParameter, createCallbackVerifier } from '../../../src/alicloud/oss-callback.js'
+import { createServer } from 'node:http'
 
 const BUCKET = 'oss-test'
 const ROLE = 'acs:ram::1234567890123456:role/oss-upload'
@@ -127,6 +129,45 @@ t.test('x-oss-forbid-overwrite: a key that exists is refused with 409, whether t
   t.equal((await fetch(put.url, { method: 'PUT', headers: put.headers, body: 'put' })).status, 409, 'a PUT URL signed with it cannot overwrite')
   t.equal((await fetch(put.url, { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'put' })).status, 403, 'nor drop the signed header')
   t.equal(s.oss.object(`${DIR}once.txt`)?.body.toString(), 'first')
+})
+
+t.test('callbacks: OSS posts a signed callback after the upload and relays the app\'s answer', async (t) => {
+  const s = await setup(t)
+  const verifier = createCallbackVerifier({ allowedPrefixes: [s.oss.callbackKeyUrlPrefix] })
+  const received: Array<{ verdict: string, body: string }> = []
+  let answer = 200
+  const app = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8')
+      const header = (n: string) => typeof req.headers[n] === 'string' ? req.headers[n] as string : undefined
+      verifier.verify({ url: req.url ?? '/', authorization: header('authorization'), pubKeyUrl: header('x-oss-pub-key-url'), body }).then((verdict) => {
+        received.push({ verdict, body })
+        res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify({ seen: JSON.parse(body).object }))
+      }, () => res.writeHead(500).end())
+    })
+  })
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => app.close(() => resolve())))
+  const port = (app.address() as { port: number }).port
+  const callback = callbackParameter(`http://127.0.0.1:${port}/uploads/callback?x=1`, 'tkt.abc')
+  const f = signPostForm({ credentials, bucket: BUCKET, region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}cb.txt` }, maxBytes: 10, forbidOverwrite: true, callback, now: s.now(), expiresSeconds: EXPIRES })
+  const res = await post(s, f.fields, { data: 'hello', type: 'text/plain' })
+  t.equal(res.status, 200, res.body)
+  t.same(JSON.parse(res.body), { seen: `${DIR}cb.txt` }, 'the app\'s answer, relayed')
+  t.equal(received.length, 1)
+  t.equal(received[0]?.verdict, 'ok', 'signed as OSS signs, verified with the served key')
+  t.same(JSON.parse(received[0]!.body), { bucket: BUCKET, object: `${DIR}cb.txt`, size: 5, mimeType: 'text/plain', etag: s.oss.object(`${DIR}cb.txt`)?.etag, ticket: 'tkt.abc' })
+  const again = await post(s, f.fields, { data: 'again' })
+  t.same([again.status, again.code], [409, 'FileAlreadyExists'], 'the same form again: refused before any callback')
+  t.equal(received.length, 1)
+
+  answer = 500
+  const g = signPostForm({ credentials, bucket: BUCKET, region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}cb2.txt` }, maxBytes: 10, callback, now: s.now(), expiresSeconds: EXPIRES })
+  const failed = await post(s, g.fields)
+  t.same([failed.status, failed.code], [203, 'CallbackFailed'], 'the app failed: 203, as OSS answers')
+  t.ok(s.oss.object(`${DIR}cb2.txt`) !== undefined, 'the object stays')
 })
 
 t.test('expiry: the policy, then the credential behind it', async (t) => {
