@@ -87,12 +87,22 @@
       form.append('file', file)
       const res = await fetch(url, { method: 'POST', body: form })
       const text = await res.text()
-      if (res.status !== 201) {
+      // With a callback, OSS answers 200 with what the app server said (through the service).
+      if (res.status !== 201 && res.status !== 200) {
         const code = /<Code>([^<]+)<\/Code>/.exec(text)
         status('Denied: the form upload failed with ' + (code ? code[1] : res.status), 'denied')
         return
       }
-      status('Uploaded ' + fields.key + ' with a signed form', 'ok')
+      let answer = ''
+      if (res.status === 200) {
+        try {
+          const app = JSON.parse(text)
+          answer = '; the app answered: ' + (typeof app.message === 'string' ? app.message : JSON.stringify(app))
+        } catch {
+          answer = '; the app\'s answer was not JSON'
+        }
+      }
+      status('Uploaded ' + fields.key + ' with a signed form' + answer, 'ok')
       await refreshListing()
     } catch (err) {
       status('Form upload failed: ' + ossError(err), 'denied')
