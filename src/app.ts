@@ -17,6 +17,10 @@ import callerSurface from './http/caller-surface.js'
 import { credentialsRoutes } from './http/credentials/route.js'
 import { uploadsRoutes } from './http/uploads/route.js'
 import { grantsRoutes } from './http/grants/route.js'
+import callbackRoute from './http/uploads/callback.js'
+import { createCallbackHandler, type Forward } from './callback.js'
+import { createCallbackVerifier, type FetchKey } from './alicloud/oss-callback.js'
+import { createLocalOnce } from './redis/once.js'
 import { createVender } from './vend.js'
 import { createSigner } from './sign.js'
 import { createCredentialSource } from './credential-source.js'
@@ -46,6 +50,9 @@ export interface AppDeps {
   credentialReady?: () => boolean
   /** The event-loop delay the caller routes shed load on (tests); default a sampled monitor. */
   eventLoopDelay?: () => number
+  /** Upload callbacks: how OSS's public key is fetched and how events are forwarded (tests); default fetch. */
+  callbackFetchKey?: FetchKey
+  callbackForward?: Forward
 }
 
 declare module 'fastify' {
@@ -124,7 +131,7 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
         }
       }),
       uploadsRoutes({
-        signer: createSigner({ grants, source, now }),
+        signer: createSigner({ grants, source, now, callbackSecrets: prepared.callbackSecrets }),
         onSigned: (request, caller, signed) => {
           countSigned(signed)
           return audit.uploadSigned(request, caller, signed)
@@ -133,5 +140,27 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
       grantsRoutes({ grants })
     ]
   })
+  // OSS's upload callbacks: beside the caller surface (no token, no CORS), only when a
+  // grant asks for them.
+  if (config.grants.some((g) => g.signing?.callback !== undefined)) {
+    await app.register(callbackRoute, {
+      handler: createCallbackHandler({
+        grants: config.grants,
+        secrets: prepared.callbackSecrets,
+        verifier: createCallbackVerifier({ allowedPrefixes: config.uploads.callbackKeyUrlPrefixes, ...(deps.callbackFetchKey !== undefined ? { fetchKey: deps.callbackFetchKey } : {}) }),
+        once: fleet?.once ?? createLocalOnce({ now }),
+        now,
+        ...(deps.callbackForward !== undefined ? { forward: deps.callbackForward } : {}),
+        onRefused: (reason) => {
+          metrics.uploadCallbacks.inc({ outcome: reason === 'replayed' ? 'replayed' : 'refused' })
+          app.log.info({ event: 'upload.callback_refused', reason }, 'upload callback refused')
+        }
+      }),
+      onCompleted: (request, result) => {
+        metrics.uploadCallbacks.inc({ outcome: result.delivered ? 'delivered' : 'undelivered' })
+        return audit.uploadCompleted(request, result.event, result.delivered)
+      }
+    })
+  }
   return app
 }

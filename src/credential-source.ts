@@ -31,6 +31,8 @@ export interface Assumption {
   durationSeconds: number
   roleSessionName: string
   externalId?: string | undefined
+  /** The end user, for ActionTrail (grants[].sourceIdentity). */
+  sourceIdentity?: string | undefined
 }
 
 export interface OrderSpec {
@@ -82,7 +84,8 @@ export function createCredentialSource (opts: CredentialSourceOptions): Credenti
       roleSessionName: spec.assume.roleSessionName,
       durationSeconds: spec.assume.durationSeconds,
       policy: spec.assume.policy,
-      ...(spec.assume.externalId !== undefined ? { externalId: spec.assume.externalId } : {})
+      ...(spec.assume.externalId !== undefined ? { externalId: spec.assume.externalId } : {}),
+      ...(spec.assume.sourceIdentity !== undefined ? { sourceIdentity: spec.assume.sourceIdentity } : {})
     })
     const take = budget === 'fleet'
       ? async () => { await gate?.takeFleet() }

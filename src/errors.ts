@@ -33,10 +33,12 @@ export const errors = {
   ContentTypeNotAllowed: createError('STS_VENDING_CONTENT_TYPE_NOT_ALLOWED', 'The content type is not allowed by this grant', 403),
   OriginNotAllowed: createError('STS_VENDING_ORIGIN_NOT_ALLOWED', 'This origin is not allowed', 403),
   CallerDenied: createError('STS_VENDING_CALLER_DENIED', 'This caller has been denied by the operator', 403),
+  CallbackNotVerified: createError('STS_VENDING_CALLBACK_NOT_VERIFIED', 'The upload callback could not be verified', 403),
   // other 4xx
   NotFound: createError('STS_VENDING_NOT_FOUND', 'Not found', 404),
   MethodNotAllowed: createError('STS_VENDING_METHOD_NOT_ALLOWED', 'Method not allowed', 405),
   NotAcceptable: createError('STS_VENDING_NOT_ACCEPTABLE', 'No acceptable response format', 406),
+  CallbackReplayed: createError('STS_VENDING_CALLBACK_REPLAYED', 'This upload callback was already received', 409),
   RequestTimeout: createError('STS_VENDING_REQUEST_TIMEOUT', 'The request was not received in time', 408),
   BodyTooLarge: createError('STS_VENDING_BODY_TOO_LARGE', 'The request body is too large', 413),
   UnsupportedMediaType: createError('STS_VENDING_UNSUPPORTED_MEDIA_TYPE', 'The request body must be application/json', 415),
@@ -61,7 +63,8 @@ export const errors = {
 export const {
   BadRequest, BadAuthorizationHeader, TokenInQuery, UnknownFormat, MissingToken,
   InvalidToken, GrantNotAllowed, GrantAmbiguous, ClaimNotUsable, PrefixNotAllowed,
-  ActionsNotAllowed, DurationNotAllowed, SigningNotEnabled, KeyNotAllowed, SizeNotAllowed, ContentTypeNotAllowed, OriginNotAllowed, CallerDenied, NotFound, MethodNotAllowed,
+  ActionsNotAllowed, DurationNotAllowed, SigningNotEnabled, KeyNotAllowed, SizeNotAllowed, ContentTypeNotAllowed, OriginNotAllowed, CallerDenied, CallbackNotVerified, NotFound, MethodNotAllowed,
+  CallbackReplayed,
   NotAcceptable, RequestTimeout, BodyTooLarge, UnsupportedMediaType, HeadersTooLarge, RateLimited, CallerBudgetExhausted, Internal,
   UpstreamRejected, UpstreamBadResponse, UpstreamUnavailable, UpstreamThrottled, StsBudgetExhausted,
   CircuitOpen, KeysUnavailable, ShuttingDown, Overloaded, UpstreamTimeout

@@ -7,7 +7,7 @@
 import type { Config } from './config/schema.js'
 import { ConfigError } from './config/error.js'
 import { checkEnvironment } from './config/validate.js'
-import { compileGrants, type CompiledGrants } from './grants/compile.js'
+import { compileGrants, isHttpsOrLoopback, type CompiledGrants } from './grants/compile.js'
 import { issuerKeys, type PreparedIssuer } from './auth/issuer-keys.js'
 import { sharedStateSettings, type SharedStateSettings } from './redis/settings.js'
 
@@ -18,7 +18,12 @@ export interface Prepared {
   readonly issuers: readonly PreparedIssuer[]
   /** Redis and the fleet's keys and budget; undefined without `redis`. */
   readonly fleet: SharedStateSettings | undefined
+  /** Each callback grant's forward secret (signing.callback.forwardSecretEnv): signs tickets and forwarded events. */
+  readonly callbackSecrets: ReadonlyMap<string, Buffer>
 }
+
+/** A forwarded event's HMAC key must be at least this long (the HMAC's own block of safety). */
+export const CALLBACK_SECRET_MIN_BYTES = 32
 
 export type Environment = Readonly<Record<string, string | undefined>>
 
@@ -44,5 +49,24 @@ function settle (config: Config, env: Environment | undefined): Prepared {
   const issuers = config.issuers.flatMap((issuer, i) => env === undefined && issuer.secretEnv !== undefined
     ? []
     : [{ config: issuer, keys: issuerKeys(issuer, `issuers[${i}]`, env ?? {}, config.server.requestTimeoutMs) }])
-  return { config, grants, issuers, fleet: env === undefined ? undefined : sharedStateSettings(config, env) }
+  for (const [i, prefix] of config.uploads.callbackKeyUrlPrefixes.entries()) {
+    if (!isHttpsOrLoopback(prefix)) throw new ConfigError(`config: uploads.callbackKeyUrlPrefixes[${i}]: must be https (plain http only on a loopback address, for development)`)
+  }
+  return { config, grants, issuers, fleet: env === undefined ? undefined : sharedStateSettings(config, env), callbackSecrets: callbackSecrets(config, env) }
+}
+
+function callbackSecrets (config: Config, env: Environment | undefined): ReadonlyMap<string, Buffer> {
+  const out = new Map<string, Buffer>()
+  if (env === undefined) return out
+  for (const [i, g] of config.grants.entries()) {
+    const name = g.signing?.callback?.forwardSecretEnv
+    if (name === undefined) continue
+    const value = env[name]
+    const secret = Buffer.from(value ?? '', 'utf8')
+    if (secret.length < CALLBACK_SECRET_MIN_BYTES) {
+      throw new ConfigError(`config: grants[${i}].signing.callback.forwardSecretEnv: the environment variable ${name} must hold at least ${CALLBACK_SECRET_MIN_BYTES} bytes${value === undefined ? ' (it is not set)' : ''}`)
+    }
+    out.set(g.name, secret)
+  }
+  return out
 }

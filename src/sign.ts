@@ -11,21 +11,23 @@
 // moved `expiresSeconds` earlier (credential-source.ts): the one margin rule then means
 // "refresh while expiresSeconds + margin are left", and the fleet makes one AssumeRole
 // per grant per lifetime.
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { GrantConfig } from './config/schema.js'
 import {
   BadRequest, ContentTypeNotAllowed, explained, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed
 } from './errors.js'
 import { resolveGrant } from './grants/resolve.js'
 import type { CompiledGrants } from './grants/compile.js'
-import { checkObjectKey, directoryTarget, type KeyTarget } from './grants/object-keys.js'
+import { checkObjectKey, directoryTarget, uniqueKey, type KeyTarget } from './grants/object-keys.js'
 import { signingPolicy, signingSessionName } from './policy/signing.js'
 import type { Caller } from './auth/caller.js'
 import { bucketUrl, presignUrl, signPostForm } from './alicloud/oss-signing.js'
+import { callbackParameter } from './alicloud/oss-callback.js'
+import { CALLBACK_GRACE_SECONDS, callerHash, issueTicket } from './grants/upload-ticket.js'
 import type { CredentialOrder, CredentialSource } from './credential-source.js'
 import { ossEndpoint } from './vend.js'
 
-export interface FormRequest { grant?: string, key?: string, contentType?: string, maxBytes?: number }
+export interface FormRequest { grant?: string, key?: string, fileName?: string, contentType?: string, maxBytes?: number }
 export interface UrlRequest { grant?: string, key: string, method: 'GET' | 'PUT', contentType?: string }
 
 interface SignedCommon {
@@ -61,17 +63,22 @@ export interface SignerDeps {
   grants: CompiledGrants
   source: CredentialSource
   now: () => number
+  /** The random segment of a `keys: unique` form's key (default: 128 random bits as hex). */
+  randomId?: () => string
+  /** Each callback grant's forward secret (prepare.ts), which signs the form's ticket. */
+  callbackSecrets?: ReadonlyMap<string, Buffer>
 }
 
 /** The cache key of a grant's signing credential: everything that shapes it, the shift included. */
-export function signingCacheKey (grant: GrantConfig, policy: string, roleSessionName: string, expiresSeconds: number): string {
-  return 'sign:' + createHash('sha256')
-    .update(JSON.stringify([grant.roleArn, policy, grant.durationSeconds, roleSessionName, grant.externalId ?? null, expiresSeconds]))
-    .digest('base64url')
+export function signingCacheKey (grant: GrantConfig, policy: string, roleSessionName: string, expiresSeconds: number, sourceIdentity?: string): string {
+  const shape: unknown[] = [grant.roleArn, policy, grant.durationSeconds, roleSessionName, grant.externalId ?? null, expiresSeconds]
+  if (sourceIdentity !== undefined) shape.push(sourceIdentity)
+  return 'sign:' + createHash('sha256').update(JSON.stringify(shape)).digest('base64url')
 }
 
 export function createSigner (deps: SignerDeps): Signer {
   const { grants, source, now } = deps
+  const randomId = deps.randomId ?? (() => randomBytes(16).toString('hex'))
   // One order per signing grant, built at start: its policy, session name and cache key
   // are the grant's, whoever asks. compileGrants has refused signing settings that
   // cannot work (grants/compile.ts).
@@ -81,9 +88,13 @@ export function createSigner (deps: SignerDeps): Signer {
     const policy = signingPolicy(g)
     const roleSessionName = signingSessionName(g)
     const expiresSeconds = g.signing.expiresSeconds
+    // The signing credential is the grant's, not a caller's: with grants[].sourceIdentity
+    // it carries the grant's signing name as its SourceIdentity, so a trust policy that
+    // requires one (acs:SourceIdentity) admits it; the caller is named by upload.signed.
+    const sourceIdentity = g.sourceIdentity !== undefined ? roleSessionName : undefined
     orders.set(g.name, source.order({
-      key: signingCacheKey(g, policy, roleSessionName, expiresSeconds),
-      assume: { roleArn: g.roleArn, policy, durationSeconds: g.durationSeconds, roleSessionName, externalId: g.externalId },
+      key: signingCacheKey(g, policy, roleSessionName, expiresSeconds, sourceIdentity),
+      assume: { roleArn: g.roleArn, policy, durationSeconds: g.durationSeconds, roleSessionName, externalId: g.externalId, sourceIdentity },
       budget: 'fleet',
       shiftSeconds: expiresSeconds
     }))
@@ -99,8 +110,16 @@ export function createSigner (deps: SignerDeps): Signer {
   return {
     async form (caller, req) {
       const { grant, directory, signing } = resolve(caller, req.grant, 'write')
-      let target: KeyTarget | undefined = directoryTarget(directory)
-      if (req.key !== undefined) target = checkObjectKey(directory, req.key, true)
+      const unique = signing.keys === 'unique'
+      let target: KeyTarget | undefined
+      if (unique) {
+        // The service names the key, so a form is one object, written once.
+        if (req.key !== undefined) throw explained(new KeyNotAllowed(), 'this grant names each upload\'s key itself; send fileName instead')
+        target = uniqueKey(directory, randomId(), req.fileName)
+      } else {
+        if (req.fileName !== undefined) throw new BadRequest('fileName applies to grants whose signing.keys is unique; name the key instead')
+        target = req.key !== undefined ? checkObjectKey(directory, req.key, true) : directoryTarget(directory)
+      }
       if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
       const maxBytes = req.maxBytes ?? signing.maxBytes
       if (maxBytes > signing.maxBytes) throw new SizeNotAllowed()
@@ -108,6 +127,22 @@ export function createSigner (deps: SignerDeps): Signer {
         throw new ContentTypeNotAllowed()
       }
       const { credentials, fromCache } = await source.obtain(orders.get(grant.name) as CredentialOrder)
+      const issuedAt = Math.floor(now() / 1000)
+      let callback: string | undefined
+      if (signing.callback !== undefined) {
+        const secret = deps.callbackSecrets?.get(grant.name)
+        // Fail closed: prepare.ts guarantees the secret; without it no form is signed.
+        if (secret === undefined) throw new Error(`grant ${grant.name}: no callback secret`)
+        const ticket = issueTicket(secret, {
+          g: grant.name,
+          c: callerHash(caller.issuer, caller.subject),
+          k: target.kind === 'exact' ? target.key : target.prefix,
+          x: target.kind,
+          e: issuedAt + signing.expiresSeconds + CALLBACK_GRACE_SECONDS,
+          n: randomId()
+        })
+        callback = callbackParameter(signing.callback.url, ticket)
+      }
       const signed = signPostForm({
         credentials,
         bucket: grant.bucket,
@@ -116,7 +151,9 @@ export function createSigner (deps: SignerDeps): Signer {
         maxBytes,
         contentType: req.contentType,
         contentTypes: signing.contentTypes,
-        now: now(),
+        forbidOverwrite: unique,
+        callback,
+        now: issuedAt * 1000,
         expiresSeconds: signing.expiresSeconds
       })
       return {
@@ -154,6 +191,7 @@ export function createSigner (deps: SignerDeps): Signer {
         key: target.key,
         method: req.method,
         contentType,
+        forbidOverwrite: req.method === 'PUT' && signing.keys === 'unique',
         now: now(),
         expiresSeconds: signing.expiresSeconds
       })

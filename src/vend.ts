@@ -82,7 +82,7 @@ export function createVender (deps: VenderDeps): Vender {
     const grant = resolved.grant
     const sessionName = roleSessionName(caller.subject, caller.issuer)
     // The policy was built, serialised and size-checked by resolveGrant.
-    const assume = { roleArn: grant.roleArn, policy: resolved.policy, durationSeconds: resolved.durationSeconds, roleSessionName: sessionName, externalId: grant.externalId }
+    const assume = { roleArn: grant.roleArn, policy: resolved.policy, durationSeconds: resolved.durationSeconds, roleSessionName: sessionName, externalId: grant.externalId, sourceIdentity: resolved.sourceIdentity }
     const order = source.order({ key: cacheKey(assume), assume, budget: { callerId: `${caller.issuer}\n${caller.subject}` } })
     Object.freeze(resolved.actions)
     return Object.freeze({ resolved: Object.freeze(resolved), sessionName, order })

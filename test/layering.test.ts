@@ -23,7 +23,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['policy', 'grants'], // the pure core: session policies, grant compilation and resolution
   ['auth', 'cache', 'alicloud'], // adapters: tokens and keys, the in-process cache, the SDK
   ['redis'], // shared state: the second cache level, the fleet's budgets, built on cache/ and alicloud/ types
-  ['credential-source.ts', 'vend.ts', 'sign.ts', 'prepare.ts'], // the use cases, the one source of credentials, the one preparation step
+  ['credential-source.ts', 'vend.ts', 'sign.ts', 'callback.ts', 'prepare.ts'], // the use cases, the one source of credentials, the one preparation step
   ['http', 'observability'], // the HTTP surface; metrics, audit, logger
   ['app.ts'], // the composition root
   ['server.ts', 'cli.ts', 'cli'] // process shells and CLI commands

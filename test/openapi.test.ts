@@ -133,7 +133,11 @@ t.test('formats and media types', async (t) => {
 })
 
 t.test('documented routes are the registered routes', async (t) => {
-  const h = await build(t)
+  // With a callback grant, so that POST /uploads/callback (registered only then) is there.
+  const h = await build(t, {
+    env: { UPLOAD_WEBHOOK_SECRET: 'x'.repeat(32) },
+    config: (base) => ({ ...base, grants: (base.grants as Array<Record<string, unknown>>).map((g) => ({ ...g, signing: { callback: { url: 'https://sts.example.com/uploads/callback', forwardUrl: 'https://app.example.com/landed', forwardSecretEnv: 'UPLOAD_WEBHOOK_SECRET' } } })) })
+  })
   const documented = Object.entries<Record<string, unknown>>(document.paths)
     .flatMap(([path, item]) => Object.keys(item).filter((k) => k !== 'parameters').map((m) => `${m.toUpperCase()} ${path}`))
     .sort()

@@ -17,9 +17,9 @@ const issuer = createDevIssuer()
 const base = baseConfig(issuer, 'http://127.0.0.1:1')
 const grant = (base.grants as Array<Record<string, unknown>>)[0]!
 
-function setup (durationSeconds = 3600, expiresSeconds = 600) {
+function setup (durationSeconds = 3600, expiresSeconds = 600, extra: { signing?: Record<string, unknown>, grant?: Record<string, unknown> } = {}) {
   let clock = Date.UTC(2026, 10, 30, 6, 0, 0)
-  const config = parseConfig({ ...base, grants: [{ ...grant, durationSeconds, signing: { maxBytes: 10, expiresSeconds } }] })
+  const config = parseConfig({ ...base, grants: [{ ...grant, durationSeconds, ...extra.grant, signing: { maxBytes: 10, expiresSeconds, ...extra.signing } }] })
   const calls: AssumeRoleInput[] = []
   const upstream: Upstream = {
     async assumeRole (input) {
@@ -41,7 +41,7 @@ t.test('one credential per grant for every caller; refreshed at expiresSeconds +
   const s = setup()
   const margin = s.config.cache.minRemainingSeconds
   const first = await s.signer.form(caller('alice'), {})
-  t.equal(first.keyPrefix, `${DIR}alice/`)
+  t.match(first.keyPrefix, new RegExp(`^${DIR}alice/[0-9a-f]{32}/upload$`), 'keys: unique (the default) names the key')
   for (let i = 0; i < 50; i++) await s.signer.url(caller(`u${i}`), { key: `${DIR}u${i}/f`, method: 'PUT' })
   t.equal(s.calls.length, 1, '51 callers, one AssumeRole')
   t.strictSame(s.calls[0], { roleArn: grant.roleArn, roleSessionName: 'sign@uploads', durationSeconds: 3600, policy: signingPolicy(s.config.grants[0]!) })
@@ -71,4 +71,51 @@ t.test('a grant whose credentials cannot outlive its forms is refused at start',
   // 600 s of form + 1200 s of cache margin + 300 s of usable time
   t.throws(() => setup(2099), /durationSeconds: must be at least .* \(2100\)/)
   t.doesNotThrow(() => setup(2100))
+})
+
+const policyOf = (fields: Record<string, string>): { conditions: unknown[] } => JSON.parse(Buffer.from(fields.policy as string, 'base64').toString('utf8'))
+
+t.test('keys: unique (the default): two forms, two keys, each pinned with eq and x-oss-forbid-overwrite', async (t) => {
+  const s = setup()
+  const a = await s.signer.form(caller('alice'), {})
+  const b = await s.signer.form(caller('alice'), { fileName: 'C:\\fakepath\\holiday photo (1).png' })
+  t.not(a.fields.key, b.fields.key)
+  t.match(a.fields.key, new RegExp(`^${DIR}alice/[0-9a-f]{32}/upload$`))
+  t.match(b.fields.key, new RegExp(`^${DIR}alice/[0-9a-f]{32}/holiday_photo_1_.png$`), 'the file name sanitised into one safe segment')
+  for (const f of [a, b]) {
+    t.equal(f.keyPrefix, f.fields.key)
+    t.equal(f.fields['x-oss-forbid-overwrite'], 'true')
+    const conditions = policyOf(f.fields).conditions
+    t.ok(conditions.some((c) => JSON.stringify(c) === JSON.stringify(['eq', '$key', f.fields.key])), 'the key pinned with eq')
+    t.ok(conditions.some((c) => JSON.stringify(c) === JSON.stringify(['eq', '$x-oss-forbid-overwrite', 'true'])), 'no overwrite, pinned')
+    t.notOk(conditions.some((c) => Array.isArray(c) && c[0] === 'starts-with'), 'no prefix condition')
+  }
+  await t.rejects(s.signer.form(caller('alice'), { key: `${DIR}alice/x` }), { code: 'STS_VENDING_KEY_NOT_ALLOWED' }, 'the caller cannot name the key')
+  const put = await s.signer.url(caller('alice'), { key: `${DIR}alice/x`, method: 'PUT' })
+  t.strictSame(put.headers, { 'Content-Type': 'application/octet-stream', 'x-oss-forbid-overwrite': 'true' }, 'a PUT URL cannot overwrite either')
+  t.strictSame((await s.signer.url(caller('alice'), { key: `${DIR}alice/x`, method: 'GET' })).headers, {})
+})
+
+t.test('keys: caller keeps the caller\'s keys and refuses path tricks before signing', async (t) => {
+  const s = setup(3600, 600, { signing: { keys: 'caller' } })
+  const f = await s.signer.form(caller('alice'), {})
+  t.equal(f.keyPrefix, `${DIR}alice/`)
+  t.notOk('x-oss-forbid-overwrite' in f.fields)
+  await t.rejects(s.signer.form(caller('alice'), { fileName: 'a.png' }), { code: 'STS_VENDING_BAD_REQUEST' }, 'fileName belongs to unique keys')
+  const refused: Array<[string, string]> = [
+    ['a .. segment', `${DIR}alice/../bob/x`],
+    ['a . segment', `${DIR}alice/./x`],
+    ['an empty segment', `${DIR}alice//x`],
+    ['a control character', `${DIR}alice/a\u0000b`],
+    ['a tab', `${DIR}alice/a\tb`],
+    ['a .. stem before the placeholder', `${DIR}alice/..` + '$' + '{filename}']
+  ]
+  for (const [desc, key] of refused) await t.rejects(s.signer.form(caller('alice'), { key }), { code: 'STS_VENDING_KEY_NOT_ALLOWED' }, desc)
+  t.equal(s.calls.length, 1, 'no refusal reached STS')
+})
+
+t.test('sourceIdentity: the grant\'s signing credential carries sign@<grant>', async (t) => {
+  const s = setup(3600, 600, { grant: { sourceIdentity: '{sub}' } })
+  await s.signer.form(caller('alice'), {})
+  t.equal(s.calls[0]?.sourceIdentity, 'sign@uploads')
 })

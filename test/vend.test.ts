@@ -11,11 +11,11 @@ import type { Caller } from '../src/auth/caller.js'
 
 const ROLE = 'acs:ram::1234567890123456:role/uploads'
 
-function setup (opts: { validSeconds?: number, gate?: boolean } = {}): { vender: ReturnType<typeof createVender>, calls: AssumeRoleInput[], gateTakes: string[], clock: { now: number } } {
+function setup (opts: { validSeconds?: number, gate?: boolean, grant?: Record<string, unknown> } = {}): { vender: ReturnType<typeof createVender>, calls: AssumeRoleInput[], gateTakes: string[], clock: { now: number } } {
   const clock = { now: Date.UTC(2026, 10, 30, 8, 0, 0) }
   const config = parseConfig({
     issuers: [{ name: 'app', issuer: 'https://idp.example.com', audience: 'sts-vending', jwksUri: 'https://idp.example.com/jwks.json', algorithms: ['RS256'] }],
-    grants: [{ name: 'uploads', issuers: ['app'], roleArn: ROLE, bucket: 'oss-test', region: 'cn-hangzhou', prefix: 'users/{sub}/', actions: ['list', 'read', 'write'], durationSeconds: 3600 }]
+    grants: [{ name: 'uploads', issuers: ['app'], roleArn: ROLE, bucket: 'oss-test', region: 'cn-hangzhou', prefix: 'users/{sub}/', actions: ['list', 'read', 'write'], durationSeconds: 3600, ...opts.grant }]
   })
   const calls: AssumeRoleInput[] = []
   const gateTakes: string[] = []
@@ -60,6 +60,33 @@ t.test('the second request of a caller is a cache hit; another caller or another
   const narrowed = await vender.vend(alice, { prefix: 'users/alice/photos/', actions: ['write'] })
   t.same([narrowed.prefix, narrowed.actions, narrowed.fromCache], ['users/alice/photos/', ['write'], false])
   t.equal(calls.length, 3, 'each distinct session policy is its own AssumeRole')
+})
+
+t.test('sourceIdentity: the AssumeRole for alice carries SourceIdentity=alice, and it is part of the cache key', async (t) => {
+  const { vender, calls } = setup({ grant: { sourceIdentity: '{sub}' } })
+  await vender.vend(alice, {})
+  t.equal(calls[0]?.sourceIdentity, 'alice')
+  await vender.vend(bob, {})
+  t.equal(calls[1]?.sourceIdentity, 'bob')
+  t.equal((await vender.vend(alice, {})).fromCache, true, 'the same caller hits the cache')
+
+  const templated = setup({ grant: { sourceIdentity: 'app.{sub:sha256}@{issuer}' } })
+  await templated.vender.vend(alice, {})
+  t.match(templated.calls[0]?.sourceIdentity, /^app\.[0-9a-f]{32}@app$/)
+
+  const plain = setup()
+  await plain.vender.vend(alice, {})
+  t.equal(plain.calls[0]?.sourceIdentity, undefined, 'no SourceIdentity unless the grant names one')
+})
+
+t.test('sourceIdentity: a claim that cannot make one is refused before STS is called', async (t) => {
+  const { vender, calls } = setup({ grant: { sourceIdentity: '{email}' } })
+  await t.rejects(vender.vend(alice, {}), { code: 'STS_VENDING_CLAIM_NOT_USABLE' }, 'claim missing')
+  const spaced: Caller = { issuer: 'app', subject: 'carol', claims: { sub: 'carol', email: 'carol smith' } }
+  await t.rejects(vender.vend(spaced, {}), { code: 'STS_VENDING_CLAIM_NOT_USABLE' }, 'a space is outside STS\'s alphabet')
+  const long: Caller = { issuer: 'app', subject: 'dave', claims: { sub: 'dave', email: 'd'.repeat(65) } }
+  await t.rejects(vender.vend(long, {}), { code: 'STS_VENDING_CLAIM_NOT_USABLE' }, 'over 64 characters')
+  t.equal(calls.length, 0)
 })
 
 t.test('refusals happen before the upstream is touched', async (t) => {

@@ -8,6 +8,12 @@
 // pointed at the emulators (one OSS emulator per bucket); the dev issuer and demo page
 // still run, but only the user's issuers' tokens meet the user's grants. Extra origins
 // (`--allow-origin`) join both the service's CORS list and the OSS emulators'.
+//
+// The dev grant's signed forms carry OSS's upload callback: the OSS emulator calls the
+// service back, which verifies it and forwards the event to a stand-in application
+// server (app-server.ts), whose answer the demo page shows.
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from '../../src/app.js'
 import { prepare } from '../../src/prepare.js'
@@ -21,6 +27,19 @@ import { createStaticCredential } from '../../src/alicloud/credentials.js'
 import { createDevIssuer, type DevIssuer } from './issuer.js'
 import { DEV_BUCKET, DEV_REGION, DEV_ROLE_ARN, startEmulators } from './emulators.js'
 import devRoutes from './routes.js'
+import { startDevAppServer, type DevAppServer } from './app-server.js'
+
+/** The env var the dev stack's callback grant reads its forward secret from. */
+export const DEV_WEBHOOK_SECRET_ENV = 'STSV_DEV_UPLOAD_WEBHOOK_SECRET'
+
+/** A free loopback port, known before the service listens (its callback URL is in its config). */
+async function freePort (host: string): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => { probe.once('error', reject); probe.listen(0, host, resolve) })
+  const port = (probe.address() as { port: number }).port
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return port
+}
 
 export interface DevStackOptions {
   host?: string
@@ -47,11 +66,15 @@ export interface DevStack {
   config: Config
   /** True when the config is the user's own (`--config`), not the dev grant. */
   ownConfig: boolean
+  /** The application server the service forwards verified upload events to. */
+  appServer: DevAppServer
   close: () => Promise<void>
 }
 
 /** The dev stack's own config: the dev issuer and one grant on the dev bucket. */
-function devConfig (issuer: DevIssuer, stsUrl: string, ossUrl: string, origins: readonly string[]): Config {
+interface DevCallback { serviceUrl: string, forwardUrl: string, keyUrlPrefix: string }
+
+function devConfig (issuer: DevIssuer, stsUrl: string, ossUrl: string, origins: readonly string[], callback: DevCallback): Config {
   return parseConfig({
     sts: { endpoint: stsUrl },
     issuers: [{ name: 'dev', issuer: issuer.issuer, audience: issuer.audience, publicKey: issuer.publicKeyPem, algorithms: [issuer.alg] }],
@@ -65,9 +88,14 @@ function devConfig (issuer: DevIssuer, stsUrl: string, ossUrl: string, origins: 
       prefix: 'users/{sub}/',
       actions: ['list', 'read', 'write', 'delete'],
       durationSeconds: 3600,
-      // The demo's signed form upload (POST /uploads/form).
-      signing: { maxBytes: 10 * 1024 * 1024, expiresSeconds: 600 }
+      // The demo's signed form upload (POST /uploads/form), with OSS's callback.
+      signing: {
+        maxBytes: 10 * 1024 * 1024,
+        expiresSeconds: 600,
+        callback: { url: `${callback.serviceUrl}/uploads/callback`, forwardUrl: callback.forwardUrl, forwardSecretEnv: DEV_WEBHOOK_SECRET_ENV }
+      }
     }],
+    uploads: { callbackKeyUrlPrefixes: [callback.keyUrlPrefix] },
     cache: { minRemainingSeconds: 1200 },
     cors: { origins: [...origins] }
   })
@@ -89,27 +117,38 @@ export async function startDevStack (opts: DevStackOptions = {}): Promise<DevSta
   const emulators = await startEmulators({ origins, ...(own !== undefined ? { grants: own.grants } : {}) })
   const { sts } = emulators
   const issuer = createDevIssuer()
+  const webhookSecret = randomBytes(32).toString('base64url')
+  const appServer = await startDevAppServer(Buffer.from(webhookSecret, 'utf8'))
+  const loopback = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
   let app: FastifyInstance | undefined
   let config: Config
   try {
+    // The callback URL is in the config, so the port is chosen before listening.
+    const port = opts.port !== undefined && opts.port !== 0 ? opts.port : await freePort(loopback)
+    const serviceUrl = `http://${loopback.includes(':') ? `[${loopback}]` : loopback}:${port}`
+    const devOss = emulators.ossFor(DEV_BUCKET)
     config = own === undefined
-      ? devConfig(issuer, sts.url, emulators.ossFor(DEV_BUCKET).url, origins)
+      ? devConfig(issuer, sts.url, devOss.url, origins, { serviceUrl, forwardUrl: appServer.forwardUrl, keyUrlPrefix: devOss.callbackKeyUrlPrefix })
       : parseConfig({
         ...withoutRedis(own),
         sts: { ...own.sts, endpoint: sts.url },
         grants: own.grants.map((g) => ({ ...g, endpoint: emulators.ossFor(g.bucket).url })),
         cors: { ...own.cors, origins: [...new Set([...own.cors.origins, ...origins])] }
       })
-    app = await buildApp(prepare(config, opts.env ?? {}), {
+    app = await buildApp(prepare(config, { ...opts.env, [DEV_WEBHOOK_SECRET_ENV]: webhookSecret }), {
       logger: opts.logger ?? loggerOptions('info'),
       stsClient: createStsClient({ endpoint: sts.url, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(emulators.accessKeyId, emulators.accessKeySecret) })
     })
     await app.register(devRoutes, { issuer, ossOrigin: emulators.oss.map((o) => o.url).join(' ') })
-    app.addHook('onClose', async () => { await emulators.close() })
-    await app.listen({ host, port: opts.port ?? 0 })
+    app.addHook('onClose', async () => {
+      await emulators.close()
+      await appServer.close()
+    })
+    await app.listen({ host, port })
   } catch (err) {
     await app?.close()
     await emulators.close()
+    await appServer.close()
     throw err
   }
   const address = app.server.address()
@@ -129,6 +168,7 @@ export async function startDevStack (opts: DevStackOptions = {}): Promise<DevSta
     issuer,
     config,
     ownConfig: own !== undefined,
+    appServer,
     close: async () => { await running.close() }
   }
 }

@@ -12,7 +12,7 @@
 import { listenLoopback, readBody } from './http.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { Response, type FormData } from 'undici'
 import { compilePolicy, type AccessRequest, type Decision } from '../policy/evaluate.js'
 import {
@@ -72,6 +72,10 @@ export interface OssRequestRecord {
 export interface OssEmulator {
   /** http://127.0.0.1:<port>: what ali-oss takes as `endpoint`. */
   url: string
+  /** Where the emulator serves the public key of its upload callbacks (`x-oss-pub-key-url`). */
+  callbackKeyUrl: string
+  /** The prefix a service's uploads.callbackKeyUrlPrefixes must allow for it. */
+  callbackKeyUrlPrefix: string
   endpoint: string
   bucket: string
   requests: OssRequestRecord[]
@@ -90,8 +94,6 @@ const MAX_V4_LIFETIME_MS = 7 * 24 * 3600 * 1000
 const MAX_POST_BYTES = 5 * 1024 * 1024 * 1024
 /** The query parameters of a V4 presigned URL (removed before the operation is decided). */
 const V4_QUERY = ['x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-expires', 'x-oss-signature', 'x-oss-security-token', 'x-oss-additional-headers']
-/** Form fields the policy need not name. */
-const UNSIGNED_FIELDS = new Set(['policy', 'x-oss-signature', 'file'])
 /** What OSS replaces in a posted key with the uploaded file's name. */
 const FILENAME = '$' + '{filename}'
 const MIN_PART_BYTES = 100 * 1024
@@ -99,6 +101,10 @@ const MAX_PARTS = 10_000
 const CORS_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD']
 const CORS_HEADERS = ['authorization', 'content-type', 'content-md5', 'content-disposition', 'content-encoding', 'cache-control', 'expires', 'range', 'x-oss-*']
 const CORS_EXPOSE = 'ETag, x-oss-request-id, x-oss-version-id'
+/** Where the callback public key is served: a path no bucket-relative key request uses here. */
+const CALLBACK_KEY_PATH = '/-/oss-emulator/callback_pub_key_v1.pem'
+/** OSS waits this long for the app server's answer to a callback. */
+const CALLBACK_TIMEOUT_MS = 5000
 const LOOPBACK_HOST = /^(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|\[[0-9a-f:.]+\])$/i
 
 class OssError {
@@ -185,6 +191,11 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
   const uploads = new Map<string, Upload>()
   const requests: OssRequestRecord[] = []
   const sockets = new Set<Socket>()
+  // Like OSS, callbacks are signed with the emulator's own RSA key; its public key is
+  // served at callbackKeyUrl.
+  const callbackKeys = generateKeyPairSync('rsa', { modulusLength: 1024 })
+  const callbackPublicPem = callbackKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  let callbackKeyUrl = ''
 
   const arn = (key: string | undefined): string => `acs:oss:${region}:${accountId}:${bucket}${key === undefined ? '' : '/' + key}`
 
@@ -381,6 +392,19 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     }
   }
 
+  /** What a write's ACL and tagging headers need beyond oss:PutObject (OSS checks each). */
+  function authoriseWriteHeaders (who: { roleArn: string, policy: unknown }, key: string, get: (name: string) => string | undefined): void {
+    if (get('x-oss-object-acl') !== undefined) authorise(who, { name: 'PutObjectAcl', action: 'oss:PutObjectAcl', onBucket: false }, key, new Map())
+    if (get('x-oss-tagging') !== undefined) authorise(who, { name: 'PutObjectTagging', action: 'oss:PutObjectTagging', onBucket: false }, key, new Map())
+  }
+
+  /** `x-oss-forbid-overwrite: true` on a key that exists: OSS's 409. */
+  function refuseOverwrite (key: string, forbid: string | undefined): void {
+    if (forbid?.toLowerCase() === 'true' && objects.has(key)) {
+      throw new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.')
+    }
+  }
+
   function upload (q: Map<string, string>, key: string): Upload {
     const u = uploads.get(q.get('uploadId') ?? '')
     if (u === undefined || u.key !== key) throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
@@ -394,6 +418,8 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
       case 'ListObjectsV2':
         return list(req, res, requestId, q, op.name === 'ListObjectsV2')
       case 'PutObject': {
+        const forbid = req.headers['x-oss-forbid-overwrite']
+        refuseOverwrite(key, typeof forbid === 'string' ? forbid : undefined)
         const etag = `"${md5(body).toString('hex').toUpperCase()}"`
         objects.set(key, { body, etag, contentType, lastModified: new Date(now()), type: 'Normal' })
         return send(req, res, requestId, 200, '', { etag })
@@ -461,9 +487,13 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
 
   /**
    * PostObject with a V4 form: the signature over the base64 policy, then every policy
-   * condition, and no posted field the policy does not name (except the file, the policy
-   * and the signature). Refusals are OSS's: AccessDenied "Invalid according to Policy",
-   * EntityTooLarge / EntityTooSmall for content-length-range, SignatureDoesNotMatch.
+   * condition. Fields the policy does not name are accepted, as OSS documents (an
+   * emulator stricter than OSS would hide what such a field can do): they act as the
+   * headers of a PutObject, so `x-oss-object-acl` and `x-oss-tagging` need their own
+   * rights, `x-oss-forbid-overwrite` refuses an existing key, and the stored type comes
+   * from `x-oss-content-type`, then `Content-Type`, then the file part's own type.
+   * Refusals are OSS's: AccessDenied "Invalid according to Policy", EntityTooLarge /
+   * EntityTooSmall for content-length-range, SignatureDoesNotMatch, FileAlreadyExists.
    */
   async function postObject (req: IncomingMessage, res: ServerResponse, requestId: string, body: Buffer, record: OssRequestRecord): Promise<void> {
     record.operation = 'PostObject'
@@ -550,8 +580,6 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
       if (ok === undefined) throw new OssError(400, 'InvalidPolicyDocument', `Invalid Policy: unknown operator ${op}.`)
       if (!ok) throw failed(c)
     }
-    const extra = [...fields.keys()].filter((f) => !UNSIGNED_FIELDS.has(f) && !named.has(f))
-    if (extra.length > 0) throw accessDenied(`Invalid according to Policy: Extra input fields: ${extra.join(', ')}`)
     if (file.size > MAX_POST_BYTES || (range !== undefined && file.size > range[1])) throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.')
     if (range !== undefined && file.size < range[0]) throw new OssError(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size.')
 
@@ -560,15 +588,61 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     const key = rawKey.replaceAll(FILENAME, file.name)
     if (key.includes('\u0000') || Buffer.byteLength(key) > 1023) throw new OssError(400, 'InvalidObjectName', 'The object name is not valid.')
     record.key = key
-    authorise({ roleArn: cred.roleArn, policy: cred.policy }, { name: 'PostObject', action: 'oss:PutObject', onBucket: false }, key, new Map())
+    const who = { roleArn: cred.roleArn, policy: cred.policy }
+    authorise(who, { name: 'PostObject', action: 'oss:PutObject', onBucket: false }, key, new Map())
+    authoriseWriteHeaders(who, key, (name) => fields.get(name))
+    refuseOverwrite(key, fields.get('x-oss-forbid-overwrite'))
     const data = Buffer.from(await file.arrayBuffer())
     const etag = `"${md5(data).toString('hex').toUpperCase()}"`
-    objects.set(key, { body: data, etag, contentType: fields.get('content-type') ?? (file.type !== '' ? file.type : 'application/octet-stream'), lastModified: new Date(now()), type: 'Normal' })
+    const contentType = fields.get('x-oss-content-type') ?? fields.get('content-type') ?? (file.type !== '' ? file.type : 'application/octet-stream')
+    objects.set(key, { body: data, etag, contentType, lastModified: new Date(now()), type: 'Normal' })
+    const callback = fields.get('callback')
+    if (callback !== undefined) return await performCallback(req, res, requestId, callback, { key, size: data.length, etag, contentType })
     const status = fields.get('success_action_status')
     if (status === '201') {
       return send(req, res, requestId, 201, xml('PostResponse', [['Bucket', bucket], ['Location', `http://${hostId}/${key}`], ['Key', key], ['ETag', etag]]), { etag })
     }
     send(req, res, requestId, status === '200' ? 200 : 204, '', { etag })
+  }
+
+  /**
+   * OSS's upload callback, after the object is stored: the `callback` parameter's body
+   * with its variables filled, posted to callbackUrl, signed (RSA-MD5 over
+   * urldecode(path) + query + "\n" + body, base64 in Authorization, the key's URL base64
+   * in x-oss-pub-key-url). The app server's 200 answer is relayed to the client with
+   * 200; anything else is 203 CallbackFailed (the object stays, as on OSS).
+   */
+  async function performCallback (req: IncomingMessage, res: ServerResponse, requestId: string, param: string, o: { key: string, size: number, etag: string, contentType: string }): Promise<void> {
+    let p: { callbackUrl?: unknown, callbackBody?: unknown, callbackBodyType?: unknown }
+    try {
+      p = JSON.parse(Buffer.from(param, 'base64').toString('utf8'))
+    } catch {
+      throw new OssError(400, 'InvalidArgument', 'The callback parameter is not valid base64 JSON.')
+    }
+    if (typeof p.callbackUrl !== 'string' || typeof p.callbackBody !== 'string') throw new OssError(400, 'InvalidArgument', 'callbackUrl and callbackBody are required.')
+    const json = p.callbackBodyType === 'application/json'
+    const values: Record<string, string | number> = { bucket, object: o.key, size: o.size, mimeType: o.contentType, etag: o.etag }
+    const body = p.callbackBody.replace(/\$\{(\w+)\}/g, (m, name: string) => {
+      const v = values[name]
+      if (v === undefined) return m
+      return json ? (typeof v === 'number' ? String(v) : JSON.stringify(v)) : encodeURIComponent(String(v))
+    })
+    const target = new URL(p.callbackUrl)
+    const toSign = `${decodeURIComponent(target.pathname)}${target.search}\n${body}`
+    const authorization = createSign('RSA-MD5').update(toSign, 'utf8').sign(callbackKeys.privateKey).toString('base64')
+    try {
+      const answer = await fetch(target, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': json ? 'application/json' : 'application/x-www-form-urlencoded', authorization, 'x-oss-pub-key-url': Buffer.from(callbackKeyUrl).toString('base64') },
+        signal: AbortSignal.timeout(CALLBACK_TIMEOUT_MS),
+        redirect: 'error'
+      })
+      const text = await answer.text()
+      if (answer.status === 200) return send(req, res, requestId, 200, text, { etag: o.etag, 'content-type': answer.headers.get('content-type') ?? 'application/json' })
+    } catch {}
+    const err = new OssError(203, 'CallbackFailed', 'Response body is not valid json format.')
+    sendError(req, res, requestId, err)
   }
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -583,6 +657,11 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
       record.status = status
       record.outcome = outcome
       opts.logger?.debug({ requestId, method, operation: record.operation, outcome }, 'oss emulator')
+    }
+    if (method === 'GET' && path === CALLBACK_KEY_PATH) {
+      record.operation = 'CallbackPublicKey'
+      send(req, res, requestId, 200, callbackPublicPem, { 'content-type': 'application/x-pem-file' })
+      return finish(200, 'ok')
     }
     if (method === 'OPTIONS') {
       record.operation = 'Preflight'
@@ -625,6 +704,7 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
         throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.')
       }
       authorise(who, op, key, q)
+      if (op.name === 'PutObject') authoriseWriteHeaders(who, key, (name) => { const v = req.headers[name]; return typeof v === 'string' ? v : undefined })
       perform(req, res, requestId, op, key, q, body)
       finish(res.statusCode, 'ok')
     } catch (err) {
@@ -641,10 +721,13 @@ export async function startOssEmulator (opts: OssEmulatorOptions): Promise<OssEm
     })
   })
   const url = await listenLoopback(server, opts.port ?? 0, sockets)
+  callbackKeyUrl = `${url}${CALLBACK_KEY_PATH}`
   let closed = false
 
   return {
     url,
+    callbackKeyUrl,
+    callbackKeyUrlPrefix: `${url}${CALLBACK_KEY_PATH.slice(0, CALLBACK_KEY_PATH.lastIndexOf('/') + 1)}`,
     endpoint: url,
     bucket,
     requests,

@@ -167,7 +167,7 @@ export async function startStsEmulator (opts: StsEmulatorOptions): Promise<StsEm
     res.end(payload)
   }
 
-  function validate (params: Map<string, string>): { roleArn: string, roleSessionName: string, durationSeconds: number, policy: RamPolicy | undefined } {
+  function validate (params: Map<string, string>): { roleArn: string, roleSessionName: string, durationSeconds: number, policy: RamPolicy | undefined, sourceIdentity: string | undefined } {
     const roleArn = params.get('RoleArn')
     if (roleArn === undefined || roleArn === '') throw new Refusal(400, 'MissingParameter.RoleArn', 'RoleArn is mandatory for this action.')
     if (!ROLE_ARN.test(roleArn)) throw new Refusal(400, 'InvalidParameter.RoleArn', 'The parameter RoleArn is wrongly formed.')
@@ -200,7 +200,7 @@ export async function startStsEmulator (opts: StsEmulatorOptions): Promise<StsEm
       }
       policy = JSON.parse(policyText) as RamPolicy
     }
-    return { roleArn, roleSessionName, durationSeconds, policy }
+    return { roleArn, roleSessionName, durationSeconds, policy, sourceIdentity }
   }
 
   function issue (requestId: string, v: ReturnType<typeof validate>): object {
@@ -227,7 +227,9 @@ export async function startStsEmulator (opts: StsEmulatorOptions): Promise<StsEm
         AccessKeySecret: cred.accessKeySecret,
         SecurityToken: cred.securityToken,
         Expiration: isoSeconds(cred.expiration.getTime())
-      }
+      },
+      // STS answers with the SourceIdentity the session now carries, when one was set.
+      ...(v.sourceIdentity !== undefined ? { SourceIdentity: v.sourceIdentity } : {})
     }
   }
 

@@ -38,7 +38,8 @@
   }
 
   async function refreshListing () {
-    const result = await client.list({ prefix: grant.prefix, delimiter: '/', 'max-keys': 100 })
+    // No delimiter: a form's key is <directory><id>/<file name>, one level down.
+    const result = await client.list({ prefix: grant.prefix, 'max-keys': 100 })
     const ul = $('listing')
     ul.replaceChildren()
     for (const o of result.objects || []) {
@@ -69,8 +70,9 @@
     }
   }
 
-  // A signed PostObject form: the fields as returned, then the file, last. OSS substitutes
-  // ${filename} in the key and enforces the policy (directory, size, expiry).
+  // A signed PostObject form: the fields as returned, then the file, last. The service
+  // picks the key (the directory, a random id, the file's name) and OSS enforces the
+  // policy (that key, written once, size, expiry).
   async function formUpload () {
     const file = $('file').files[0]
     if (!file) {
@@ -79,18 +81,28 @@
     }
     status('Signing a form …')
     try {
-      const { url, fields, keyPrefix } = await postJson('/uploads/form', {}, token)
+      const { url, fields } = await postJson('/uploads/form', { fileName: file.name }, token)
       const form = new FormData()
       for (const [name, value] of Object.entries(fields)) form.append(name, value)
       form.append('file', file)
       const res = await fetch(url, { method: 'POST', body: form })
       const text = await res.text()
-      if (res.status !== 201) {
+      // With a callback, OSS answers 200 with what the app server said (through the service).
+      if (res.status !== 201 && res.status !== 200) {
         const code = /<Code>([^<]+)<\/Code>/.exec(text)
         status('Denied: the form upload failed with ' + (code ? code[1] : res.status), 'denied')
         return
       }
-      status('Uploaded ' + keyPrefix + file.name + ' with a signed form', 'ok')
+      let answer = ''
+      if (res.status === 200) {
+        try {
+          const app = JSON.parse(text)
+          answer = '; the app answered: ' + (typeof app.message === 'string' ? app.message : JSON.stringify(app))
+        } catch {
+          answer = '; the app\'s answer was not JSON'
+        }
+      }
+      status('Uploaded ' + fields.key + ' with a signed form' + answer, 'ok')
       await refreshListing()
     } catch (err) {
       status('Form upload failed: ' + ossError(err), 'denied')

@@ -67,9 +67,20 @@ export interface FormInput {
   /** A fixed Content-Type (posted as a field); or, without it, an allow-list. */
   contentType?: string | undefined
   contentTypes?: readonly string[] | undefined
+  /** Pin `x-oss-forbid-overwrite: true`: the form can create its key once, never replace it. */
+  forbidOverwrite?: boolean | undefined
+  /** OSS's base64 `callback` field, pinned with `eq` so the client can neither change nor drop it. */
+  callback?: string | undefined
   now: number
   expiresSeconds: number
 }
+
+/**
+ * The form fields that set the Content-Type OSS stores: `x-oss-content-type`, then the
+ * `Content-Type` field (the file part's own type comes after both, so pinning both holds
+ * it). A type restriction pins every one of them, or it does not hold.
+ */
+export const CONTENT_TYPE_FIELDS = ['Content-Type', 'x-oss-content-type'] as const
 
 export interface SignedForm {
   /** The form fields in the order a browser posts them, before the file. */
@@ -94,8 +105,13 @@ export function signPostForm (input: FormInput): SignedForm {
     ['content-length-range', 0, input.maxBytes],
     ['eq', '$success_action_status', SUCCESS_STATUS]
   ]
-  if (input.contentType !== undefined) conditions.push(['eq', '$content-type', input.contentType])
-  else if (input.contentTypes !== undefined) conditions.push(['in', '$content-type', [...input.contentTypes]])
+  if (input.forbidOverwrite === true) conditions.push(['eq', '$x-oss-forbid-overwrite', 'true'])
+  if (input.callback !== undefined) conditions.push(['eq', '$callback', input.callback])
+  for (const field of CONTENT_TYPE_FIELDS) {
+    const name = '$' + field.toLowerCase()
+    if (input.contentType !== undefined) conditions.push(['eq', name, input.contentType])
+    else if (input.contentTypes !== undefined) conditions.push(['in', name, [...input.contentTypes]])
+  }
   const policy: PostPolicy = { expiration: expiration.toISOString(), conditions }
   const encoded = Buffer.from(JSON.stringify(policy), 'utf8').toString('base64')
   const fields: Record<string, string> = {
@@ -107,7 +123,9 @@ export function signPostForm (input: FormInput): SignedForm {
     'x-oss-security-token': c.securityToken,
     success_action_status: SUCCESS_STATUS
   }
-  if (input.contentType !== undefined) fields['Content-Type'] = input.contentType
+  if (input.contentType !== undefined) for (const field of CONTENT_TYPE_FIELDS) fields[field] = input.contentType
+  if (input.forbidOverwrite === true) fields['x-oss-forbid-overwrite'] = 'true'
+  if (input.callback !== undefined) fields.callback = input.callback
   fields['x-oss-signature'] = signV4(c.accessKeySecret, date, region, encoded)
   return { fields, policy, expiration }
 }
@@ -121,6 +139,8 @@ export interface UrlInput {
   method: 'GET' | 'PUT'
   /** Signed, so the client must send exactly this Content-Type (PUT only). */
   contentType?: string | undefined
+  /** Sign `x-oss-forbid-overwrite: true` (PUT only): the URL creates its key once, never replaces it. */
+  forbidOverwrite?: boolean | undefined
   now: number
   expiresSeconds: number
 }
@@ -161,6 +181,7 @@ export function presignUrl (input: UrlInput): PresignedUrl {
   const issuedAt = Math.floor(input.now / 1000) * 1000
   const date = v4Date(issuedAt)
   const headers: Record<string, string> = input.contentType !== undefined ? { 'Content-Type': input.contentType } : {}
+  if (input.forbidOverwrite === true) headers['x-oss-forbid-overwrite'] = 'true'
   const query: Array<[string, string]> = [
     ['x-oss-credential', `${c.accessKeyId}/${credentialScope(date, region)}`],
     ['x-oss-date', date],

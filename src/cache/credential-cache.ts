@@ -40,11 +40,15 @@ export interface CacheOptions {
   events?: CacheEvents
 }
 
-/** The cache key: everything that shapes the credentials, hashed to a fixed size. */
-export function cacheKey (parts: { roleArn: string, policy: string, durationSeconds: number, roleSessionName: string, externalId?: string | undefined }): string {
-  return createHash('sha256')
-    .update(JSON.stringify([parts.roleArn, parts.policy, parts.durationSeconds, parts.roleSessionName, parts.externalId ?? null]))
-    .digest('base64url')
+/**
+ * The cache key: everything that shapes the credentials, hashed to a fixed size. A
+ * SourceIdentity is appended only when there is one, so keys without it stay what
+ * they were (a rolling upgrade keeps the fleet's shared entries).
+ */
+export function cacheKey (parts: { roleArn: string, policy: string, durationSeconds: number, roleSessionName: string, externalId?: string | undefined, sourceIdentity?: string | undefined }): string {
+  const shape: unknown[] = [parts.roleArn, parts.policy, parts.durationSeconds, parts.roleSessionName, parts.externalId ?? null]
+  if (parts.sourceIdentity !== undefined) shape.push(parts.sourceIdentity)
+  return createHash('sha256').update(JSON.stringify(shape)).digest('base64url')
 }
 
 export function createCredentialCache (opts: CacheOptions): CredentialCache {

@@ -48,7 +48,23 @@ export const SigningSchema = Type.Object({
   /** Lifetime of a signed form or URL. */
   expiresSeconds: Type.Integer({ minimum: 60, maximum: 3600, default: 600 }),
   /** Allow-list of Content-Types; absent = any. */
-  contentTypes: Type.Optional(Type.Array(Type.String({ pattern: MEDIA_TYPE }), { minItems: 1, maxItems: 32, uniqueItems: true }))
+  contentTypes: Type.Optional(Type.Array(Type.String({ pattern: MEDIA_TYPE }), { minItems: 1, maxItems: 32, uniqueItems: true })),
+  /**
+   * Who names a form's key. `unique`: the service, `<directory><random id>/<fileName>`,
+   * pinned with eq and x-oss-forbid-overwrite (one form, one object, once; PUT URLs
+   * cannot overwrite either). `caller`: the caller, anywhere in its directory.
+   */
+  keys: Type.Union([Type.Literal('unique'), Type.Literal('caller')], { default: 'unique', description: '"unique" (the service picks each form\'s key; nothing is overwritten) or "caller"' }),
+  /**
+   * OSS's upload callback: every form carries it (pinned), OSS posts to `url` once the
+   * object has landed, and the service verifies it and forwards the event to
+   * `forwardUrl`, signed with the secret in `forwardSecretEnv`.
+   */
+  callback: Type.Optional(Type.Object({
+    url: Type.String({ pattern: '^https?://[^\\s/]+/\\S*$', description: 'where OSS posts (this service\'s POST /uploads/callback, as the public reaches it)' }),
+    forwardUrl: Url,
+    forwardSecretEnv: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'the name of an environment variable holding the HMAC key of forwarded events (at least 32 bytes)' })
+  }, { additionalProperties: false }))
 }, { additionalProperties: false })
 
 export const GrantSchema = Type.Object({
@@ -72,6 +88,11 @@ export const GrantSchema = Type.Object({
    * refused at load.
    */
   shared: Type.Optional(Type.Boolean()),
+  /**
+   * Passed to AssumeRole as SourceIdentity: the end user in ActionTrail, kept through
+   * role chaining. Placeholders as in `prefix`, inline; checked in grants/compile.ts.
+   */
+  sourceIdentity: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'a SourceIdentity template such as {sub} or app.{sub:sha256}: A-Z a-z 0-9 _ + = , . @ - and {claim}, {claim:sha256}, {issuer} placeholders' })),
   signing: Type.Optional(SigningSchema)
 }, { additionalProperties: false })
 
@@ -133,6 +154,11 @@ export const ConfigSchema = Type.Object({
       max: Type.Integer({ minimum: 0, maximum: 100_000, default: 10 }),
       timeWindowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 })
     }, { additionalProperties: false, default: {} })
+  }, { additionalProperties: false, default: {} }),
+  /** Upload callbacks (grants[].signing.callback). */
+  uploads: Type.Object({
+    /** Where OSS's callback public keys may be fetched from; a key URL outside them is refused unfetched. */
+    callbackKeyUrlPrefixes: Type.Array(Type.String({ pattern: '^https?://[^\\s/]+/\\S*$', description: 'a URL prefix ending with a path, such as https://gosspublic.alicdn.com/' }), { default: ['https://gosspublic.alicdn.com/'], minItems: 1, uniqueItems: true })
   }, { additionalProperties: false, default: {} }),
   cors: Type.Object({
     origins: Type.Array(Type.String({ pattern: '^https?://[^\\s/*]+$', description: 'an origin such as https://app.example.com (scheme and host, no path, no wildcard)' }), { default: [], uniqueItems: true })

@@ -15,10 +15,13 @@ import { ConfigError } from '../config/error.js'
 import type { Config, GrantConfig } from '../config/schema.js'
 import { buildSessionPolicy, policyBytes } from '../policy/build.js'
 import { isPerCaller, mayShareDirectory, parsePrefixTemplate, sameDirectoryRule, worstCasePrefix, type PrefixTemplate } from './template.js'
+import { parseSourceIdentityTemplate, type SourceIdentityTemplate } from './source-identity.js'
 
 export interface CompiledGrant {
   config: GrantConfig
   template: PrefixTemplate
+  /** The caller's SourceIdentity on every AssumeRole for this grant, when configured. */
+  sourceIdentity?: SourceIdentityTemplate
   /**
    * The shortest duration a caller may ask for: STS's minimum, or more when the cache
    * margin needs more (a credential shorter than the margin could never be served).
@@ -54,11 +57,29 @@ export function signingProblem (grant: GrantConfig, minRemainingSeconds: number)
   const s = grant.signing
   if (s === undefined) return undefined
   if (!grant.actions.includes('write') && !grant.actions.includes('read')) return 'signing: needs the read or write action'
+  if (s.callback !== undefined) {
+    if (!grant.actions.includes('write')) return 'signing.callback: needs the write action (callbacks follow form uploads)'
+    for (const field of ['url', 'forwardUrl'] as const) {
+      if (!isHttpsOrLoopback(s.callback[field])) return `signing.callback.${field}: must be https (plain http only on a loopback address, for development)`
+    }
+  }
   const needed = s.expiresSeconds + minRemainingSeconds + MIN_USABLE_SECONDS
   if (grant.durationSeconds < needed) {
     return `durationSeconds: must be at least signing.expiresSeconds + cache.minRemainingSeconds + ${MIN_USABLE_SECONDS} (${needed}) for signed uploads`
   }
   return undefined
+}
+
+/** https, or http to a loopback address (a development stack on one machine). */
+export function isHttpsOrLoopback (url: string): boolean {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return false
+  }
+  if (u.protocol === 'https:') return true
+  return u.protocol === 'http:' && (u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname))
 }
 
 function refuse (problem: string): never {
@@ -84,7 +105,15 @@ function compileOne (grant: GrantConfig, at: string, issuerNames: ReadonlySet<st
   }
   const signing = signingProblem(grant, minRemainingSeconds)
   if (signing !== undefined) refuse(`${at}.${signing}`)
-  return { config: grant, template, minDurationSeconds: Math.max(MIN_DURATION_SECONDS, minRemainingSeconds + MIN_USABLE_SECONDS) }
+  let sourceIdentity: SourceIdentityTemplate | undefined
+  if (grant.sourceIdentity !== undefined) {
+    try {
+      sourceIdentity = parseSourceIdentityTemplate(grant.sourceIdentity)
+    } catch (err) {
+      refuse(`${at}.sourceIdentity: ${(err as Error).message}`)
+    }
+  }
+  return { config: grant, template, ...(sourceIdentity !== undefined ? { sourceIdentity } : {}), minDurationSeconds: Math.max(MIN_DURATION_SECONDS, minRemainingSeconds + MIN_USABLE_SECONDS) }
 }
 
 /** The first pair of grants (or one grant across its issuers) that could give two callers overlapping directories. */

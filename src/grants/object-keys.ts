@@ -48,3 +48,36 @@ export function literalHead (template: string): string {
   const head = at === -1 ? template : template.slice(0, at)
   return head.slice(0, head.lastIndexOf('/') + 1)
 }
+
+/** The file name of a `keys: unique` form when the caller names none. */
+export const DEFAULT_FILE_NAME = 'upload'
+const FILE_NAME_MAX = 128
+const OUTSIDE_ALPHABET = /[^A-Za-z0-9_.@-]+/g
+
+/**
+ * A caller's file name made into one safe segment: its last path component (browsers
+ * send `C:\fakepath\a.png`), every run of characters outside the directory alphabet
+ * replaced by `_`, no leading dots, at most 128 characters with the extension kept;
+ * `upload` when nothing usable is left. Sanitised, not refused: the name is cosmetic,
+ * the random segment before it is what makes the key the caller's and unique.
+ */
+export function sanitiseFileName (name: unknown): string {
+  if (typeof name !== 'string') return DEFAULT_FILE_NAME
+  const last = name.split(/[/\\]/).pop() ?? ''
+  let safe = last.normalize('NFC').replace(OUTSIDE_ALPHABET, '_').replace(/^\.+/, '')
+  if (safe.length > FILE_NAME_MAX) {
+    const dot = safe.lastIndexOf('.')
+    const ext = dot > 0 && safe.length - dot <= 16 ? safe.slice(dot) : ''
+    safe = safe.slice(0, FILE_NAME_MAX - ext.length) + ext
+  }
+  return isSafeSegment(safe) ? safe : DEFAULT_FILE_NAME
+}
+
+/**
+ * The key a `keys: unique` form writes: `<directory><id>/<file name>`, or undefined when
+ * it would not be a safe key (a directory near OSS's key limit). `id` comes from the
+ * caller of this function (random, at least 128 bits), so this stays pure.
+ */
+export function uniqueKey (directory: string, id: string, fileName: unknown): KeyTarget | undefined {
+  return checkObjectKey(directory, `${directory}${id}/${sanitiseFileName(fileName)}`, false)
+}

@@ -12,6 +12,7 @@ import {
 } from '../errors.js'
 import { buildSessionPolicy, canonicalActions, serializePolicy } from '../policy/build.js'
 import type { CompiledGrant } from './compile.js'
+import { fillSourceIdentity } from './source-identity.js'
 import { fillPrefix, hashClaim, HASHED_CLAIM_MAX_LENGTH, type PrefixTemplate } from './template.js'
 import { isSafePrefix, isSafeSegment } from '../core/index.js'
 
@@ -28,6 +29,8 @@ export interface ResolvedGrant {
   durationSeconds: number
   /** The serialised session policy for `prefix` and `actions` (≤ POLICY_MAX_BYTES). */
   policy: string
+  /** The caller's SourceIdentity for AssumeRole, when the grant names one. */
+  sourceIdentity?: string
 }
 
 /**
@@ -135,7 +138,12 @@ export function resolveGrant (
   if (Buffer.byteLength(policy, 'utf8') > POLICY_MAX_BYTES) {
     throw explained(new PrefixNotAllowed(), `the requested prefix makes a session policy over STS's ${POLICY_MAX_BYTES} bytes; your directory is ${grantPrefix}`)
   }
-  return { grant, prefix, grantPrefix, actions, durationSeconds, policy }
+  if (picked.sourceIdentity === undefined) return { grant, prefix, grantPrefix, actions, durationSeconds, policy }
+  const sourceIdentity = fillSourceIdentity(picked.sourceIdentity, claims, issuerName)
+  if (sourceIdentity === undefined) {
+    throw explained(new ClaimNotUsable(), `this grant names the caller to Alibaba Cloud as ${picked.sourceIdentity.source}, and this token's claims do not make 2 to 64 of A-Z a-z 0-9 _ + = , . @ -`)
+  }
+  return { grant, prefix, grantPrefix, actions, durationSeconds, policy, sourceIdentity }
 }
 
 /** A grant this caller may use, with the caller's directory under it. */

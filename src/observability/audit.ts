@@ -9,6 +9,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Issued } from '../vend.js'
 import type { Caller } from '../auth/caller.js'
 import type { SignedFormResult, SignedUrlResult } from '../sign.js'
+import type { CompletedUpload } from '../callback.js'
 import { stsTime } from '../core/index.js'
 import { auditLogger } from './logger.js'
 import { sinkOf } from './log-sink.js'
@@ -26,6 +27,8 @@ export interface Audit {
   uploadRefused (request: FastifyRequest, caller: Caller | null, statusCode: number, code: string): void
   /** GET /grants refused (401, 403, 429): nothing was listed. A listing itself hands out nothing and is not audited. */
   grantsRefused (request: FastifyRequest, statusCode: number, code: string): void
+  /** A verified upload callback: what landed and for whom (the caller's hashed id), and whether the app got it. */
+  uploadCompleted (request: FastifyRequest, event: CompletedUpload, delivered: boolean): Promise<void> | undefined
 }
 
 export function createAudit (logger: FastifyBaseLogger): Audit {
@@ -66,6 +69,20 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
         expiration: stsTime(signed.expiration),
         fromCache: signed.fromCache
       }, 'upload signed')
+      return sink?.written()
+    },
+    uploadCompleted (request, event, delivered) {
+      log.info({
+        event: 'upload.completed',
+        requestId: request.id,
+        grant: event.grant,
+        caller: event.caller,
+        key: event.key,
+        size: event.size,
+        contentType: event.contentType,
+        etag: event.etag,
+        delivered
+      }, 'upload completed')
       return sink?.written()
     },
     uploadRefused (request, caller, statusCode, code) {

@@ -17,6 +17,7 @@ import { createSharedCache, type SharedCache } from './shared-cache.js'
 import type { SharedStateSettings } from './settings.js'
 import { SWEEP_EVERY_MS, sweepPersistent } from './sweep.js'
 import { watchDenyList, type DenyList } from './deny.js'
+import { createLocalOnce, createRedisOnce, type OnceStore } from './once.js'
 
 /** How long start-up waits for the first connection before serving from local state. */
 export const FIRST_CONNECTION_MS = 2000
@@ -53,6 +54,8 @@ export interface Fleet {
   status: () => RedisStatus
   /** The fleet-wide deny list (sts-vending deny), as this replica last loaded it. */
   denyList: DenyList
+  /** Fleet-wide "first claim wins" (upload-callback tickets). */
+  once: OnceStore
 }
 
 export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
@@ -97,6 +100,7 @@ export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
     callerName: (id) => cipher.name('u', id),
     rateLimitStore: (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: error }),
     buckets: createRedisBuckets(redis),
+    once: createRedisOnce(redis, (n) => cipher.name('once', n), createLocalOnce({ now }), error),
     shared: createSharedCache({
       redis,
       cipher,

@@ -61,7 +61,8 @@ t.test('form signatures equal ali-oss signPostObjectPolicyV4', async (t) => {
 t.test('the form: fields and policy conditions', async (t) => {
   const now = Date.UTC(2026, 10, 30, 6, 0, 0, 250)
   const f = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: directoryTarget(DIR), maxBytes: 1000, contentType: 'image/png', contentTypes: ['image/png'], now, expiresSeconds: 300 })
-  t.strictSame(Object.keys(f.fields), ['key', 'policy', 'x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-security-token', 'success_action_status', 'Content-Type', 'x-oss-signature'])
+  t.strictSame(Object.keys(f.fields), ['key', 'policy', 'x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-security-token', 'success_action_status', 'Content-Type', 'x-oss-content-type', 'x-oss-signature'])
+  t.equal(f.fields['x-oss-content-type'], 'image/png', 'every field that sets the stored type, with the one type')
   t.equal(f.fields.key, `${DIR}${F}`)
   t.strictSame(f.policy, {
     expiration: '2026-11-30T06:05:00.000Z',
@@ -74,13 +75,21 @@ t.test('the form: fields and policy conditions', async (t) => {
       ['starts-with', '$key', DIR],
       ['content-length-range', 0, 1000],
       ['eq', '$success_action_status', '201'],
-      ['eq', '$content-type', 'image/png']
+      ['eq', '$content-type', 'image/png'],
+      ['eq', '$x-oss-content-type', 'image/png']
     ]
   })
   t.equal(f.fields['x-oss-signature'], signV4(credentials.accessKeySecret, '20261130T060000Z', 'cn-hangzhou', f.fields.policy as string))
   const list = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}a` }, maxBytes: 1, contentTypes: ['image/png', 'image/gif'], now, expiresSeconds: 60 })
-  t.strictSame(list.policy.conditions.slice(5), [['eq', '$key', `${DIR}a`], ['content-length-range', 0, 1], ['eq', '$success_action_status', '201'], ['in', '$content-type', ['image/png', 'image/gif']]])
+  t.strictSame(list.policy.conditions.slice(5), [['eq', '$key', `${DIR}a`], ['content-length-range', 0, 1], ['eq', '$success_action_status', '201'],
+    ['in', '$content-type', ['image/png', 'image/gif']], ['in', '$x-oss-content-type', ['image/png', 'image/gif']]])
   t.notOk('Content-Type' in list.fields, 'no Content-Type field when none was fixed')
+
+  const once = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}a` }, maxBytes: 1, forbidOverwrite: true, callback: 'eyJ9', now, expiresSeconds: 60 })
+  t.strictSame(once.policy.conditions.slice(8), [['eq', '$x-oss-forbid-overwrite', 'true'], ['eq', '$callback', 'eyJ9']], 'forbid-overwrite and the callback pinned with eq')
+  t.equal(once.fields['x-oss-forbid-overwrite'], 'true')
+  t.equal(once.fields.callback, 'eyJ9')
+  t.strictSame(Object.keys(once.fields).slice(-3), ['x-oss-forbid-overwrite', 'callback', 'x-oss-signature'], 'the signature stays last')
 })
 
 t.test('addresses and dates', async (t) => {
@@ -89,4 +98,10 @@ t.test('addresses and dates', async (t) => {
   t.equal(bucketUrl('http://127.0.0.1:9000', 'b-1'), 'http://127.0.0.1:9000/b-1')
   t.equal(bucketUrl('https://oss.example.com/base/', 'b-1'), 'https://oss.example.com/base/b-1')
   t.equal(v4Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)), '20260102T030405Z')
+})
+
+t.test('the callback string to sign: the path decoded, the query raw', async (t) => {
+  const { callbackStringToSign } = await import('../../src/alicloud/oss-callback.js')
+  t.equal(callbackStringToSign('/uploads/call%20back?a=b%20c', '{"x":1}'), '/uploads/call back?a=b%20c\n{"x":1}')
+  t.equal(callbackStringToSign('/uploads/callback', ''), '/uploads/callback\n')
 })

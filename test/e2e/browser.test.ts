@@ -77,11 +77,24 @@ if (!existsSync(CHROMIUM)) {
     // A signed form: no credentials on the page, the file posted straight to OSS.
     const formContent = Buffer.from('posted with a signed form\n')
     await page.setInputFiles('#file', { name: 'form.txt', mimeType: 'text/plain', buffer: formContent })
+    const signedForm = page.waitForResponse((r) => r.url().endsWith('/uploads/form'))
     await page.click('#form-upload')
-    await page.waitForSelector('#status.ok >> text=Uploaded users/alice/form.txt with a signed form', { timeout: 30_000 })
-    t.ok(stack.oss.object('users/alice/form.txt')?.body.equals(formContent), 'the form upload landed in the user\'s directory')
-    t.ok(stack.oss.requests.some((r) => r.operation === 'PostObject' && r.key === 'users/alice/form.txt' && r.outcome === 'ok'), 'through PostObject')
-    await page.waitForSelector('#listing li >> text=users/alice/form.txt')
+    const form = await (await signedForm).json() as { url: string, fields: Record<string, string> }
+    await page.waitForSelector('#status.ok >> text=/Uploaded users\\/alice\\/[0-9a-f]{32}\\/form\\.txt with a signed form; the app answered: the app received users\\/alice\\/[0-9a-f]{32}\\/form\\.txt \\(26 bytes\\)/', { timeout: 30_000 })
+    t.equal(stack.appServer.events.length, 1, 'OSS called back, the service verified and forwarded once')
+    t.match(stack.appServer.events[0], { type: 'upload.completed', grant: 'uploads', key: form.fields.key, size: formContent.length })
+    t.ok(form.fields.callback !== undefined && form.fields['x-oss-forbid-overwrite'] === 'true', 'a callback form, written once')
+    // The same form again, as a client would re-post it: refused by OSS (the emulator).
+    const again = new FormData()
+    for (const [k, v] of Object.entries(form.fields)) again.append(k, v)
+    again.append('file', new Blob(['replayed']), 'form.txt')
+    const replay = await fetch(form.url, { method: 'POST', body: again })
+    t.equal(replay.status, 409, 'a second post of the same form: FileAlreadyExists')
+    t.equal(stack.appServer.events.length, 1, 'and no second event')
+    const formKey = stack.oss.keys().find((k) => /^users\/alice\/[0-9a-f]{32}\/form\.txt$/.test(k))
+    t.ok(formKey !== undefined && stack.oss.object(formKey)?.body.equals(formContent), 'the form upload landed under a key the service picked in the user\'s directory')
+    t.ok(stack.oss.requests.some((r) => r.operation === 'PostObject' && r.key === formKey && r.outcome === 'ok'), 'through PostObject')
+    await page.waitForSelector(`#listing li >> text=${formKey ?? 'missing'}`)
 
     const target = process.env.UPDATE_SCREENSHOT === '1' ? `${ROOT}docs/demo.png` : `${ROOT}test-artifacts/demo.png`
     await mkdir(dirname(target), { recursive: true })

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type AppDeps } from '../../src/app.js'
 import { prepare } from '../../src/prepare.js'
 import { parseConfig } from '../../src/config/load.js'
 import { loggerOptions } from '../../src/observability/logger.js'
@@ -43,6 +43,9 @@ export interface Fleet {
 
 export interface ReplicaOptions {
   keys?: string
+  /** More environment for prepare() (beside the cache keys), and app deps. */
+  env?: Record<string, string>
+  deps?: Partial<AppDeps>
   config?: (c: Record<string, any>) => Record<string, any>
   now?: () => number
 }
@@ -88,11 +91,12 @@ export async function startFleet (t: Tap, opts: FleetOptions = {}): Promise<Flee
     for (const k of replicaKeys.split(',')) secrets.add(k)
     const logger = pino(loggerOptions('debug'), { write: (line: string) => { logs.push(line) } })
     const now = o.now ?? opts.now
-    const app = await buildApp(prepare(config, { [KEYS_ENV]: replicaKeys }), {
+    const app = await buildApp(prepare(config, { ...(o.env ?? opts.env), [KEYS_ENV]: replicaKeys }), {
       logger,
       defaultMetrics: false,
       stsClient: createStsClient({ endpoint: emulator.url, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(accessKeyId, accessKeySecret) }),
-      ...(now !== undefined ? { now } : {})
+      ...(now !== undefined ? { now } : {}),
+      ...(o.deps ?? opts.deps)
     })
     await app.ready()
     apps.push(app)

@@ -2,7 +2,7 @@
 // directory and free of tricks, since it is signed as it is (alicloud/oss-signing.ts).
 import t from 'tap'
 import fc from 'fast-check'
-import { FILENAME_PLACEHOLDER as F, checkObjectKey, literalHead } from '../../src/grants/object-keys.js'
+import { FILENAME_PLACEHOLDER as F, checkObjectKey, literalHead, sanitiseFileName, uniqueKey } from '../../src/grants/object-keys.js'
 
 const DIR = 'users/alice/'
 
@@ -62,4 +62,28 @@ t.test('the grant-wide head: the literal directories of the template, up to the 
   t.equal(literalHead('tenants/{tenant}/{sub:sha256}/'), 'tenants/')
   t.equal(literalHead('{sub}/'), '')
   t.equal(literalHead('shared/team/'), 'shared/team/')
+})
+
+t.test('sanitiseFileName: one safe segment, whatever the browser sends', async (t) => {
+  const rows: Array<[unknown, string]> = [
+    ['photo.png', 'photo.png'],
+    ['C:\\fakepath\\photo.png', 'photo.png'],
+    ['../../etc/passwd', 'passwd'],
+    ['..', 'upload'],
+    ['.', 'upload'],
+    ['.hidden', 'hidden'],
+    ['a b\u0000c\td.txt', 'a_b_c_d.txt'],
+    ['résumé.pdf', 'r_sum_.pdf'],
+    ['$' + '{filename}', '_filename_'],
+    ['', 'upload'],
+    [undefined, 'upload'],
+    [42, 'upload'],
+    ['x'.repeat(300) + '.jpeg', 'x'.repeat(123) + '.jpeg']
+  ]
+  for (const [input, want] of rows) t.equal(sanitiseFileName(input), want, JSON.stringify(input))
+  fc.assert(fc.property(fc.string({ maxLength: 400 }), (name) => {
+    const key = uniqueKey(DIR, '0123456789abcdef0123456789abcdef', name)
+    return key !== undefined && key.kind === 'exact' && key.key.startsWith(`${DIR}0123456789abcdef0123456789abcdef/`) &&
+      checkObjectKey(DIR, key.key, false) !== undefined
+  }))
 })

@@ -24,3 +24,11 @@ t.test('the signing session name: the grant\'s, within STS\'s 64 characters', as
   t.equal(signingSessionName(grant as never), 'sign@uploads')
   t.equal(signingSessionName({ ...grant, name: 'g'.repeat(80) } as never).length, 64)
 })
+
+t.test('no action a form field could reach beyond the upload: no ACL, no tagging', async (t) => {
+  for (const actions of [['read', 'write'], ['list', 'read', 'write', 'delete']]) {
+    const doc = JSON.parse(signingPolicy({ ...grant, actions } as never))
+    const granted = doc.Statement.flatMap((s: { Action: string[] }) => s.Action)
+    for (const a of ['oss:PutObjectAcl', 'oss:PutObjectTagging', 'oss:DeleteObject', 'oss:*']) t.notOk(granted.includes(a), `${actions.join(',')}: no ${a}`)
+  }
+})

@@ -7,6 +7,8 @@ import OSS from 'ali-oss'
 import { startOssEmulator, type OssEmulator } from '../../emulator/oss.js'
 import { presignUrl, signPostForm } from '../../../src/alicloud/oss-signing.js'
 import { directoryTarget, type KeyTarget } from '../../../src/grants/object-keys.js'
+import { callbackParameter, createCallbackVerifier } from '../../../src/alicloud/oss-callback.js'
+import { createServer } from 'node:http'
 
 const BUCKET = 'oss-test'
 const ROLE = 'acs:ram::1234567890123456:role/oss-upload'
@@ -52,7 +54,7 @@ async function post (s: Setup, fields: Record<string, string | undefined>, file:
 t.test('a V4 form uploads into the directory, with the file-name placeholder and the 201 answer', async (t) => {
   const s = await setup(t)
   const f = form(s, { contentTypes: ['text/plain', 'image/png'] })
-  const res = await post(s, { ...f.fields, 'Content-Type': 'text/plain' }, { name: 'notes.txt' })
+  const res = await post(s, { ...f.fields, 'Content-Type': 'text/plain', 'x-oss-content-type': 'text/plain' }, { name: 'notes.txt' })
   t.equal(res.status, 201, res.body)
   t.match(res.body, /<PostResponse><Bucket>oss-test<\/Bucket>.*<Key>users\/alice\/notes\.txt<\/Key><ETag>/)
   t.equal(s.oss.object(`${DIR}notes.txt`)?.body.toString(), 'hello')
@@ -67,7 +69,7 @@ t.test('a V4 form uploads into the directory, with the file-name placeholder and
 t.test('forms are refused as OSS refuses them, and nothing is stored', async (t) => {
   const s = await setup(t)
   const f = form(s, { contentTypes: ['text/plain'] })
-  const ok = { ...f.fields, 'Content-Type': 'text/plain' }
+  const ok = { ...f.fields, 'Content-Type': 'text/plain', 'x-oss-content-type': 'text/plain' }
   const policy = JSON.parse(Buffer.from(f.fields.policy as string, 'base64').toString('utf8'))
   const widened = Buffer.from(JSON.stringify({ ...policy, conditions: policy.conditions.map((c: unknown) => Array.isArray(c) && c[0] === 'content-length-range' ? ['content-length-range', 0, 1e9] : c) })).toString('base64')
   const exact = form(s, { target: { kind: 'exact', key: `${DIR}one.txt` } })
@@ -78,14 +80,16 @@ t.test('forms are refused as OSS refuses them, and nothing is stored', async (t)
     { desc: 'a file over the size', fields: ok, file: { data: '12345678901' }, status: 400, code: 'EntityTooLarge' },
     { desc: 'another content type', fields: { ...ok, 'Content-Type': 'image/gif' }, status: 403, code: 'AccessDenied' },
     { desc: 'no content type where the policy lists them', fields: { ...ok, 'Content-Type': undefined }, status: 403, code: 'AccessDenied' },
+    { desc: 'another x-oss-content-type (the field OSS stores first)', fields: { ...ok, 'x-oss-content-type': 'text/html' }, status: 403, code: 'AccessDenied' },
+    { desc: 'no x-oss-content-type where the policy lists types', fields: { ...ok, 'x-oss-content-type': undefined }, status: 403, code: 'AccessDenied' },
     { desc: 'a tampered policy (wider size)', fields: { ...ok, policy: widened }, file: { data: '12345678901' }, status: 403, code: 'SignatureDoesNotMatch' },
     { desc: 'a tampered signature', fields: { ...ok, 'x-oss-signature': (f.fields['x-oss-signature'] as string).replace(/^./, (c) => c === 'a' ? 'b' : 'a') }, status: 403, code: 'SignatureDoesNotMatch' },
     { desc: 'a tampered x-oss-date', fields: { ...ok, 'x-oss-date': (f.fields['x-oss-date'] as string).replace(/\d\dZ$/, '59Z') === f.fields['x-oss-date'] ? (f.fields['x-oss-date'] as string).replace(/\d\dZ$/, '58Z') : (f.fields['x-oss-date'] as string).replace(/\d\dZ$/, '59Z') }, status: 403, code: 'AccessDenied' },
     { desc: 'a tampered security token', fields: { ...ok, 'x-oss-security-token': TOKEN + 'x' }, status: 403, code: 'InvalidSecurityToken' },
     { desc: 'no security token', fields: { ...ok, 'x-oss-security-token': undefined }, status: 403, code: 'InvalidSecurityToken' },
     { desc: 'another success_action_status', fields: { ...ok, success_action_status: '200' }, status: 403, code: 'AccessDenied' },
-    { desc: 'an extra x-oss-* field the policy does not name', fields: { ...ok, 'x-oss-object-acl': 'public-read' }, status: 403, code: 'AccessDenied' },
-    { desc: 'an extra metadata field', fields: { ...ok, 'x-oss-meta-owner': 'bob' }, status: 403, code: 'AccessDenied' },
+    { desc: 'an unnamed x-oss-object-acl field: the signing credential has no oss:PutObjectAcl', fields: { ...ok, 'x-oss-object-acl': 'public-read' }, status: 403, code: 'AccessDenied' },
+    { desc: 'an unnamed x-oss-tagging field: the signing credential has no oss:PutObjectTagging', fields: { ...ok, 'x-oss-tagging': 'a=b' }, status: 403, code: 'AccessDenied' },
     { desc: 'a credential for another region', fields: { ...ok, 'x-oss-credential': (f.fields['x-oss-credential'] as string).replace('cn-hangzhou', 'cn-beijing') }, status: 400, code: 'InvalidArgument' },
     { desc: 'an unknown AccessKey id', fields: { ...ok, 'x-oss-credential': (f.fields['x-oss-credential'] as string).replace(AKID, 'STS.other') }, status: 403, code: 'InvalidAccessKeyId' },
     { desc: 'no policy', fields: { ...ok, policy: undefined }, status: 403, code: 'AccessDenied' },
@@ -97,6 +101,73 @@ t.test('forms are refused as OSS refuses them, and nothing is stored', async (t)
   }
   t.same(s.oss.keys(), [], 'nothing was stored')
   t.ok(s.oss.requests.every((r) => r.operation === 'PostObject' && r.outcome !== 'ok'))
+})
+
+t.test('fields the policy does not name are accepted, as OSS documents, and act as PutObject headers', async (t) => {
+  const s = await setup(t)
+  const f = form(s)
+  t.equal((await post(s, { ...f.fields, 'x-oss-meta-owner': 'bob' }, { name: 'meta.txt' })).status, 201, 'an unnamed metadata field')
+  t.equal((await post(s, { ...f.fields, 'x-oss-content-type': 'text/html' }, { name: 'page.txt', type: 'text/plain' })).status, 201, 'an unnamed x-oss-content-type')
+  t.equal(s.oss.object(`${DIR}page.txt`)?.contentType, 'text/html', 'x-oss-content-type wins over the file part\'s type: why a type restriction must pin it')
+  t.equal((await post(s, { ...f.fields, 'Content-Type': 'image/png', 'x-oss-content-type': 'text/css' }, { name: 'both.txt' })).status, 201)
+  t.equal(s.oss.object(`${DIR}both.txt`)?.contentType, 'text/css', 'x-oss-content-type before Content-Type')
+  t.equal((await post(s, f.fields, { name: 'part.txt', type: 'text/markdown' })).status, 201)
+  t.equal(s.oss.object(`${DIR}part.txt`)?.contentType, 'text/markdown', 'the file part\'s type last')
+})
+
+t.test('x-oss-forbid-overwrite: a key that exists is refused with 409, whether the field is pinned or not', async (t) => {
+  const s = await setup(t)
+  const pinned = signPostForm({ credentials, bucket: BUCKET, region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}once.txt` }, maxBytes: 10, forbidOverwrite: true, now: s.now(), expiresSeconds: EXPIRES })
+  t.equal(pinned.fields['x-oss-forbid-overwrite'], 'true')
+  t.equal((await post(s, pinned.fields, { data: 'first' })).status, 201)
+  const again = await post(s, pinned.fields, { data: 'second' })
+  t.same([again.status, again.code], [409, 'FileAlreadyExists'], 'the same form posted twice')
+  t.equal(s.oss.object(`${DIR}once.txt`)?.body.toString(), 'first')
+  t.equal((await post(s, { ...pinned.fields, 'x-oss-forbid-overwrite': 'false' }, { data: 'third' })).status, 403, 'the pinned field cannot be turned off')
+  const put = presignUrl({ credentials, bucket: BUCKET, region: 'cn-hangzhou', endpoint: s.oss.url, key: `${DIR}once.txt`, method: 'PUT', contentType: 'text/plain', forbidOverwrite: true, now: s.now(), expiresSeconds: EXPIRES })
+  t.same(put.headers, { 'Content-Type': 'text/plain', 'x-oss-forbid-overwrite': 'true' })
+  t.equal((await fetch(put.url, { method: 'PUT', headers: put.headers, body: 'put' })).status, 409, 'a PUT URL signed with it cannot overwrite')
+  t.equal((await fetch(put.url, { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'put' })).status, 403, 'nor drop the signed header')
+  t.equal(s.oss.object(`${DIR}once.txt`)?.body.toString(), 'first')
+})
+
+t.test('callbacks: OSS posts a signed callback after the upload and relays the app\'s answer', async (t) => {
+  const s = await setup(t)
+  const verifier = createCallbackVerifier({ allowedPrefixes: [s.oss.callbackKeyUrlPrefix] })
+  const received: Array<{ verdict: string, body: string }> = []
+  let answer = 200
+  const app = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8')
+      const header = (n: string) => typeof req.headers[n] === 'string' ? req.headers[n] as string : undefined
+      verifier.verify({ url: req.url ?? '/', authorization: header('authorization'), pubKeyUrl: header('x-oss-pub-key-url'), body }).then((verdict) => {
+        received.push({ verdict, body })
+        res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify({ seen: JSON.parse(body).object }))
+      }, () => res.writeHead(500).end())
+    })
+  })
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => app.close(() => resolve())))
+  const port = (app.address() as { port: number }).port
+  const callback = callbackParameter(`http://127.0.0.1:${port}/uploads/callback?x=1`, 'tkt.abc')
+  const f = signPostForm({ credentials, bucket: BUCKET, region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}cb.txt` }, maxBytes: 10, forbidOverwrite: true, callback, now: s.now(), expiresSeconds: EXPIRES })
+  const res = await post(s, f.fields, { data: 'hello', type: 'text/plain' })
+  t.equal(res.status, 200, res.body)
+  t.same(JSON.parse(res.body), { seen: `${DIR}cb.txt` }, 'the app\'s answer, relayed')
+  t.equal(received.length, 1)
+  t.equal(received[0]?.verdict, 'ok', 'signed as OSS signs, verified with the served key')
+  t.same(JSON.parse(received[0]!.body), { bucket: BUCKET, object: `${DIR}cb.txt`, size: 5, mimeType: 'text/plain', etag: s.oss.object(`${DIR}cb.txt`)?.etag, ticket: 'tkt.abc' })
+  const again = await post(s, f.fields, { data: 'again' })
+  t.same([again.status, again.code], [409, 'FileAlreadyExists'], 'the same form again: refused before any callback')
+  t.equal(received.length, 1)
+
+  answer = 500
+  const g = signPostForm({ credentials, bucket: BUCKET, region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}cb2.txt` }, maxBytes: 10, callback, now: s.now(), expiresSeconds: EXPIRES })
+  const failed = await post(s, g.fields)
+  t.same([failed.status, failed.code], [203, 'CallbackFailed'], 'the app failed: 203, as OSS answers')
+  t.ok(s.oss.object(`${DIR}cb2.txt`) !== undefined, 'the object stays')
 })
 
 t.test('expiry: the policy, then the credential behind it', async (t) => {

@@ -116,6 +116,7 @@ t.test('a valid call gets STS-shaped credentials and is recorded', async (t) => 
   t.match(c?.securityToken, /^CAIS[A-Za-z0-9+/=]{600,}$/)
   t.match(c?.expiration, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/)
   t.equal(res.body?.assumedRoleUser?.arn, `${ROLE}/alice`)
+  t.equal(res.body?.sourceIdentity, 'alice@idp', 'the SourceIdentity set is echoed')
   t.equal(emu.callCount, 1)
   const call = emu.calls[0]
   t.match(call, { caller: KEY.id, roleArn: ROLE, roleSessionName: 'alice', durationSeconds: 3600, policy: undefined, externalId: 'ext-1', sourceIdentity: 'alice@idp', outcome: 'ok' })

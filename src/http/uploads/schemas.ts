@@ -12,6 +12,8 @@ const ContentType = Type.String({ pattern: MEDIA_TYPE })
 export const UploadFormRequest = Type.Object({
   grant: Type.Optional(GrantName),
   key: Type.Optional(ObjectKey),
+  /** With signing.keys unique: the last segment of the key the service picks (sanitised; default "upload"). */
+  fileName: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   contentType: Type.Optional(ContentType),
   maxBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: SIGNING_MAX_BYTES }))
 }, { additionalProperties: false })
@@ -26,6 +28,9 @@ export const UploadFormFields = Type.Object({
   'x-oss-security-token': Type.String(),
   success_action_status: Type.Literal('201'),
   'Content-Type': Type.Optional(Type.String()),
+  'x-oss-content-type': Type.Optional(Type.String()),
+  'x-oss-forbid-overwrite': Type.Optional(Type.Literal('true')),
+  callback: Type.Optional(Type.String()),
   'x-oss-signature': Type.String()
 }, { additionalProperties: false })
 
@@ -47,6 +52,6 @@ export type UploadUrlRequest = Static<typeof UploadUrlRequest>
 export const UploadUrlResponse = Type.Object({
   url: Type.String(),
   method: Type.Union([Type.Literal('PUT'), Type.Literal('GET')]),
-  headers: Type.Object({ 'Content-Type': Type.Optional(Type.String()) }, { additionalProperties: false }),
+  headers: Type.Object({ 'Content-Type': Type.Optional(Type.String()), 'x-oss-forbid-overwrite': Type.Optional(Type.Literal('true')) }, { additionalProperties: false }),
   expiration: Type.String({ format: 'date-time' })
 }, { additionalProperties: false })

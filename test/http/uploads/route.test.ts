@@ -9,7 +9,8 @@ import { ROLE_ARN } from '../../helpers/build.js'
 
 const DIR = 'dir111/dir111_secondline1/'
 const F = '$' + '{filename}'
-const SIGNING = { maxBytes: 64, expiresSeconds: 600 }
+// Most tests below are about keys the caller names; `keys: unique` (the default) has its own.
+const SIGNING = { maxBytes: 64, expiresSeconds: 600, keys: 'caller' }
 
 type Grant = Record<string, unknown>
 const withGrants = (...extra: Grant[]) => (base: Record<string, unknown>) => {
@@ -88,16 +89,45 @@ t.test('a form: the contract, a real multipart upload into the directory, and no
   t.ok(secret !== undefined && !res.text.includes(secret), 'the signing secret never reaches the caller')
 })
 
+t.test('keys: unique (the default): two forms get two keys, each pinned; a form writes once', async (t) => {
+  const h = await buildE2e(t, { config: withGrants({ name: 'once', signing: { maxBytes: 64, expiresSeconds: 600 } }) })
+  const token = h.token({ sub: 'alice' })
+  const a = await sign(t, h, 'form', token, { grant: 'once', fileName: 'notes.txt' })
+  const b = await sign(t, h, 'form', token, { grant: 'once', fileName: 'notes.txt' })
+  t.equal(a.statusCode, 200, a.text)
+  t.not(a.json.fields.key, b.json.fields.key, 'two forms, two keys')
+  for (const f of [a, b]) {
+    t.match(f.json.fields.key, new RegExp(`^${DIR}alice/[0-9a-f]{32}/notes\\.txt$`))
+    t.equal(f.json.keyPrefix, f.json.fields.key)
+    const conditions = JSON.parse(Buffer.from(f.json.fields.policy, 'base64').toString('utf8')).conditions
+    t.strictSame(conditions.slice(5), [['eq', '$key', f.json.fields.key], ['content-length-range', 0, 64], ['eq', '$success_action_status', '201'], ['eq', '$x-oss-forbid-overwrite', 'true']])
+    t.equal(f.json.fields['x-oss-forbid-overwrite'], 'true')
+  }
+  t.equal((await postForm(a.json.url, a.json.fields, { data: 'one', name: 'whatever.txt' })).status, 201)
+  t.equal(h.oss.object(a.json.fields.key)?.body.toString(), 'one')
+  t.equal((await postForm(a.json.url, a.json.fields, { data: 'two', name: 'whatever.txt' })).status, 409, 'the same form again: FileAlreadyExists')
+  t.equal((await postForm(a.json.url, { ...a.json.fields, key: `${DIR}alice/other.txt` }, { data: 'x', name: 'x' })).status, 403, 'another key')
+  t.equal((await postForm(a.json.url, { ...a.json.fields, 'x-oss-forbid-overwrite': 'false' }, { data: 'x', name: 'x' })).status, 403, 'overwriting cannot be turned back on')
+  t.equal(h.oss.object(a.json.fields.key)?.body.toString(), 'one')
+  t.equal((await sign(t, h, 'form', token, { grant: 'once', key: `${DIR}alice/x` })).json.code, 'STS_VENDING_KEY_NOT_ALLOWED', 'no caller keys')
+  const put = await sign(t, h, 'url', token, { grant: 'once', key: `${DIR}alice/put.txt`, method: 'PUT' })
+  t.strictSame(put.json.headers, { 'Content-Type': 'application/octet-stream', 'x-oss-forbid-overwrite': 'true' })
+  t.equal((await fetch(put.json.url, { method: 'PUT', headers: put.json.headers, body: 'p' })).status, 200)
+  t.equal((await fetch(put.json.url, { method: 'PUT', headers: put.json.headers, body: 'q' })).status, 409, 'a PUT URL cannot overwrite')
+})
+
 t.test('a fixed key, type and smaller size narrow the form; OSS enforces them', async (t) => {
   const h = await buildE2e(t, { config: withGrants() })
   const res = await sign(t, h, 'form', h.token({ sub: 'alice' }), { key: `${DIR}alice/avatar.png`, contentType: 'image/png', maxBytes: 4 })
   t.equal(res.statusCode, 200, res.text)
   t.equal(res.json.fields['Content-Type'], 'image/png')
+  t.equal(res.json.fields['x-oss-content-type'], 'image/png')
   t.equal(res.json.keyPrefix, `${DIR}alice/avatar.png`)
   t.equal((await postForm(res.json.url, res.json.fields, { data: 'png!', name: 'whatever.png', type: 'image/png' })).status, 201)
   t.equal(h.oss.object(`${DIR}alice/avatar.png`)?.contentType, 'image/png')
   t.equal((await postForm(res.json.url, { ...res.json.fields, key: `${DIR}alice/other.png` }, { data: 'x', name: 'x' })).status, 403, 'another key')
   t.equal((await postForm(res.json.url, { ...res.json.fields, 'Content-Type': 'text/html' }, { data: 'x', name: 'x' })).status, 403, 'another type')
+  t.equal((await postForm(res.json.url, { ...res.json.fields, 'x-oss-content-type': 'text/html' }, { data: 'x', name: 'x' })).status, 403, 'another type in the field OSS stores first')
   t.equal((await postForm(res.json.url, res.json.fields, { data: '12345', name: 'x' })).status, 400, 'over the narrowed size')
 })
 
@@ -106,9 +136,16 @@ t.test('a grant type allow-list: `in` for forms, required and signed for PUT URL
   const token = h.token({ sub: 'alice' })
   const form = await sign(t, h, 'form', token, {})
   const policy = JSON.parse(Buffer.from(form.json.fields.policy, 'base64').toString('utf8'))
-  t.strictSame(policy.conditions.at(-1), ['in', '$content-type', ['image/png', 'image/jpeg']])
-  t.equal((await postForm(form.json.url, { ...form.json.fields, 'Content-Type': 'image/jpeg' }, { data: 'jpg', name: 'a.jpg' })).status, 201)
-  t.equal((await postForm(form.json.url, { ...form.json.fields, 'Content-Type': 'image/gif' }, { data: 'gif', name: 'a.gif' })).status, 403)
+  t.strictSame(policy.conditions.slice(-2), [['in', '$content-type', ['image/png', 'image/jpeg']], ['in', '$x-oss-content-type', ['image/png', 'image/jpeg']]])
+  const typed = (type: string) => ({ ...form.json.fields, 'Content-Type': type, 'x-oss-content-type': type })
+  t.equal((await postForm(form.json.url, typed('image/jpeg'), { data: 'jpg', name: 'a.jpg', type: 'text/html' })).status, 201)
+  t.equal(h.oss.object(`${DIR}alice/a.jpg`)?.contentType, 'image/jpeg', 'stored as signed, whatever the file part says')
+  t.equal((await postForm(form.json.url, typed('image/gif'), { data: 'gif', name: 'a.gif' })).status, 403)
+  t.equal((await postForm(form.json.url, { ...typed('image/png'), 'x-oss-content-type': 'text/html' }, { data: 'h', name: 'a.html' })).status, 403, 'text/html through x-oss-content-type')
+  t.equal((await postForm(form.json.url, { ...form.json.fields, 'Content-Type': 'image/png' }, { data: 'h', name: 'b.html', type: 'text/html' })).status, 403, 'without x-oss-content-type the file part could choose: refused')
+  t.equal((await postForm(form.json.url, { ...typed('image/png'), 'x-oss-object-acl': 'public-read' }, { data: 'p', name: 'c.png' })).status, 403, 'an unnamed ACL field needs oss:PutObjectAcl, which signing lacks')
+  t.equal((await postForm(form.json.url, { ...typed('image/png'), 'x-oss-meta-note': 'hi' }, { data: 'p', name: 'd.png' })).status, 201, 'other unnamed fields are accepted, as OSS does')
+  t.same(h.oss.keys(), [`${DIR}alice/a.jpg`, `${DIR}alice/d.png`])
 
   t.equal((await sign(t, h, 'url', token, { key: `${DIR}alice/a.png`, method: 'PUT' })).json.code, 'STS_VENDING_CONTENT_TYPE_NOT_ALLOWED', 'PUT needs a type')
   t.equal((await sign(t, h, 'url', token, { key: `${DIR}alice/a.gif`, method: 'PUT', contentType: 'image/gif' })).json.code, 'STS_VENDING_CONTENT_TYPE_NOT_ALLOWED')
