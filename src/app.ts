@@ -27,8 +27,6 @@ import { cacheMetrics, fleetMetrics, gateMetrics, issuedCounter, signedCounter, 
 import { createAudit } from './observability/audit.js'
 import { createLocalBuckets, createUpstreamGate } from './redis/budget.js'
 
-export { WARM_UP_DELAY_MS } from './http/warm-up.js'
-
 export interface AppDeps {
   /** Fastify logger setting: false, true, or pino options / instance. Default: JSON at info. */
   logger?: LoggerSetting
