@@ -11,7 +11,7 @@ import type { CallerRoutes } from '../caller-surface.js'
 import { ErrorResponse } from '../schemas.js'
 import { assertAcceptable, requestedFormat, type Format } from './formats.js'
 import { CredentialsRequest, CredentialsResponse } from './schemas.js'
-import { defaultBody, ossAppServerError, shapeFor } from './shapes.js'
+import { defaultBody, ossAppServerError, refreshAfterSeconds, shapeFor } from './shapes.js'
 
 // Importers that name the route module (the bench servers, `verify`).
 export { CredentialsResponse } from './schemas.js'
@@ -31,8 +31,11 @@ export interface CredentialsRouteOptions {
   onIssued?: (request: FastifyRequest, issued: Issued) => Promise<void> | undefined
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8'
+
 export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes {
   const { vender } = opts
+  const bodies = new WeakMap<Issued, { refresh: number, bytes: string }>()
   const now = opts.now ?? Date.now
   return {
     name: 'credentials',
@@ -59,10 +62,21 @@ export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes 
         const recorded = opts.onIssued?.(request, issued)
         if (recorded !== undefined) await recorded
         void reply.header('cache-control', 'no-store')
-        const body = defaultBody(issued, now())
-        if (request.format === 'ali-oss') return body
-        const shaped = shapeFor(request.format, body)
-        return reply.type('application/json; charset=utf-8').send(reply.serializeInput(shaped.body, shaped.schema))
+        const nowMs = now()
+        if (request.format === 'ali-oss') {
+          // The default body, serialised by the route's own 200 schema, kept with the
+          // issuance (one frozen Issued per caller and credential, vend.ts) while
+          // refreshAfterSeconds reads the same: a hit sends bytes made before.
+          const refresh = refreshAfterSeconds(issued.expiration, nowMs)
+          let kept = Object.isFrozen(issued) ? bodies.get(issued) : undefined
+          if (kept === undefined || kept.refresh !== refresh) {
+            kept = { refresh, bytes: reply.serialize(defaultBody(issued, nowMs)) as string }
+            if (Object.isFrozen(issued)) bodies.set(issued, kept)
+          }
+          return reply.type(JSON_TYPE).send(kept.bytes)
+        }
+        const shaped = shapeFor(request.format, defaultBody(issued, nowMs))
+        return reply.type(JSON_TYPE).send(reply.serializeInput(shaped.body, shaped.schema))
       })
     }
   }
