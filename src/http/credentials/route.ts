@@ -32,10 +32,19 @@ export interface CredentialsRouteOptions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
+// Stands for refreshAfterSeconds in a kept body: an integer no real answer carries
+// (longer than any credential's lifetime in seconds) and that serialises as itself.
+const MARKER = 987_654_321_987_654
+/** The serialised body cut around the marker; undefined (never kept) when it is not there exactly once. */
+function split (bytes: string): [string, string] | undefined {
+  const at = bytes.indexOf(`:${MARKER}`)
+  if (at === -1 || bytes.indexOf(`:${MARKER}`, at + 1) !== -1) return undefined
+  return [bytes.slice(0, at + 1), bytes.slice(at + 1 + String(MARKER).length)]
+}
 
 export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes {
   const { vender } = opts
-  const bodies = new WeakMap<Issued, { refresh: number, bytes: string }>()
+  const bodies = new WeakMap<Issued, [string, string] | undefined>()
   const now = opts.now ?? Date.now
   return {
     name: 'credentials',
@@ -64,16 +73,16 @@ export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes 
         void reply.header('cache-control', 'no-store')
         const nowMs = now()
         if (request.format === 'ali-oss') {
-          // The default body, serialised by the route's own 200 schema, kept with the
-          // issuance (one frozen Issued per caller and credential, vend.ts) while
-          // refreshAfterSeconds reads the same: a hit sends bytes made before.
+          // The default body, serialised by the route's own 200 schema once per issuance
+          // (one frozen Issued per caller and credential, vend.ts) around a marker in
+          // place of refreshAfterSeconds, the one field that moves with the clock: a hit
+          // joins the two halves around its number.
           const refresh = refreshAfterSeconds(issued.expiration, nowMs)
-          let kept = Object.isFrozen(issued) ? bodies.get(issued) : undefined
-          if (kept === undefined || kept.refresh !== refresh) {
-            kept = { refresh, bytes: reply.serialize(defaultBody(issued, nowMs)) as string }
-            if (Object.isFrozen(issued)) bodies.set(issued, kept)
-          }
-          return reply.type(JSON_TYPE).send(kept.bytes)
+          if (!Object.isFrozen(issued)) return defaultBody(issued, nowMs)
+          let kept = bodies.get(issued)
+          if (kept === undefined) bodies.set(issued, kept = split(reply.serialize({ ...defaultBody(issued, nowMs), refreshAfterSeconds: MARKER }) as string))
+          if (kept === undefined) return defaultBody(issued, nowMs)
+          return reply.type(JSON_TYPE).send(`${kept[0]}${refresh}${kept[1]}`)
         }
         const shaped = shapeFor(request.format, defaultBody(issued, nowMs))
         return reply.type(JSON_TYPE).send(reply.serializeInput(shaped.body, shaped.schema))
