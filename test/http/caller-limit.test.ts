@@ -22,7 +22,7 @@ async function app (limit: (app: FastifyInstance) => Promise<void>): Promise<Fas
     request.caller = c
     done()
   })
-  a.setErrorHandler((err, _request, reply) => { void reply.code((err as { statusCode?: number }).statusCode ?? 500).send({ message: err.message }) })
+  a.setErrorHandler((err, _request, reply) => { void reply.code((err as { statusCode?: number }).statusCode ?? 500).send({ message: (err as Error).message }) })
   await a.register(async (routes) => {
     await limit(routes)
     routes.get('/x', async () => 'ok')
