@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import type { DevIssuer } from '../devkit/dev/issuer.js'
-import { cyclingRequests, roundRobinRequests, runLoad, signingRequests, type LoadResult } from './lib/load.js'
+import { cyclingRequests, roundRobinRequests, runLoad, signingRequests, type LoadResult, type SigningPath } from './lib/load.js'
 import { benchModule, childEnv, NODE_ARGS, ROOT, SERVER_NODE_ARGS, serverEntry, devkitModule, startChild, type Child } from './lib/process.js'
 import { machineInfo, renderMachine, renderTable, writeBenchmarks, type Machine, type Row } from './lib/report.js'
 import { renderProfile, summariseProfile } from './lib/profile.js'
@@ -48,6 +48,8 @@ export interface BenchParams {
   oneProcess: boolean
   /** Signing row: distinct callers of one grant, each with one token. */
   signCallers: number
+  /** Rows 2e/3g (issue 25): distinct warm callers, each with its own token, taken round-robin. */
+  manyCallers: number
 }
 
 export const FULL: BenchParams = {
@@ -66,7 +68,8 @@ export const FULL: BenchParams = {
   memoryEntries: [10_000, 100_000],
   startupRuns: 3,
   oneProcess: false,
-  signCallers: 1000
+  signCallers: 1000,
+  manyCallers: 2000
 }
 
 export const SMOKE: BenchParams = {
@@ -84,7 +87,8 @@ export const SMOKE: BenchParams = {
   memoryEntries: [500, 1000],
   startupRuns: 1,
   oneProcess: true,
-  signCallers: 20
+  signCallers: 20,
+  manyCallers: 10
 }
 
 export interface BenchOptions {
@@ -228,6 +232,8 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
   }
   const url = (s: Server): string => `http://127.0.0.1:${s.port}`
 
+  const only = opts.only !== undefined ? new Set(opts.only) : undefined
+  const wanted = (id: string): boolean => only === undefined || only.has(id)
   try {
     log('minting tokens and starting the servers')
     const { createDevIssuer } = await devkitModule<typeof import('../devkit/dev/issuer.js')>('dev/issuer')
@@ -238,6 +244,8 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     const rsHit = hitPool(rs)
     const signPool = Array.from({ length: params.signCallers }, (_, i) => rs.mint({ sub: `signer-${i}` }, { expiresInSeconds: 7200 }))
     const esHit = hitPool(es)
+    // Rows 2e/3g: 2,000 callers, each its own token (issue 25).
+    const manyPool = Array.from({ length: params.manyCallers }, (_, i) => rs.mint({ sub: `caller-${i}` }, { expiresInSeconds: 7200 }))
     // Fresh callers for every round of the miss row (and a warm-up population), so each round starts cold.
     const populations = Array.from({ length: params.rounds + 1 }, (_, r) =>
       Array.from({ length: params.missCallers }, (_, i) => rs.mint({ sub: `miss-${r}-${i}` }, { expiresInSeconds: 7200 })))
@@ -283,16 +291,35 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     if (body === undefined) throw new Error('no warm-up response')
     // Every hit caller's one AssumeRole per service, made here; the hit rows must add none.
     const warmupAssumeRoles = await stsCalls()
+    // The 2,000 callers of row 3g, warmed on the default-logging service, 50 at a time
+    // (the STS budget, 100 calls/s, makes this about 20 s; a 503 for it is retried).
+    const pending = wanted('3g') || wanted('2e') ? [...manyPool] : []
+    await Promise.all(Array.from({ length: 50 }, async () => {
+      for (let t = pending.pop(); t !== undefined; t = pending.pop()) {
+        for (let attempt = 1; ; attempt++) {
+          const res = await fetch(`${url(svcInfo)}/credentials`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: '{}' })
+          await res.arrayBuffer()
+          if (res.status === 200) break
+          if ((res.status !== 503 && res.status !== 429) || attempt === 50) throw new Error(`the service answered ${res.status} while warming the many callers`)
+          await sleep(200)
+        }
+      }
+    }))
     const verifyInit = (issuer: DevIssuer): VerifyInit =>
       ({ body, publicKey: issuer.publicKeyPem, alg: issuer.alg, issuer: issuer.issuer, audience: issuer.audience })
-    const [floor, verifyRs, verifyEs] = await Promise.all([
+    const [floor, verifyRs, verifyEs, verifyCached] = await Promise.all([
       server('floor', { body }),
       server('verify', verifyInit(rs)),
-      server('verify', verifyInit(es))
+      server('verify', verifyInit(es)),
+      // Issue 25's bar: @fastify/jwt with fast-jwt's verify cache, in front of the same body.
+      server('verify', { ...verifyInit(rs), cache: 10_000 })
     ])
 
     log('baselines ready')
-    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string, signing?: boolean, connections?: number }
+    // Row 7c presigns a PUT of one key in the one warm caller's directory (the form's keyPrefix).
+    const form = await fetch(`${url(svcInfo)}/uploads/form`, { method: 'POST', headers: { authorization: `Bearer ${rsHit[0] ?? ''}`, 'content-type': 'application/json' }, body: '{}' })
+    const urlBody = JSON.stringify({ key: `${(await form.json() as { keyPrefix: string }).keyPrefix}bench.bin`, method: 'PUT' })
+    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string, signing?: SigningPath, body?: string, connections?: number, roundRobin?: boolean }
     // Issue 17's own measurement: many connections, one warm token.
     const oneToken = rsHit.slice(0, 1)
     const many = params.manyConnections
@@ -306,11 +333,16 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       { id: '2c', scenario: `Verify baseline: @fastify/jwt RS256, one token, ${many} connections`, target: verifyRs, tokens: oneToken, connections: many },
       { id: '3d', scenario: `Service, cache hit, RS256, one token, ${many} connections`, target: svc, tokens: oneToken, baseline: '2c', connections: many },
       { id: '3e', scenario: `Service, cache hit, RS256, one token, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '2c', connections: many },
-      { id: '7', scenario: `Signing: POST /uploads/form, ${params.signCallers.toLocaleString('en-US')} distinct callers of one grant, RS256`, target: svc, tokens: signPool, baseline: '3a', signing: true }
+      { id: '7', scenario: `Signing: POST /uploads/form, ${params.signCallers.toLocaleString('en-US')} distinct callers of one grant, RS256`, target: svc, tokens: signPool, baseline: '3a', signing: '/uploads/form' },
+      // Issue 25: the service as users run it (LOG_LEVEL=info) against @fastify/jwt + fast-jwt's verify cache.
+      { id: '2d', scenario: `Verify baseline: @fastify/jwt RS256 + verify cache (10,000), one token, ${many} connections`, target: verifyCached, tokens: oneToken, connections: many },
+      { id: '3f', scenario: `Service, cache hit, RS256, one token, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '2d', connections: many },
+      { id: '2e', scenario: `Verify baseline: @fastify/jwt RS256 + verify cache, ${params.manyCallers.toLocaleString('en-US')} callers (own tokens, round-robin), ${many} connections`, target: verifyCached, tokens: manyPool, connections: many, roundRobin: true },
+      { id: '3g', scenario: `Service, cache hit, ${params.manyCallers.toLocaleString('en-US')} warm callers (same tokens, round-robin), ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: manyPool, baseline: '2e', connections: many, roundRobin: true },
+      { id: '7b', scenario: `Signing: POST /uploads/form, one warm caller, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '3f', signing: '/uploads/form', connections: many },
+      { id: '7c', scenario: `Signing: POST /uploads/url (PUT), one warm caller, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '3f', signing: '/uploads/url', body: urlBody, connections: many }
     ]
-    const only = opts.only !== undefined ? new Set(opts.only) : undefined
     if (only !== undefined) for (const t of timed) if (only.has(t.id) && t.baseline !== undefined) only.add(t.baseline)
-    const wanted = (id: string): boolean => only === undefined || only.has(id)
     for (let i = timed.length - 1; i >= 0; i--) if (!wanted((timed[i] as Timed).id)) timed.splice(i, 1)
     interface Counted { id: string, scenario: string, target: Server }
     const ideal = 1 / params.requestsPerCaller
@@ -328,7 +360,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       return { ...r, sts: await stsCalls() - calls, cpuMicros: await cpu(s) - used }
     }
     const timedRun = async (t: Timed, seconds: number): Promise<Measured> => await measured(t.target, async () =>
-      await runLoad({ url: url(t.target), connections: t.connections ?? params.connections, duration: seconds, requests: t.signing === true ? signingRequests(t.tokens) : cyclingRequests(t.tokens) }))
+      await runLoad({ url: url(t.target), connections: t.connections ?? params.connections, duration: seconds, requests: t.signing !== undefined ? signingRequests(t.tokens, t.signing, t.body) : t.roundRobin === true ? roundRobinRequests(t.tokens) : cyclingRequests(t.tokens) }))
     const countedRun = async (c: Counted, tokens: string[]): Promise<Measured> => await measured(c.target, async () =>
       await runLoad({ url: url(c.target), connections: params.missConnections, amount: tokens.length * params.requestsPerCaller, requests: roundRobinRequests(tokens) }))
 
@@ -385,6 +417,9 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
           row.note = `target ≥ 0.90× req/s and ≤ 1.5× p99: ${met ? 'met' : 'missed'}; ${upstream}`
         }
         if (s.id === '3c' || s.id === '3e') row.note = `target ≥ 0.75× req/s: ${vs.rps >= 0.75 ? 'met' : 'missed'}; ${upstream}`
+        if (s.id === '3f') row.note = `target ≥ 1.00× req/s and ≤ 1.5× p99 of 2d: ${vs.rps >= 1 && vs.p99 <= 1.5 ? 'met' : 'missed'}; ${upstream}`
+        if (s.id === '3g') row.note = `target ≥ 1.00× req/s of 2e: ${vs.rps >= 1 ? 'met' : 'missed'}; STS: ${params.manyCallers.toLocaleString('en-US')} callers warmed at start, ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} AssumeRole after`
+        if (s.id === '7b' || s.id === '7c') row.note = `target ≥ 0.80× req/s of the /credentials hit (3f) in the same round: ${vs.rps >= 0.8 ? 'met' : 'missed'}; ${runs.reduce((a, r) => a + r.sts, 0)} AssumeRole during the rounds`
       }
       if (s.id === '4') row.note = `ideal ${ideal.toFixed(3)}`
       if (s.id === '7') {
@@ -418,16 +453,21 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
 
     let profile: string | undefined
     if (opts.profile === true) {
-      log('profiling rows 2a and 3a')
+      log('profiling rows 2a, 3a, 2d and 3f')
       const parts: string[] = []
-      for (const [id, start] of [
-        ['2a', async (dir: string) => await server('verify', verifyInit(rs), ['--cpu-prof', '--cpu-prof-dir', dir])],
-        ['3a', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'warn', ['--cpu-prof', '--cpu-prof-dir', dir])]
+      const prof = ['--cpu-prof', '--cpu-prof-dir']
+      for (const [id, start, connections] of [
+        ['2a', async (dir: string) => await server('verify', verifyInit(rs), [...prof, dir]), params.connections],
+        ['3a', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'warn', [...prof, dir]), params.connections],
+        // Issue 25: one token, many connections, default logging, against @fastify/jwt + verify cache.
+        ['2d', async (dir: string) => await server('verify', { ...verifyInit(rs), cache: 10_000 }, [...prof, dir]), params.manyConnections],
+        ['3f', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections]
       ] as const) {
         const dir = join(tmp, `prof-${id}`)
         const target = await start(dir)
-        await runLoad({ url: url(target), connections: params.connections, duration: params.warmupSeconds, requests: cyclingRequests(rsHit) })
-        const r = await runLoad({ url: url(target), connections: params.connections, duration: params.seconds, requests: cyclingRequests(rsHit) })
+        const tokens = id === '2d' || id === '3f' ? rsHit.slice(0, 1) : rsHit
+        await runLoad({ url: url(target), connections, duration: params.warmupSeconds, requests: cyclingRequests(tokens) })
+        const r = await runLoad({ url: url(target), connections, duration: params.seconds, requests: cyclingRequests(tokens) })
         await target.host.close()
         const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))
         if (file === undefined) throw new Error(`no CPU profile for ${id}`)
@@ -436,6 +476,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       profile = parts.join('\n\n')
     }
 
+    machine.loadAverageEnd = machineInfo().loadAverage
     const table = renderTable(rows)
     if (opts.write === true) {
       await writeBenchmarks(join(ROOT, 'BENCHMARKS.md'), `${renderMachine(machine, params as unknown as Record<string, unknown>)}\n\n${table}`)
@@ -456,7 +497,7 @@ Options:
   --rounds N      rounds of every throughput row (default ${FULL.rounds})
   --seconds S     seconds per throughput run (default ${FULL.seconds})
   --no-write      print the table only; leave BENCHMARKS.md alone
-  --profile       also run rows 2a and 3a under --cpu-prof and say where the time goes
+  --profile       also run rows 2a, 3a, 2d and 3f under --cpu-prof and say where the time goes
   --only IDS      only these rows (comma-separated, e.g. 3a,3c), with their baselines
   --connections N load connections of the throughput rows (default ${FULL.connections})
   --tokens N      distinct warm tokens of the cache-hit rows, one caller each (default ${FULL.hitCallers} callers × ${FULL.tokensPerCaller} tokens)

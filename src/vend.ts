@@ -109,26 +109,43 @@ export function createVender (deps: VenderDeps): Vender {
     return derived
   }
 
+  // One frozen Issued per (derivation, credential object, fromCache): a hit hands out the
+  // same object every time, so what the route and the audit trail make of it (the
+  // response's bytes, the audit line's fixed fields) is made once per credential, not
+  // per request (issue 25). A new credential (a refresh, a shared entry) makes a new one.
+  const issuedMemo = new WeakMap<Derivation, { credentials: object, hit?: Issued, miss?: Issued }>()
+
   return {
     async vend (caller, req) {
-      const { resolved, sessionName, order } = derivation(caller, req)
-      const grant = resolved.grant
-      const { credentials, fromCache } = await source.obtain(order)
-      return {
-        accessKeyId: credentials.accessKeyId,
-        accessKeySecret: credentials.accessKeySecret,
-        securityToken: credentials.securityToken,
-        expiration: credentials.expiration,
-        bucket: grant.bucket,
-        region: grant.region,
-        endpoint: grant.endpoint ?? ossEndpoint(grant.region),
-        prefix: resolved.prefix,
-        actions: resolved.actions,
-        grant: grant.name,
-        roleSessionName: sessionName,
-        durationSeconds: resolved.durationSeconds,
-        fromCache
-      }
+      const known = derivation(caller, req)
+      const { credentials, fromCache } = await source.obtain(known.order)
+      let memo = issuedMemo.get(known)
+      if (memo === undefined || memo.credentials !== credentials) issuedMemo.set(known, memo = { credentials })
+      const kept = fromCache ? memo.hit : memo.miss
+      if (kept !== undefined) return kept
+      const issued = issue(known, credentials, fromCache)
+      if (fromCache) memo.hit = issued
+      else memo.miss = issued
+      return issued
     }
+  }
+
+  function issue ({ resolved, sessionName }: Derivation, credentials: Awaited<ReturnType<CredentialSource['obtain']>>['credentials'], fromCache: boolean): Issued {
+    const grant = resolved.grant
+    return Object.freeze({
+      accessKeyId: credentials.accessKeyId,
+      accessKeySecret: credentials.accessKeySecret,
+      securityToken: credentials.securityToken,
+      expiration: credentials.expiration,
+      bucket: grant.bucket,
+      region: grant.region,
+      endpoint: grant.endpoint ?? ossEndpoint(grant.region),
+      prefix: resolved.prefix,
+      actions: resolved.actions,
+      grant: grant.name,
+      roleSessionName: sessionName,
+      durationSeconds: resolved.durationSeconds,
+      fromCache
+    })
   }
 }

@@ -86,18 +86,24 @@ export function cyclingRequests (tokens: string[]): Request[] {
  * tokens and N×k requests, each caller asks exactly k times, k-1 of them after its
  * first answer came back (given N much larger than the connections).
  */
-export function roundRobinRequests (tokens: string[]): Request[] {
+export function roundRobinRequests (tokens: string[], path = '/credentials'): Request[] {
   let i = 0
   return [{
     method: 'POST',
-    path: '/credentials',
+    path,
     body: '{}',
     headers: { ...JSON_HEADERS },
     setupRequest: (req) => ({ ...req, headers: { ...JSON_HEADERS, authorization: `Bearer ${tokens[i++ % tokens.length] ?? ''}` } })
   }]
 }
 
-/** POST /uploads/form with `{}`, cycling through the tokens: signing for many distinct callers. */
-export function signingRequests (tokens: string[]): Request[] {
-  return tokens.map((t) => ({ method: 'POST', path: '/uploads/form', headers: { ...JSON_HEADERS, authorization: `Bearer ${t}` }, body: '{}' }))
+export type SigningPath = '/uploads/form' | '/uploads/url'
+
+/**
+ * POST /uploads/form (or /uploads/url), cycling through the tokens: signing for one or
+ * many distinct callers. The body: `{}` (the form for the grant's defaults) unless given
+ * (a URL names a key in the caller's directory).
+ */
+export function signingRequests (tokens: string[], path: SigningPath = '/uploads/form', body = '{}'): Request[] {
+  return tokens.map((t) => ({ method: 'POST', path, headers: { ...JSON_HEADERS, authorization: `Bearer ${t}` }, body }))
 }

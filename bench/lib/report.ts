@@ -12,6 +12,8 @@ export interface Machine {
   memoryGiB: number
   node: string
   loadAverage: string
+  /** At the end of the run (the machine is shared: other work moves both). */
+  loadAverageEnd?: string
 }
 
 export function machineInfo (): Machine {
@@ -93,7 +95,7 @@ export function renderTable (rows: Row[]): string {
 
 export function renderMachine (m: Machine, params: Record<string, unknown>): string {
   return [
-    `Run ${m.date} on ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB RAM, Node ${m.node}; load average at start ${m.loadAverage}.`,
+    `Run ${m.date} on ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB RAM, Node ${m.node}; load average at start ${m.loadAverage}${m.loadAverageEnd !== undefined ? `, at end ${m.loadAverageEnd}` : ''}.`,
     '',
     `Parameters: \`${JSON.stringify(params)}\``
   ].join('\n')

@@ -10,7 +10,15 @@
 // (test/alicloud/oss-signing.test.ts compares the two).
 //
 // Keys arrive checked (grants/object-keys.ts) and are signed as they are, never escaped.
-import { createHash, createHmac } from 'node:crypto'
+//
+// Signing as cheap as a hit (issue 25): the signing key changes only with the secret,
+// the day and the region, so it is derived once per (credential, day, region) and kept
+// with the credential object (a WeakMap: it goes when the cached credential goes); the
+// form's policy is written from a template kept the same way, so the parts that do not
+// change between callers (bucket, credential scope, security token) are serialised once
+// per credential and day, not per request. Both are byte-equal to the plain derivation
+// and JSON.stringify (test/alicloud/oss-signing.test.ts).
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 import type { KeyTarget } from '../grants/object-keys.js'
 
 export const SIGNATURE_VERSION = 'OSS4-HMAC-SHA256'
@@ -41,6 +49,63 @@ export function signingKey (secret: string, date: string, region: string): Buffe
 
 export function signV4 (secret: string, date: string, region: string, stringToSign: string): string {
   return createHmac('sha256', signingKey(secret, date, region)).update(stringToSign, 'utf8').digest('hex')
+}
+
+/** What a credential keeps for one (day, region, bucket): its signing key and the fixed parts of what it signs. */
+interface Derived {
+  /** The secret it was derived from: a credential object changed in place is derived afresh. */
+  secret: string
+  token: string
+  key: KeyObject
+  /** `<AccessKeyId>/<scope>` (x-oss-credential). */
+  credential: string
+  /** The form policy's JSON between the x-oss-date value and the key condition. */
+  policyMiddle: string
+  /** The form policy's JSON between the expiration and the x-oss-date value. */
+  policyHead: string
+}
+
+// A credential asks for a handful of (day, region, bucket) at a time: a grant's one
+// region and bucket, today and at midnight tomorrow. The bound keeps a long-lived
+// credential from collecting days.
+const DERIVED_PER_CREDENTIAL = 8
+const derivedKeys = new WeakMap<SigningCredentials, Map<string, Derived>>()
+
+/** The signing key and policy parts of `c` for the day of `date`, derived on first use. */
+function derivedFor (c: SigningCredentials, date: string, region: string, bucket: string): Derived {
+  const day = date.slice(0, 8)
+  const id = `${day}\n${region}\n${bucket}`
+  let perCredential = derivedKeys.get(c)
+  const known = perCredential?.get(id)
+  if (known !== undefined && known.secret === c.accessKeySecret && known.token === c.securityToken) return known
+  const credential = `${c.accessKeyId}/${credentialScope(date, region)}`
+  const derived: Derived = {
+    secret: c.accessKeySecret,
+    token: c.securityToken,
+    key: createSecretKey(signingKey(c.accessKeySecret, date, region)),
+    credential,
+    policyHead: `","conditions":[{"bucket":${JSON.stringify(bucket)}},{"x-oss-signature-version":"${SIGNATURE_VERSION}"},{"x-oss-credential":${JSON.stringify(credential)}},{"x-oss-date":`,
+    policyMiddle: `},{"x-oss-security-token":${JSON.stringify(c.securityToken)}},`
+  }
+  if (perCredential === undefined) derivedKeys.set(c, perCredential = new Map())
+  if (perCredential.size >= DERIVED_PER_CREDENTIAL && !perCredential.has(id)) perCredential.delete(perCredential.keys().next().value as string)
+  perCredential.set(id, derived)
+  return derived
+}
+
+function hmacHex (key: KeyObject, data: string): string {
+  return createHmac('sha256', key).update(data, 'utf8').digest('hex')
+}
+
+// The date strings of the last second signed: every request within a second shares them.
+let lastSecond = Number.NaN
+let lastDate = ''
+function v4DateOf (issuedAt: number): string {
+  if (issuedAt !== lastSecond) {
+    lastDate = v4Date(issuedAt)
+    lastSecond = issuedAt
+  }
+  return lastDate
 }
 
 /** RFC 3986 encoding as OSS V4 canonicalises it (ali-oss's encodeString). */
@@ -92,28 +157,37 @@ export interface SignedForm {
 export function signPostForm (input: FormInput): SignedForm {
   const { credentials: c, region } = input
   const issuedAt = Math.floor(input.now / 1000) * 1000
-  const date = v4Date(issuedAt)
+  const date = v4DateOf(issuedAt)
   const expiration = new Date(issuedAt + input.expiresSeconds * 1000)
-  const credential = `${c.accessKeyId}/${credentialScope(date, region)}`
+  const d = derivedFor(c, date, region, input.bucket)
+  const credential = d.credential
+  const keyCondition: PolicyCondition = input.target.kind === 'exact' ? ['eq', '$key', input.target.key] : ['starts-with', '$key', input.target.prefix]
   const conditions: PolicyCondition[] = [
     { bucket: input.bucket },
     { 'x-oss-signature-version': SIGNATURE_VERSION },
     { 'x-oss-credential': credential },
     { 'x-oss-date': date },
     { 'x-oss-security-token': c.securityToken },
-    input.target.kind === 'exact' ? ['eq', '$key', input.target.key] : ['starts-with', '$key', input.target.prefix],
+    keyCondition,
     ['content-length-range', 0, input.maxBytes],
     ['eq', '$success_action_status', SUCCESS_STATUS]
   ]
-  if (input.forbidOverwrite === true) conditions.push(['eq', '$x-oss-forbid-overwrite', 'true'])
-  if (input.callback !== undefined) conditions.push(['eq', '$callback', input.callback])
+  // After the fixed conditions: what this form pins beyond them (the template below
+  // writes them in this order too).
+  const extra: PolicyCondition[] = []
+  if (input.forbidOverwrite === true) extra.push(['eq', '$x-oss-forbid-overwrite', 'true'])
+  if (input.callback !== undefined) extra.push(['eq', '$callback', input.callback])
   for (const field of CONTENT_TYPE_FIELDS) {
     const name = '$' + field.toLowerCase()
-    if (input.contentType !== undefined) conditions.push(['eq', name, input.contentType])
-    else if (input.contentTypes !== undefined) conditions.push(['in', name, [...input.contentTypes]])
+    if (input.contentType !== undefined) extra.push(['eq', name, input.contentType])
+    else if (input.contentTypes !== undefined) extra.push(['in', name, [...input.contentTypes]])
   }
+  conditions.push(...extra)
   const policy: PostPolicy = { expiration: expiration.toISOString(), conditions }
-  const encoded = Buffer.from(JSON.stringify(policy), 'utf8').toString('base64')
+  // JSON.stringify(policy), written from the credential's template: the date and the
+  // expiration are ISO digits and letters (nothing to escape), the rest is serialised.
+  const json = `{"expiration":"${policy.expiration}${d.policyHead}"${date}"${d.policyMiddle}${JSON.stringify(keyCondition)},["content-length-range",0,${JSON.stringify(input.maxBytes)}],["eq","$success_action_status","${SUCCESS_STATUS}"]${extra.map((x) => `,${JSON.stringify(x)}`).join('')}]}`
+  const encoded = Buffer.from(json, 'utf8').toString('base64')
   const fields: Record<string, string> = {
     key: input.target.key,
     policy: encoded,
@@ -126,7 +200,7 @@ export function signPostForm (input: FormInput): SignedForm {
   if (input.contentType !== undefined) for (const field of CONTENT_TYPE_FIELDS) fields[field] = input.contentType
   if (input.forbidOverwrite === true) fields['x-oss-forbid-overwrite'] = 'true'
   if (input.callback !== undefined) fields.callback = input.callback
-  fields['x-oss-signature'] = signV4(c.accessKeySecret, date, region, encoded)
+  fields['x-oss-signature'] = hmacHex(d.key, encoded)
   return { fields, policy, expiration }
 }
 
@@ -179,18 +253,19 @@ export function stringToSignV4 (date: string, region: string, canonical: string)
 export function presignUrl (input: UrlInput): PresignedUrl {
   const { credentials: c, region } = input
   const issuedAt = Math.floor(input.now / 1000) * 1000
-  const date = v4Date(issuedAt)
+  const date = v4DateOf(issuedAt)
+  const d = derivedFor(c, date, region, input.bucket)
   const headers: Record<string, string> = input.contentType !== undefined ? { 'Content-Type': input.contentType } : {}
   if (input.forbidOverwrite === true) headers['x-oss-forbid-overwrite'] = 'true'
   const query: Array<[string, string]> = [
-    ['x-oss-credential', `${c.accessKeyId}/${credentialScope(date, region)}`],
+    ['x-oss-credential', d.credential],
     ['x-oss-date', date],
     ['x-oss-expires', String(input.expiresSeconds)],
     ['x-oss-security-token', c.securityToken],
     ['x-oss-signature-version', SIGNATURE_VERSION]
   ]
   const canonical = canonicalRequest(input.method, input.bucket, input.key, query, headers)
-  query.push(['x-oss-signature', signV4(c.accessKeySecret, date, region, stringToSignV4(date, region, canonical))])
+  query.push(['x-oss-signature', hmacHex(d.key, stringToSignV4(date, region, canonical))])
   const path = uriEncode(input.key).replace(/%2F/g, '/')
   const search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&')
   return { url: `${bucketUrl(input.endpoint, input.bucket)}/${path}?${search}`, headers, expiration: new Date(issuedAt + input.expiresSeconds * 1000) }

@@ -9,12 +9,13 @@
 //      allow-list, the family's own checks that need no caller (Accept), a token in the
 //      query string (any letter case, every route);
 //   4. authentication, so an unauthenticated caller costs no body parsing;
-//   5. the per-caller rate limit once the caller is known (preHandler), counted per family;
+//   5. the per-caller rate limit once the caller is known (preHandler), counted per family
+//      (caller-limit.ts);
 //   6. refusals (401, 403, 429) recorded once, under the family's name; one error handler
 //      that answers in the family's shape for the request.
 // A third family is one more entry in `routes`.
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
-import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import cors from '@fastify/cors'
 import underPressure from '@fastify/under-pressure'
 import { CallerDenied, RateLimited, Overloaded, withRetryAfter } from '../errors.js'
@@ -22,6 +23,7 @@ import type { Caller } from '../auth/caller.js'
 import { sendError, type ErrorRenderer } from './error-handler.js'
 import { CORS_OPTIONS, ensureCorsHeaders } from './cors-headers.js'
 import { assertNoQueryToken, assertOriginAllowed } from './guards.js'
+import { callerLimit } from './caller-limit.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -133,17 +135,13 @@ export default async function callerSurface (app: FastifyInstance, opts: CallerS
         request.errorCode = sendError(request, reply, err, family.errorShape?.(request)).code
       })
 
-      const store = opts.rateLimit.store?.(family.name)
-      await routes.register(rateLimit, {
-        global: true,
-        hook: 'preHandler',
+      callerLimit(routes, {
         max: opts.rateLimit.max,
-        timeWindow: opts.rateLimit.timeWindowMs,
-        ...(store !== undefined ? { store } : {}),
-        keyGenerator: (request) => request.caller !== null ? `${request.caller.issuer}\n${request.caller.subject}` : request.ip,
-        errorResponseBuilder: (_request, context) => {
+        timeWindowMs: opts.rateLimit.timeWindowMs,
+        store: opts.rateLimit.store?.(family.name),
+        refusal: (ttlMs) => {
           opts.onRateLimited?.()
-          return withRetryAfter(new RateLimited(), context.ttl / 1000)
+          return withRetryAfter(new RateLimited(), ttlMs / 1000)
         }
       })
 

@@ -89,6 +89,8 @@ export interface LazyCompilers {
    * those fail their first request (500), as they would have failed the start.
    */
   compileAll: () => number
+  /** Compiles one part not compiled yet: true when it compiled, false when it failed, undefined when none is left (warm-up.ts, one per event-loop turn). */
+  compileNext: () => boolean | undefined
 }
 
 /** Fastify's default compilers, each loaded, built and run on the first request that needs it. */
@@ -124,18 +126,25 @@ export function lazyCompilers (): LazyCompilers {
     }
   }
 
+  const compileNext = (): boolean | undefined => {
+    const get = pending.values().next().value
+    if (get === undefined) return undefined
+    try {
+      get()
+      // A compiled part leaves `pending` itself (deferred); make sure it cannot come round again.
+      pending.delete(get)
+      return true
+    } catch {
+      pending.delete(get) // its first request will try again, and answer 500
+      return false
+    }
+  }
+
   const compileAll = (): number => {
     let failed = 0
-    for (const get of [...pending]) {
-      try {
-        get()
-      } catch {
-        failed++
-        pending.delete(get) // its first request will try again, and answer 500
-      }
-    }
+    for (let done = compileNext(); done !== undefined; done = compileNext()) if (!done) failed++
     return failed
   }
 
-  return { buildValidator, buildSerializer, compileAll }
+  return { buildValidator, buildSerializer, compileAll, compileNext }
 }

@@ -34,22 +34,33 @@ export interface Audit {
 export function createAudit (logger: FastifyBaseLogger): Audit {
   const log = auditLogger(logger)
   const sink = sinkOf(logger)
+  // The fields of an issuance line that only change with the issuance (vend.ts hands out
+  // one frozen Issued per caller, credential and source) are serialised once, as a pino
+  // child's bindings; each request adds its id. The same fields, in another order.
+  const issuedLines = new WeakMap<Issued, { caller: Caller | null, line: FastifyBaseLogger }>()
+  function issuedLine (request: FastifyRequest, issued: Issued): FastifyBaseLogger {
+    const caller = request.caller
+    const kept = Object.isFrozen(issued) ? issuedLines.get(issued) : undefined
+    if (kept !== undefined && kept.caller === caller) return kept.line
+    const line = log.child({
+      event: 'credentials.issued',
+      issuer: caller?.issuer,
+      subject: caller?.subject,
+      grant: issued.grant,
+      prefix: issued.prefix,
+      actions: issued.actions,
+      roleSessionName: issued.roleSessionName,
+      durationSeconds: issued.durationSeconds,
+      expiration: stsTime(issued.expiration),
+      fromCache: issued.fromCache,
+      accessKeyIdPrefix: issued.accessKeyId.slice(0, ACCESS_KEY_ID_SHOWN)
+    })
+    if (Object.isFrozen(issued)) issuedLines.set(issued, { caller, line })
+    return line
+  }
   return {
     issued (request, issued) {
-      log.info({
-        event: 'credentials.issued',
-        requestId: request.id,
-        issuer: request.caller?.issuer,
-        subject: request.caller?.subject,
-        grant: issued.grant,
-        prefix: issued.prefix,
-        actions: issued.actions,
-        roleSessionName: issued.roleSessionName,
-        durationSeconds: issued.durationSeconds,
-        expiration: stsTime(issued.expiration),
-        fromCache: issued.fromCache,
-        accessKeyIdPrefix: issued.accessKeyId.slice(0, ACCESS_KEY_ID_SHOWN)
-      }, 'credentials issued')
+      issuedLine(request, issued).info({ requestId: request.id }, 'credentials issued')
       return sink?.written()
     },
     uploadSigned (request, caller, signed) {

@@ -14,16 +14,23 @@ async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions):
   // prom-client hashes a label object on every inc/observe; the labelled children are
   // looked up once per (route, method, status) instead. Bounded like the labels: route
   // templates, the methods Node's parser accepts, statuses.
-  const series = new Map<string, { requests: { inc: () => void }, duration: { observe: (v: number) => void } }>()
+  // Keyed by route, then method and status, so that a request builds no key string.
+  type Series = { requests: { inc: () => void }, duration: { observe: (v: number) => void } }
+  const series = new Map<string, Map<string, Map<number, Series>>>()
   // A callback hook, not an async one: no promise per request for synchronous work.
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    const id = `${route} ${request.method} ${reply.statusCode}`
-    let s = series.get(id)
+    const method = request.method
+    const status = reply.statusCode
+    let byMethod = series.get(route)
+    if (byMethod === undefined) series.set(route, byMethod = new Map())
+    let byStatus = byMethod.get(method)
+    if (byStatus === undefined) byMethod.set(method, byStatus = new Map())
+    let s = byStatus.get(status)
     if (s === undefined) {
-      const labels = { route, method: request.method, status: String(reply.statusCode) }
+      const labels = { route, method, status: String(status) }
       s = { requests: metrics.httpRequests.labels(labels), duration: metrics.httpDuration.labels(labels) }
-      series.set(id, s)
+      byStatus.set(status, s)
     }
     s.requests.inc()
     s.duration.observe(reply.elapsedTime / 1000)

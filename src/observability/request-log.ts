@@ -12,6 +12,18 @@ const INFO_ON = new Set(['info', 'debug', 'trace'])
 
 export class RequestLogController extends LogController {
   #line: FastifyBaseLogger | undefined
+  // Route templates x methods x statuses: bounded like the HTTP metrics' labels.
+  #lines = new Map<string, Map<string, Map<number, FastifyBaseLogger>>>()
+
+  #lineOf (route: string, method: string, statusCode: number): FastifyBaseLogger {
+    let byMethod = this.#lines.get(route)
+    if (byMethod === undefined) this.#lines.set(route, byMethod = new Map())
+    let byStatus = byMethod.get(method)
+    if (byStatus === undefined) byMethod.set(method, byStatus = new Map())
+    let line = byStatus.get(statusCode)
+    if (line === undefined) byStatus.set(statusCode, line = (this.#line as FastifyBaseLogger).child({ method, route, statusCode }))
+    return line
+  }
 
   override incomingRequest (): void {}
 
@@ -25,6 +37,12 @@ export class RequestLogController extends LogController {
     // header, body or raw URL (see requestLineLogger).
     this.#line ??= requestLineLogger(request.server.log)
     const route = request.routeOptions.url
+    if (route !== undefined) {
+      // A matched route's fixed fields (method, route, status) are serialised once, as a
+      // child's bindings; each line adds its id and time (issue 25).
+      this.#lineOf(route, request.method, reply.statusCode).info({ reqId: request.id, responseTime: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
+      return
+    }
     this.#line.info({
       reqId: request.id,
       method: request.method,

@@ -105,3 +105,37 @@ t.test('the callback string to sign: the path decoded, the query raw', async (t)
   t.equal(callbackStringToSign('/uploads/call%20back?a=b%20c', '{"x":1}'), '/uploads/call back?a=b%20c\n{"x":1}')
   t.equal(callbackStringToSign('/uploads/callback', ''), '/uploads/callback\n')
 })
+
+// Issue 25: the signing key kept with the credential and the policy written from a template
+// must be byte-equal to deriving and serialising afresh, whatever the day, region, bucket,
+// key, type or credential.
+t.test('the kept signing key and the policy template equal a fresh derivation and JSON.stringify', async (t) => {
+  const other = { accessKeyId: 'STS.other', accessKeySecret: 'another-secret', securityToken: 'tok"with\\quotes/é' }
+  const cases = [
+    { c: credentials, region: 'cn-hangzhou', bucket: 'oss-test', now: Date.UTC(2026, 10, 30, 23, 59, 59), target: directoryTarget(DIR), contentType: undefined, contentTypes: undefined },
+    { c: credentials, region: 'cn-hangzhou', bucket: 'oss-test', now: Date.UTC(2026, 11, 1, 0, 0, 1), target: { kind: 'exact' as const, key: `${DIR}"quoted"\\ünï.png` }, contentType: 'image/png', contentTypes: undefined },
+    { c: credentials, region: 'cn-shanghai', bucket: 'other-bucket', now: Date.UTC(2026, 11, 1, 0, 0, 1), target: directoryTarget(DIR), contentType: undefined, contentTypes: ['a/b', 'c/d+e'] },
+    { c: other, region: 'cn-hangzhou', bucket: 'oss-test', now: Date.UTC(2026, 11, 1, 0, 0, 1), target: directoryTarget(DIR), contentType: undefined, contentTypes: undefined }
+  ]
+  for (const [i, x] of [...cases, ...cases].entries()) {
+    const f = signPostForm({ credentials: x.c, bucket: x.bucket, region: x.region, target: x.target, maxBytes: 1024 + i, contentType: x.contentType, contentTypes: x.contentTypes, now: x.now, expiresSeconds: 600 })
+    const date = v4Date(Math.floor(x.now / 1000) * 1000)
+    t.equal(f.fields.policy, Buffer.from(JSON.stringify(f.policy), 'utf8').toString('base64'), `case ${i}: the policy is JSON.stringify's bytes`)
+    t.equal(f.fields['x-oss-signature'], signV4(x.c.accessKeySecret, date, x.region, f.fields.policy as string), `case ${i}: the signature of a fresh key`)
+    t.equal(f.fields['x-oss-credential'], `${x.c.accessKeyId}/${date.slice(0, 8)}/${x.region}/oss/aliyun_v4_request`, `case ${i}: the day's scope`)
+  }
+  // A credential object whose secret changed in place is not signed with the old key.
+  const mutable = { ...other }
+  const at = Date.UTC(2026, 11, 1, 0, 0, 1)
+  signPostForm({ credentials: mutable, bucket: 'b', region: 'cn-hangzhou', target: directoryTarget(DIR), maxBytes: 1, now: at, expiresSeconds: 60 })
+  mutable.accessKeySecret = 'rotated'
+  const f = signPostForm({ credentials: mutable, bucket: 'b', region: 'cn-hangzhou', target: directoryTarget(DIR), maxBytes: 1, now: at, expiresSeconds: 60 })
+  t.equal(f.fields['x-oss-signature'], signV4('rotated', v4Date(at), 'cn-hangzhou', f.fields.policy as string), 'the new secret signs')
+  const u = new URL(presignUrl({ credentials: mutable, bucket: 'b', region: 'cn-hangzhou', endpoint: 'http://127.0.0.1:9', key: `${DIR}x`, method: 'GET', now: at, expiresSeconds: 60 }).url)
+  t.equal(u.searchParams.get('x-oss-date'), v4Date(at))
+  // What a form pins beyond the fixed conditions (forbid-overwrite, the callback, both
+  // content-type fields) is written by the template in the policy's own order too.
+  const pinned = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}k.png` }, maxBytes: 9, contentTypes: ['image/png'], forbidOverwrite: true, callback: 'eyJjYWxsYmFja1VybCI6Imh0dHBzOi8veCJ9', now: at, expiresSeconds: 60 })
+  t.equal(pinned.fields.policy, Buffer.from(JSON.stringify(pinned.policy), 'utf8').toString('base64'), 'extra conditions: the policy is JSON.stringify\'s bytes')
+  t.equal(pinned.fields['x-oss-signature'], signV4(credentials.accessKeySecret, v4Date(at), 'cn-hangzhou', pinned.fields.policy as string))
+})

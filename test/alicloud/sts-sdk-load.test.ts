@@ -1,17 +1,18 @@
 // The STS SDK is loaded on first use (sts-client.ts), not at start: the load happens once,
-// is warmed once the server listens (app.ts) and not before, never holds readiness, and a
+// is warmed as soon as the server listens (http/warm-up.ts) and not before, /readyz waits
+// for it (ready means warm, issue 25) while /healthz does not, and a
 // load that fails answers like an unreachable STS (503, the registry's code, no STS
 // call) and is tried again by the next call rather than kept broken.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
+import type { FastifyInstance } from 'fastify'
 import { startStsEmulator } from '../../devkit/emulator/sts.js'
 import { createDevIssuer } from '../../devkit/dev/issuer.js'
 import { createStsClient, StsError, type StsClient, type StsClientOptions } from '../../src/alicloud/sts-client.js'
 import { type AssumeRoleInput } from '../../src/alicloud/sts-types.js'
 import { createStaticCredential } from '../../src/alicloud/credentials.js'
 import { buildApp } from '../../src/app.js'
-import { WARM_UP_DELAY_MS } from '../../src/http/warm-up.js'
 import { prepare } from '../../src/prepare.js'
 import { parseConfig } from '../../src/config/load.js'
 import { baseConfig, build } from '../helpers/build.js'
@@ -116,32 +117,41 @@ async function appWithWarmUp (t: { teardown: (fn: () => unknown) => void }, sett
 }
 
 const tick = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
-/** Past the warm-up's delay after listening. */
-const warmUpDelay = async (): Promise<void> => await new Promise((resolve) => setTimeout(resolve, WARM_UP_DELAY_MS + 100))
 
-t.test('the warm-up runs once the server listens, not before, and never holds readiness', async (t) => {
-  const { app, warmUps } = await appWithWarmUp(t, async () => await new Promise<never>(() => {}))
+async function probe (app: FastifyInstance, path: string): Promise<{ status: number, body: unknown }> {
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const res = await fetch(`http://127.0.0.1:${port}${path}`)
+  return { status: res.status, body: await res.json() }
+}
+
+async function readyWithin (app: FastifyInstance, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 10))) {
+    if ((await probe(app, '/readyz')).status === 200) return true
+  }
+  return false
+}
+
+t.test('the warm-up starts when the server listens, not before; /readyz waits for it, /healthz does not', async (t) => {
+  let finish = (): void => {}
+  const { app, warmUps } = await appWithWarmUp(t, async () => { await new Promise<void>((resolve) => { finish = resolve }) })
   await app.ready()
-  t.equal((await app.inject('/readyz')).statusCode, 200)
+  t.equal((await app.inject('/readyz')).statusCode, 200, 'an app that never listens has no warm-up to wait for')
   await tick()
   t.same(warmUps, [], 'not warmed by ready() or inject()')
   await app.listen({ host: '127.0.0.1', port: 0 })
-  await tick()
-  t.same(warmUps, [], 'not in the turn that starts listening: the first probes come first')
-  await warmUpDelay()
-  t.same(warmUps, [true], 'warmed once, with the server listening')
-  const address = app.server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
-  const res = await fetch(`http://127.0.0.1:${port}/readyz`)
-  t.equal(res.status, 200, 'ready while the warm-up is still loading')
-  await res.arrayBuffer()
+  t.same(warmUps, [true], 'warmed once, started as the server listens')
+  t.same(await probe(app, '/healthz'), { status: 200, body: { status: 'ok' } }, 'live at once')
+  t.same(await probe(app, '/readyz'), { status: 503, body: { status: 'not ready', failing: ['warm-up'] } }, 'not ready while the SDK is still loading')
+  finish()
+  t.ok(await readyWithin(app, 10_000), 'ready once the warm-up is done')
+  t.same(warmUps, [true], 'and never warmed again')
 })
 
-t.test('a warm-up that fails is one warning, not a crash', async (t) => {
+t.test('a warm-up that fails is one warning, not a crash, and still ends in ready', async (t) => {
   const { app, warmUps, logs } = await appWithWarmUp(t, async () => { throw new StsError('unavailable', 'STS AssumeRole unavailable: SdkUnavailable', { code: 'SdkUnavailable' }) })
   await app.listen({ host: '127.0.0.1', port: 0 })
-  await warmUpDelay()
-  await tick()
+  t.ok(await readyWithin(app, 10_000), 'ready: the SDK is loaded again by the first call')
   t.same(warmUps, [true])
   const lines = logs.map((l) => JSON.parse(l) as { level: number, msg: string, code?: string }).filter((l) => /STS SDK/.test(l.msg))
   t.match(lines, [{ level: 40, msg: 'the STS SDK did not load: AssumeRole fails until it does', code: 'SdkUnavailable' }])

@@ -11,7 +11,7 @@ import type { CallerRoutes } from '../caller-surface.js'
 import { ErrorResponse } from '../schemas.js'
 import { assertAcceptable, requestedFormat, type Format } from './formats.js'
 import { CredentialsRequest, CredentialsResponse } from './schemas.js'
-import { defaultBody, ossAppServerError, shapeFor } from './shapes.js'
+import { defaultBody, ossAppServerError, refreshAfterSeconds, shapeFor } from './shapes.js'
 
 // Importers that name the route module (the bench servers, `verify`).
 export { CredentialsResponse } from './schemas.js'
@@ -31,8 +31,20 @@ export interface CredentialsRouteOptions {
   onIssued?: (request: FastifyRequest, issued: Issued) => Promise<void> | undefined
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8'
+// Stands for refreshAfterSeconds in a kept body: an integer no real answer carries
+// (longer than any credential's lifetime in seconds) and that serialises as itself.
+const MARKER = 987_654_321_987_654
+/** The serialised body cut around the marker; undefined (never kept) when it is not there exactly once. */
+function split (bytes: string): [string, string] | undefined {
+  const at = bytes.indexOf(`:${MARKER}`)
+  if (at === -1 || bytes.indexOf(`:${MARKER}`, at + 1) !== -1) return undefined
+  return [bytes.slice(0, at + 1), bytes.slice(at + 1 + String(MARKER).length)]
+}
+
 export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes {
   const { vender } = opts
+  const bodies = new WeakMap<Issued, [string, string] | undefined>()
   const now = opts.now ?? Date.now
   return {
     name: 'credentials',
@@ -59,10 +71,21 @@ export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes 
         const recorded = opts.onIssued?.(request, issued)
         if (recorded !== undefined) await recorded
         void reply.header('cache-control', 'no-store')
-        const body = defaultBody(issued, now())
-        if (request.format === 'ali-oss') return body
-        const shaped = shapeFor(request.format, body)
-        return reply.type('application/json; charset=utf-8').send(reply.serializeInput(shaped.body, shaped.schema))
+        const nowMs = now()
+        if (request.format === 'ali-oss') {
+          // The default body, serialised by the route's own 200 schema once per issuance
+          // (one frozen Issued per caller and credential, vend.ts) around a marker in
+          // place of refreshAfterSeconds, the one field that moves with the clock: a hit
+          // joins the two halves around its number.
+          const refresh = refreshAfterSeconds(issued.expiration, nowMs)
+          if (!Object.isFrozen(issued)) return defaultBody(issued, nowMs)
+          let kept = bodies.get(issued)
+          if (kept === undefined) bodies.set(issued, kept = split(reply.serialize({ ...defaultBody(issued, nowMs), refreshAfterSeconds: MARKER }) as string))
+          if (kept === undefined) return defaultBody(issued, nowMs)
+          return reply.type(JSON_TYPE).send(`${kept[0]}${refresh}${kept[1]}`)
+        }
+        const shaped = shapeFor(request.format, defaultBody(issued, nowMs))
+        return reply.type(JSON_TYPE).send(reply.serializeInput(shaped.body, shaped.schema))
       })
     }
   }
