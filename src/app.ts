@@ -17,9 +17,7 @@ import callerSurface from './http/caller-surface.js'
 import { credentialsRoutes } from './http/credentials/route.js'
 import { uploadsRoutes } from './http/uploads/route.js'
 import { grantsRoutes } from './http/grants/route.js'
-import callbackRoute from './http/uploads/callback.js'
-import { createCallbackHandler, type Forward } from './callback.js'
-import { createCallbackVerifier, type FetchKey } from './alicloud/oss-callback.js'
+import callbackRoute, { type CallbackRouteOptions } from './http/uploads/callback.js'
 import { createLocalOnce } from './redis/once.js'
 import { createVender } from './vend.js'
 import { createSigner } from './sign.js'
@@ -28,7 +26,7 @@ import { createUpstream, type Upstream } from './alicloud/upstream/index.js'
 import { createStsClient, type StsClient } from './alicloud/sts-client.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import metricsPlugin from './observability/metrics-plugin.js'
-import { cacheMetrics, fleetMetrics, gateMetrics, issuedCounter, signedCounter, upstreamMetrics } from './observability/bindings.js'
+import { cacheMetrics, fleetMetrics, gateMetrics, recorders, upstreamMetrics } from './observability/bindings.js'
 import { createAudit } from './observability/audit.js'
 import { createLocalBuckets, createUpstreamGate } from './redis/budget.js'
 import type { RedisStatus } from './redis/connection.js'
@@ -51,8 +49,7 @@ export interface AppDeps {
   /** The event-loop delay the caller routes shed load on (tests); default a sampled monitor. */
   eventLoopDelay?: () => number
   /** Upload callbacks: how OSS's public key is fetched and how events are forwarded (tests); default fetch. */
-  callbackFetchKey?: FetchKey
-  callbackForward?: Forward
+  callbacks?: Pick<CallbackRouteOptions, 'fetchKey' | 'forward'>
 }
 
 declare module 'fastify' {
@@ -86,25 +83,16 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
   const stsClient = deps.upstream === undefined ? deps.stsClient ?? createStsClient({ endpoint: config.sts.endpoint, timeoutMs: config.sts.timeoutMs }) : undefined
   warmUpOnListen(app, stsClient, compilers)
   const upstream = deps.upstream ?? createUpstream({ ...config.sts, client: stsClient as StsClient, now, sleep: deps.sleep, random: deps.random, log: app.log, events: upstreamMetrics(metrics) })
-  // With Redis: the shared cache level, budgets and rate limits of the fleet
-  // (ioredis is loaded only then: a tenth of start-up).
+  // With Redis: the fleet's shared cache level, budgets and rate limits (ioredis loads only then).
   const fleet = prepared.fleet === undefined
     ? undefined
     : (await import('./redis/fleet.js')).connectFleet(app, { settings: prepared.fleet, minRemainingSeconds: config.cache.minRemainingSeconds, stsTimeoutMs: config.sts.timeoutMs, stsDeadlineMs: config.sts.deadlineMs, now, events: fleetMetrics(metrics) })
   app.decorate('redisStatus', () => fleet?.status())
-  const gate = createUpstreamGate({
-    perCaller: config.rateLimit.upstreamPerCaller,
-    fleetPerSecond: prepared.fleet?.fleetMaxCallsPerSecond,
-    local: createLocalBuckets({ now, maxBuckets: 100_000 }),
-    shared: fleet?.buckets,
-    callerName: fleet?.callerName ?? ((id) => id),
-    events: gateMetrics(metrics)
-  })
+  const local = createLocalBuckets({ now, maxBuckets: 100_000 })
+  const gate = createUpstreamGate({ perCaller: config.rateLimit.upstreamPerCaller, fleetPerSecond: prepared.fleet?.fleetMaxCallsPerSecond, local, shared: fleet?.buckets, callerName: fleet?.callerName ?? ((id) => id), events: gateMetrics(metrics) })
   const source = createCredentialSource({ upstream, now, minRemainingSeconds: config.cache.minRemainingSeconds, local: { maxEntries: config.cache.maxEntries, events: cacheMetrics(metrics) }, shared: fleet?.shared, gate })
   cacheSize = () => source.size
-  const audit = createAudit(app.log)
-  const countIssued = issuedCounter(metrics)
-  const countSigned = signedCounter(metrics)
+  const record = recorders(metrics, createAudit(app.log), app.log)
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)
@@ -113,53 +101,27 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
     rateLimit: { ...config.rateLimit, store: (family) => fleet?.rateLimitStore(family) },
     maxEventLoopDelayMs: config.server.maxEventLoopDelayMs,
     eventLoopDelay: deps.eventLoopDelay,
-    onRefused: (request, status, code, family) => {
-      if (family === 'uploads') audit.uploadRefused(request, request.caller, status, code)
-      else if (family === 'grants') audit.grantsRefused(request, status, code)
-      else audit.refused(request, status, code)
-    },
-    onRateLimited: () => metrics.rateLimited.inc(),
+    onRefused: record.refused,
+    onRateLimited: record.rateLimited,
     denied: fleet?.denyList.denied,
-    onDenied: (request) => audit.callerDenied(request),
+    onDenied: record.denied,
     routes: [
-      credentialsRoutes({
-        vender: createVender({ grants, source }),
-        now,
-        onIssued: (request, issued) => {
-          countIssued(issued.grant, issued.fromCache)
-          return audit.issued(request, issued)
-        }
-      }),
-      uploadsRoutes({
-        signer: createSigner({ grants, source, now, callbackSecrets: prepared.callbackSecrets }),
-        onSigned: (request, caller, signed) => {
-          countSigned(signed)
-          return audit.uploadSigned(request, caller, signed)
-        }
-      }),
+      credentialsRoutes({ vender: createVender({ grants, source }), now, onIssued: record.issued }),
+      uploadsRoutes({ signer: createSigner({ grants, source, now, callbackSecrets: prepared.callbackSecrets }), onSigned: record.signed }),
       grantsRoutes({ grants })
     ]
   })
-  // OSS's upload callbacks: beside the caller surface (no token, no CORS), only when a
-  // grant asks for them.
+  // OSS's upload callbacks: beside the caller surface (no token, no CORS), only when a grant asks for them.
   if (config.grants.some((g) => g.signing?.callback !== undefined)) {
     await app.register(callbackRoute, {
-      handler: createCallbackHandler({
-        grants: config.grants,
-        secrets: prepared.callbackSecrets,
-        verifier: createCallbackVerifier({ allowedPrefixes: config.uploads.callbackKeyUrlPrefixes, ...(deps.callbackFetchKey !== undefined ? { fetchKey: deps.callbackFetchKey } : {}) }),
-        once: fleet?.once ?? createLocalOnce({ now }),
-        now,
-        ...(deps.callbackForward !== undefined ? { forward: deps.callbackForward } : {}),
-        onRefused: (reason) => {
-          metrics.uploadCallbacks.inc({ outcome: reason === 'replayed' ? 'replayed' : 'refused' })
-          app.log.info({ event: 'upload.callback_refused', reason }, 'upload callback refused')
-        }
-      }),
-      onCompleted: (request, result) => {
-        metrics.uploadCallbacks.inc({ outcome: result.delivered ? 'delivered' : 'undelivered' })
-        return audit.uploadCompleted(request, result.event, result.delivered)
-      }
+      ...deps.callbacks,
+      grants: config.grants,
+      secrets: prepared.callbackSecrets,
+      allowedPrefixes: config.uploads.callbackKeyUrlPrefixes,
+      once: fleet?.once ?? createLocalOnce({ now }),
+      now,
+      onRefused: record.callbackRefused,
+      onCompleted: record.callbackCompleted
     })
   }
   return app

@@ -1,10 +1,16 @@
-// Where the upstream's, the caches', the budgets' and the fleet's events become metrics.
-// They only announce what happened; which counter moves is decided here, in one place.
+// Where the upstream's, the caches', the budgets' and the fleet's events become metrics,
+// and the routes' events become metrics and audit lines. They only announce what
+// happened; which counter moves and which line is written is decided here, in one place.
 import type { UpstreamEvents } from '../alicloud/upstream/index.js'
 import type { CacheEvents } from '../cache/credential-cache.js'
 import type { GateEvents } from '../redis/budget.js'
 import type { FleetEvents } from '../redis/fleet.js'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { SignedFormResult, SignedUrlResult } from '../sign.js'
+import type { Issued } from '../vend.js'
+import type { Caller } from '../auth/caller.js'
+import type { CallbackResult } from '../callback.js'
+import type { Audit } from './audit.js'
 import { BREAKER_VALUES, type Metrics } from './metrics.js'
 
 export function upstreamMetrics (metrics: Metrics): UpstreamEvents {
@@ -52,7 +58,7 @@ export function fleetMetrics (metrics: Metrics): FleetEvents {
  * short key instead of prom-client hashing a label object on every cache hit. Bounded
  * by the configured grants.
  */
-export function issuedCounter (metrics: Metrics): (grant: string, fromCache: boolean) => void {
+function issuedCounter (metrics: Metrics): (grant: string, fromCache: boolean) => void {
   const children = new Map<string, { inc: () => void }>()
   return (grant, fromCache) => {
     const key = `${fromCache ? 'c' : 's'}${grant}`
@@ -63,8 +69,51 @@ export function issuedCounter (metrics: Metrics): (grant: string, fromCache: boo
 }
 
 /** The signed-uploads counter, by grant and kind (form, PUT URL, GET URL). */
-export function signedCounter (metrics: Metrics): (signed: SignedFormResult | SignedUrlResult) => void {
+function signedCounter (metrics: Metrics): (signed: SignedFormResult | SignedUrlResult) => void {
   return (signed) => {
     metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
+  }
+}
+
+/** What the caller routes and the upload callback report, as metrics and audit lines. */
+export interface Recorders {
+  /** A refusal (401, 403, 429) on a caller route family. */
+  refused: (request: FastifyRequest, statusCode: number, code: string, family: string) => void
+  rateLimited: () => void
+  denied: (request: FastifyRequest) => void
+  /** The answer waits for what these return (the audit line written). */
+  issued: (request: FastifyRequest, issued: Issued) => Promise<void> | undefined
+  signed: (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult) => Promise<void> | undefined
+  callbackRefused: (reason: string) => void
+  callbackCompleted: (request: FastifyRequest, result: CallbackResult) => Promise<void> | undefined
+}
+
+export function recorders (metrics: Metrics, audit: Audit, log: FastifyBaseLogger): Recorders {
+  const countIssued = issuedCounter(metrics)
+  const countSigned = signedCounter(metrics)
+  return {
+    refused: (request, status, code, family) => {
+      if (family === 'uploads') audit.uploadRefused(request, request.caller, status, code)
+      else if (family === 'grants') audit.grantsRefused(request, status, code)
+      else audit.refused(request, status, code)
+    },
+    rateLimited: () => metrics.rateLimited.inc(),
+    denied: (request) => audit.callerDenied(request),
+    issued: (request, issued) => {
+      countIssued(issued.grant, issued.fromCache)
+      return audit.issued(request, issued)
+    },
+    signed: (request, caller, signed) => {
+      countSigned(signed)
+      return audit.uploadSigned(request, caller, signed)
+    },
+    callbackRefused: (reason) => {
+      metrics.uploadCallbacks.inc({ outcome: reason === 'replayed' ? 'replayed' : 'refused' })
+      log.info({ event: 'upload.callback_refused', reason }, 'upload callback refused')
+    },
+    callbackCompleted: (request, result) => {
+      metrics.uploadCallbacks.inc({ outcome: result.delivered ? 'delivered' : 'undelivered' })
+      return audit.uploadCompleted(request, result.event, result.delivered)
+    }
   }
 }

@@ -17,7 +17,7 @@ t.test('a callback is forwarded once for the whole fleet; its replay on another 
   const fleet = await startFleet(t, {
     replicas: 2,
     env: { UPLOAD_WEBHOOK_SECRET: SECRET },
-    deps: { callbackFetchKey: async () => oss.publicKey.export({ type: 'spki', format: 'pem' }).toString(), callbackForward: forward },
+    deps: { callbacks: { fetchKey: async () => oss.publicKey.export({ type: 'spki', format: 'pem' }).toString(), forward } },
     config: (c) => ({
       ...c,
       uploads: { callbackKeyUrlPrefixes: ['https://keys.oss.test/'] },

@@ -39,11 +39,13 @@ async function setup (t: Parameters<typeof buildE2e>[0], answer: (f: Forwarded) 
       grants: (base.grants as Array<Record<string, unknown>>).map((g) => ({ ...g, signing: { maxBytes: 64, expiresSeconds: 600, callback: CALLBACK } }))
     }),
     deps: {
-      callbackFetchKey: async (url) => {
-        fetched.push(url)
-        return oss.publicKey.export({ type: 'spki', format: 'pem' }).toString()
-      },
-      callbackForward: forward
+      callbacks: {
+        fetchKey: async (url) => {
+          fetched.push(url)
+          return oss.publicKey.export({ type: 'spki', format: 'pem' }).toString()
+        },
+        forward
+      }
     }
   })
   return { h, fetched, forwarded }
