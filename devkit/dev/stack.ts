@@ -126,15 +126,17 @@ export async function startDevStack (opts: DevStackOptions = {}): Promise<DevSta
     // The callback URL is in the config, so the port is chosen before listening.
     const port = opts.port !== undefined && opts.port !== 0 ? opts.port : await freePort(loopback)
     const serviceUrl = `http://${loopback.includes(':') ? `[${loopback}]` : loopback}:${port}`
-    const devOss = emulators.ossFor(DEV_BUCKET)
-    config = own === undefined
-      ? devConfig(issuer, sts.url, devOss.url, origins, { serviceUrl, forwardUrl: appServer.forwardUrl, keyUrlPrefix: devOss.callbackKeyUrlPrefix })
-      : parseConfig({
+    if (own === undefined) {
+      const devOss = emulators.ossFor(DEV_BUCKET)
+      config = devConfig(issuer, sts.url, devOss.url, origins, { serviceUrl, forwardUrl: appServer.forwardUrl, keyUrlPrefix: devOss.callbackKeyUrlPrefix })
+    } else {
+      config = parseConfig({
         ...withoutRedis(own),
         sts: { ...own.sts, endpoint: sts.url },
         grants: own.grants.map((g) => ({ ...g, endpoint: emulators.ossFor(g.bucket).url })),
         cors: { ...own.cors, origins: [...new Set([...own.cors.origins, ...origins])] }
       })
+    }
     app = await buildApp(prepare(config, { ...opts.env, [DEV_WEBHOOK_SECRET_ENV]: webhookSecret }), {
       logger: opts.logger ?? loggerOptions('info'),
       stsClient: createStsClient({ endpoint: sts.url, timeoutMs: config.sts.timeoutMs, credential: createStaticCredential(emulators.accessKeyId, emulators.accessKeySecret) })

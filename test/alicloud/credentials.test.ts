@@ -166,14 +166,23 @@ t.test('the built server with an RRSA token file still to come: listening, /read
     })
     child.on('exit', (code) => reject(new Error(`exited ${String(code)}`)))
   })
-  const res = await request(`http://127.0.0.1:${port}/readyz`)
+  // Readiness: the warm-up finishes on its own shortly after listening (ready means
+  // warm); the missing token file keeps it 503 after that, until the file is there.
+  const readyz = async (): Promise<{ statusCode: number, body: any }> => {
+    const res = await request(`http://127.0.0.1:${port}/readyz`)
+    return { statusCode: res.statusCode, body: await res.body.json() }
+  }
+  let res = await readyz()
+  for (let i = 0; i < 200 && JSON.stringify(res.body.failing) !== '["upstream-credential"]'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    res = await readyz()
+  }
   t.equal(res.statusCode, 503)
-  t.same(await res.body.json(), { status: 'not ready', failing: ['upstream-credential'] })
+  t.same(res.body, { status: 'not ready', failing: ['upstream-credential'] }, 'warm, and waiting for the token file only')
   t.match(stdout, /"reason":"the RRSA token file .*token is not there yet"/, 'the reason is logged')
   writeFileSync(tokenFile, 'eyJ.oidc.token')
-  const again = await request(`http://127.0.0.1:${port}/readyz`)
+  const again = await readyz()
   t.equal(again.statusCode, 200, 'ready once the token file is there')
-  await again.body.dump()
   child.kill('SIGTERM')
   await exited
 })
