@@ -6,19 +6,15 @@
 // characters of [A-Za-z0-9_+=,.@-]; claim values are refused, never escaped or cut,
 // when they do not fit (fail closed: no credentials without the identity the operator
 // asked for).
-import { hashClaim, HASH_HEX_LENGTH } from './template.js'
+import { hashClaim, HASH_HEX_LENGTH, placeholderPart, type TemplatePart } from './template.js'
 
 /** STS's SourceIdentity alphabet and length. */
 export const SOURCE_IDENTITY = /^[A-Za-z0-9_+=,.@-]{2,64}$/
 export const SOURCE_IDENTITY_MAX_LENGTH = 64
 const LITERAL = /^[A-Za-z0-9_+=,.@-]*$/
-const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/
 const PIECE = /\{([^{}:]*)(?::([^{}]*))?\}|[^{}]+|[{}]/g
 
-export type SourceIdentityPart =
-  | { kind: 'literal', text: string }
-  | { kind: 'claim', claim: string, hash: boolean }
-  | { kind: 'issuer' }
+export type SourceIdentityPart = TemplatePart
 
 export interface SourceIdentityTemplate { source: string, parts: SourceIdentityPart[] }
 
@@ -34,17 +30,7 @@ export function parseSourceIdentityTemplate (source: string): SourceIdentityTemp
       parts.push({ kind: 'literal', text: piece })
       continue
     }
-    const name = m[1] ?? ''
-    const modifier = m[2]
-    if (!CLAIM_NAME.test(name)) throw new Error(`"${piece}": "${name}" is not a claim name`)
-    if (name === 'issuer') {
-      if (modifier !== undefined) throw new Error(`"${piece}": {issuer} takes no modifier`)
-      parts.push({ kind: 'issuer' })
-    } else if (modifier === undefined || modifier === 'sha256') {
-      parts.push({ kind: 'claim', claim: name, hash: modifier === 'sha256' })
-    } else {
-      throw new Error(`"${piece}": unknown modifier "${modifier}" (only :sha256)`)
-    }
+    parts.push(placeholderPart(piece, m[1] ?? '', m[2]))
   }
   // What load can know: the fixed part alone must leave room (a plain claim's length
   // is only known per caller, and checked then).

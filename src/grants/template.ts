@@ -26,6 +26,21 @@ export type TemplatePart =
 
 export interface PrefixTemplate { source: string, parts: TemplatePart[] }
 
+/**
+ * The part a placeholder stands for, `{claim}`, `{claim:sha256}` or `{issuer}` (read by
+ * PLACEHOLDER-shaped patterns: `name` and `modifier` are its two groups). One reading for
+ * prefixes and SourceIdentity templates alike; throws Error naming `piece`.
+ */
+export function placeholderPart (piece: string, name: string, modifier: string | undefined): Exclude<TemplatePart, { kind: 'literal' }> {
+  if (!CLAIM_NAME.test(name)) throw new Error(`"${piece}": "${name}" is not a claim name`)
+  if (name === 'issuer') {
+    if (modifier !== undefined) throw new Error(`"${piece}": {issuer} takes no modifier`)
+    return { kind: 'issuer' }
+  }
+  if (modifier === undefined || modifier === 'sha256') return { kind: 'claim', claim: name, hash: modifier === 'sha256' }
+  throw new Error(`"${piece}": unknown modifier "${modifier}" (only :sha256)`)
+}
+
 function appendLiteral (parts: TemplatePart[], text: string): void {
   const last = parts.at(-1)
   if (last?.kind === 'literal') last.text += text
@@ -46,17 +61,7 @@ export function parsePrefixTemplate (template: string): PrefixTemplate {
       if (m === null) {
         throw new Error(`"${segment}": a placeholder must be a whole segment such as {sub} or {sub:sha256}`)
       }
-      const name = m[1] ?? ''
-      const modifier = m[2]
-      if (!CLAIM_NAME.test(name)) throw new Error(`"${segment}": "${name}" is not a claim name`)
-      if (name === 'issuer') {
-        if (modifier !== undefined) throw new Error(`"${segment}": {issuer} takes no modifier`)
-        parts.push({ kind: 'issuer' })
-      } else if (modifier === undefined || modifier === 'sha256') {
-        parts.push({ kind: 'claim', claim: name, hash: modifier === 'sha256' })
-      } else {
-        throw new Error(`"${segment}": unknown modifier "${modifier}" (only :sha256)`)
-      }
+      parts.push(placeholderPart(segment, m[1] ?? '', m[2]))
       appendLiteral(parts, '/')
       continue
     }
