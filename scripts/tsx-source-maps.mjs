@@ -10,6 +10,7 @@ if (isMainThread) register(import.meta.url)
 
 const INLINE = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/
 
+/** @public The module hook Node calls (registered above); nothing imports it. */
 export async function load (url, context, nextLoad) {
   const result = await nextLoad(url, context)
   if (!/\.[cm]?tsx?$/.test(new URL(url).pathname) || result.source == null) return result

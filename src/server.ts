@@ -16,8 +16,6 @@ export const EXIT_CONFIG = 2
 
 export interface ServerSettings { host: string, port: number, logLevel: string, configPath: string }
 
-export { packageVersion } from './observability/version.js'
-
 export function wantsVersion (argv: string[]): boolean {
   return argv.includes('--version') || argv.includes('-v')
 }
