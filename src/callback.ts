@@ -12,7 +12,7 @@ import { createHash, createHmac } from 'node:crypto'
 import type { GrantConfig } from './config/schema.js'
 import { BadRequest, CallbackNotVerified, CallbackReplayed, KeysUnavailable } from './errors.js'
 import { readTicket, ticketCovers } from './grants/upload-ticket.js'
-import type { CallbackRequest, CallbackVerifier } from './alicloud/oss-callback.js'
+import { readBounded, type CallbackRequest, type CallbackVerifier } from './alicloud/oss-callback.js'
 import type { OnceStore } from './redis/once.js'
 
 /** OSS's callback body is small; anything larger is refused before it is read. */
@@ -68,22 +68,6 @@ const fetchForward: Forward = async (url, body, headers, signal) => {
   const res = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'error' })
   const text = res.body === null ? '' : await readBounded(res.body.getReader(), FORWARD_ANSWER_MAX_BYTES)
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: text }
-}
-
-async function readBounded (reader: ReadableStreamDefaultReader<Uint8Array>, max: number): Promise<string> {
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > max) {
-      await reader.cancel()
-      throw new Error('answer too large')
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 interface Reported { bucket: string, object: string, size: number, mimeType: string, etag: string, ticket: string }

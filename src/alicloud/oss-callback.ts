@@ -26,24 +26,28 @@ export interface CallbackVerifier { verify (req: CallbackRequest): Promise<Callb
 
 export type FetchKey = (url: string, signal: AbortSignal) => Promise<string>
 
-/** fetch with the size limit: the body is read only up to PUBLIC_KEY_MAX_BYTES. */
-export const fetchPublicKey: FetchKey = async (url, signal) => {
-  const res = await fetch(url, { signal, redirect: 'error' })
-  if (!res.ok || res.body === null) throw new Error(`public key fetch answered ${res.status}`)
+/** A response body as text, read only up to `max` bytes (the stream is cancelled past it). */
+export async function readBounded (reader: ReadableStreamDefaultReader<Uint8Array>, max: number): Promise<string> {
   const chunks: Uint8Array[] = []
   let size = 0
-  const reader = res.body.getReader()
   for (;;) {
     const { done, value } = await reader.read()
     if (done) break
     size += value.byteLength
-    if (size > PUBLIC_KEY_MAX_BYTES) {
+    if (size > max) {
       await reader.cancel()
-      throw new Error('public key too large')
+      throw new Error('answer too large')
     }
     chunks.push(value)
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+/** fetch with the size limit: the body is read only up to PUBLIC_KEY_MAX_BYTES. */
+export const fetchPublicKey: FetchKey = async (url, signal) => {
+  const res = await fetch(url, { signal, redirect: 'error' })
+  if (!res.ok || res.body === null) throw new Error(`public key fetch answered ${res.status}`)
+  return await readBounded(res.body.getReader(), PUBLIC_KEY_MAX_BYTES)
 }
 
 /** The string OSS signs: the path URL-decoded, the raw query with its `?`, a newline, the body. */

@@ -74,15 +74,10 @@ export function callerLimit (routes: FastifyInstance, opts: CallerLimitOptions):
 
   function apply (reply: FastifyReply, current: number, ttl: number): Error | undefined {
     const ttlInSeconds = Math.ceil(ttl / 1000)
-    if (current <= max) {
-      void reply.header('x-ratelimit-limit', max)
-      void reply.header('x-ratelimit-remaining', Math.max(0, max - current))
-      void reply.header('x-ratelimit-reset', ttlInSeconds)
-      return undefined
-    }
     void reply.header('x-ratelimit-limit', max)
-    void reply.header('x-ratelimit-remaining', 0)
+    void reply.header('x-ratelimit-remaining', Math.max(0, max - current))
     void reply.header('x-ratelimit-reset', ttlInSeconds)
+    if (current <= max) return undefined
     void reply.header('retry-after', ttlInSeconds)
     return refusal(ttl)
   }
