@@ -453,21 +453,26 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
 
     let profile: string | undefined
     if (opts.profile === true) {
-      log('profiling rows 2a, 3a, 2d and 3f')
+      const profiled = ['2a', '3a', '2d', '3f', '7b', '7c'].filter((id) => only === undefined || only.has(id))
+      log(`profiling rows ${profiled.join(', ')}`)
       const parts: string[] = []
       const prof = ['--cpu-prof', '--cpu-prof-dir']
-      for (const [id, start, connections] of [
-        ['2a', async (dir: string) => await server('verify', verifyInit(rs), [...prof, dir]), params.connections],
-        ['3a', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'warn', [...prof, dir]), params.connections],
+      const one = rsHit.slice(0, 1)
+      for (const [id, start, connections, requests] of [
+        ['2a', async (dir: string) => await server('verify', verifyInit(rs), [...prof, dir]), params.connections, cyclingRequests(rsHit)],
+        ['3a', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'warn', [...prof, dir]), params.connections, cyclingRequests(rsHit)],
         // Issue 25: one token, many connections, default logging, against @fastify/jwt + verify cache.
-        ['2d', async (dir: string) => await server('verify', { ...verifyInit(rs), cache: 10_000 }, [...prof, dir]), params.manyConnections],
-        ['3f', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections]
+        ['2d', async (dir: string) => await server('verify', { ...verifyInit(rs), cache: 10_000 }, [...prof, dir]), params.manyConnections, cyclingRequests(one)],
+        ['3f', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections, cyclingRequests(one)],
+        // Issue 25: signing for one warm caller, as 7b and 7c ask.
+        ['7b', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections, signingRequests(one, '/uploads/form')],
+        ['7c', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections, signingRequests(one, '/uploads/url', urlBody)]
       ] as const) {
+        if (!profiled.includes(id)) continue
         const dir = join(tmp, `prof-${id}`)
         const target = await start(dir)
-        const tokens = id === '2d' || id === '3f' ? rsHit.slice(0, 1) : rsHit
-        await runLoad({ url: url(target), connections, duration: params.warmupSeconds, requests: cyclingRequests(tokens) })
-        const r = await runLoad({ url: url(target), connections, duration: params.seconds, requests: cyclingRequests(tokens) })
+        await runLoad({ url: url(target), connections, duration: params.warmupSeconds, requests })
+        const r = await runLoad({ url: url(target), connections, duration: params.seconds, requests })
         await target.host.close()
         const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))
         if (file === undefined) throw new Error(`no CPU profile for ${id}`)
@@ -497,7 +502,7 @@ Options:
   --rounds N      rounds of every throughput row (default ${FULL.rounds})
   --seconds S     seconds per throughput run (default ${FULL.seconds})
   --no-write      print the table only; leave BENCHMARKS.md alone
-  --profile       also run rows 2a, 3a, 2d and 3f under --cpu-prof and say where the time goes
+  --profile       also run rows 2a, 3a, 2d, 3f, 7b and 7c (those of --only) under --cpu-prof and say where the time goes
   --only IDS      only these rows (comma-separated, e.g. 3a,3c), with their baselines
   --connections N load connections of the throughput rows (default ${FULL.connections})
   --tokens N      distinct warm tokens of the cache-hit rows, one caller each (default ${FULL.hitCallers} callers × ${FULL.tokensPerCaller} tokens)

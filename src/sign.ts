@@ -11,7 +11,8 @@
 // moved `expiresSeconds` earlier (credential-source.ts): the one margin rule then means
 // "refresh while expiresSeconds + margin are left", and the fleet makes one AssumeRole
 // per grant per lifetime.
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { randomHex } from './core/index.js'
 import type { GrantConfig } from './config/schema.js'
 import {
   BadRequest, ContentTypeNotAllowed, explained, KeyNotAllowed, SigningNotEnabled, SizeNotAllowed
@@ -63,7 +64,7 @@ export interface SignerDeps {
   grants: CompiledGrants
   source: CredentialSource
   now: () => number
-  /** The random segment of a `keys: unique` form's key (default: 128 random bits as hex). */
+  /** The random segment of a `keys: unique` form's key and a ticket's nonce (default: 128 random bits as hex). */
   randomId?: () => string
   /** Each callback grant's forward secret (prepare.ts), which signs the form's ticket. */
   callbackSecrets?: ReadonlyMap<string, Buffer>
@@ -76,9 +77,14 @@ export function signingCacheKey (grant: GrantConfig, policy: string, roleSession
   return 'sign:' + createHash('sha256').update(JSON.stringify(shape)).digest('base64url')
 }
 
+/** Distinct (grant, action) pairs remembered per caller: a client signs with one or two. */
+export const RESOLUTIONS_PER_CALLER = 8
+
+interface Resolution { grant: GrantConfig, directory: string, signing: NonNullable<GrantConfig['signing']>, bucketUrl: string }
+
 export function createSigner (deps: SignerDeps): Signer {
   const { grants, source, now } = deps
-  const randomId = deps.randomId ?? (() => randomBytes(16).toString('hex'))
+  const randomId = deps.randomId ?? (() => randomHex(16))
   // One order per signing grant, built at start: its policy, session name and cache key
   // are the grant's, whoever asks. compileGrants has refused signing settings that
   // cannot work (grants/compile.ts).
@@ -100,16 +106,42 @@ export function createSigner (deps: SignerDeps): Signer {
     }))
   }
 
-  function resolve (caller: Caller, grant: string | undefined, action: 'read' | 'write') {
+  // Each grant's bucket address, parsed once.
+  const bucketUrls = new Map<string, string>()
+  for (const { config: g } of grants) bucketUrls.set(g.name, bucketUrl(g.endpoint ?? ossEndpoint(g.region), g.bucket))
+
+  // The grant and directory are a pure function of the grants, the caller and the
+  // (grant, action) asked for, so a resolution is memoised on the verified caller, as
+  // vend.ts memoises its derivation: the verifier hands out the same frozen caller and
+  // claims for a token it remembers, and the entry goes with them. Only successful
+  // resolutions are kept; every refusal is decided afresh.
+  const resolutions = new WeakMap<Caller, Map<string, Resolution>>()
+
+  function resolveAfresh (caller: Caller, grant: string | undefined, action: 'read' | 'write'): Resolution {
     const resolved = resolveGrant(grants, caller.issuer, caller.claims, { ...(grant !== undefined ? { grant } : {}), actions: [action] })
     const signing = resolved.grant.signing
     if (signing === undefined) throw new SigningNotEnabled()
-    return { grant: resolved.grant, directory: resolved.grantPrefix, signing }
+    return Object.freeze({ grant: resolved.grant, directory: resolved.grantPrefix, signing, bucketUrl: bucketUrls.get(resolved.grant.name) as string })
+  }
+
+  function resolve (caller: Caller, grant: unknown, action: 'read' | 'write'): Resolution {
+    // The route's schema admits a string only; anything else is resolved (and refused) afresh.
+    if (typeof grant !== 'string' && grant !== undefined) return resolveAfresh(caller, grant as string, action)
+    if (!Object.isFrozen(caller) || !Object.isFrozen(caller.claims)) return resolveAfresh(caller, grant, action)
+    const id = grant === undefined ? action : `${action}:${grant}`
+    let perCaller = resolutions.get(caller)
+    const known = perCaller?.get(id)
+    if (known !== undefined) return known
+    const resolved = resolveAfresh(caller, grant, action)
+    if (perCaller === undefined) resolutions.set(caller, perCaller = new Map())
+    if (perCaller.size >= RESOLUTIONS_PER_CALLER) perCaller.delete(perCaller.keys().next().value as string)
+    perCaller.set(id, resolved)
+    return resolved
   }
 
   return {
     async form (caller, req) {
-      const { grant, directory, signing } = resolve(caller, req.grant, 'write')
+      const { grant, directory, signing, bucketUrl: url } = resolve(caller, req.grant, 'write')
       const unique = signing.keys === 'unique'
       let target: KeyTarget | undefined
       if (unique) {
@@ -157,7 +189,7 @@ export function createSigner (deps: SignerDeps): Signer {
         expiresSeconds: signing.expiresSeconds
       })
       return {
-        url: bucketUrl(grant.endpoint ?? ossEndpoint(grant.region), grant.bucket),
+        url,
         fields: signed.fields,
         keyPrefix: target.kind === 'exact' ? target.key : target.prefix,
         expiration: signed.expiration,

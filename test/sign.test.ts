@@ -119,3 +119,41 @@ t.test('sourceIdentity: the grant\'s signing credential carries sign@<grant>', a
   await s.signer.form(caller('alice'), {})
   t.equal(s.calls[0]?.sourceIdentity, 'sign@uploads')
 })
+
+// Issue 25: the grant and directory are memoised on the verified (frozen) caller. The memo
+// must never answer one caller with another's directory, never keep a refusal, and never
+// apply to a caller object that could change.
+t.test('the resolution memo: per frozen caller and (grant, action); refusals decided afresh', async (t) => {
+  const base2 = parseConfig({
+    ...base,
+    grants: [
+      { ...grant, signing: { maxBytes: 10, expiresSeconds: 600 } },
+      { ...grant, name: 'team', prefix: 'team/{team}/', when: { team: 'red' }, signing: { maxBytes: 10, expiresSeconds: 600, keys: 'caller' } }
+    ]
+  })
+  const upstream: Upstream = {
+    async assumeRole (input) { return { accessKeyId: `STS.${input.roleSessionName}`, accessKeySecret: 's', securityToken: 't', expiration: new Date(Date.now() + 3600_000) } },
+    breakerState: () => 'closed'
+  }
+  const source = createCredentialSource({ upstream, now: Date.now, minRemainingSeconds: base2.cache.minRemainingSeconds, local: { maxEntries: 100 } })
+  const signer = createSigner({ grants: compileGrants(base2), source, now: Date.now })
+  const alice = Object.freeze({ issuer: 'app', subject: 'alice', claims: Object.freeze({ sub: 'alice' }) })
+  const bob = Object.freeze({ issuer: 'app', subject: 'bob', claims: Object.freeze({ sub: 'bob', team: 'red' }) })
+
+  await t.rejects(signer.form(bob, {}), { code: 'STS_VENDING_GRANT_AMBIGUOUS' }, 'two grants fit bob: he must name one')
+  await t.rejects(signer.form(bob, {}), { code: 'STS_VENDING_GRANT_AMBIGUOUS' }, 'the refusal was not kept')
+  t.equal((await signer.form(bob, { grant: 'team' })).keyPrefix, 'team/red/')
+  t.match((await signer.form(bob, { grant: 'uploads' })).keyPrefix, new RegExp(`^${DIR}bob/`), 'the same caller, another grant: its own directory')
+  t.match((await signer.form(alice, {})).keyPrefix, new RegExp(`^${DIR}alice/`))
+  t.equal((await signer.url(bob, { grant: 'team', key: 'team/red/x', method: 'GET' })).key, 'team/red/x', 'read resolved apart from write')
+  await t.rejects(signer.form(alice, { grant: 'team' }), { code: 'STS_VENDING_GRANT_NOT_ALLOWED' }, 'alice never gets bob\'s memoised grant')
+  await t.rejects(signer.url(alice, { key: 'team/red/x', method: 'GET' }), { code: 'STS_VENDING_KEY_NOT_ALLOWED' }, 'nor his directory')
+
+  // A caller object that is not frozen can change between requests: resolved every time.
+  const mutable = { issuer: 'app', subject: 'carol', claims: { sub: 'carol' } as Record<string, unknown> }
+  t.match((await signer.form(mutable, {})).keyPrefix, new RegExp(`^${DIR}carol/`))
+  mutable.claims = { sub: 'carol', team: 'red' }
+  await t.rejects(signer.form(mutable, {}), { code: 'STS_VENDING_GRANT_AMBIGUOUS' }, 'the changed claims were read afresh')
+  // Anything but a string as the grant name is resolved, and refused, afresh.
+  await t.rejects(signer.form(alice, { grant: ['uploads'] as never }), { code: 'STS_VENDING_GRANT_NOT_ALLOWED' })
+})

@@ -63,6 +63,12 @@ interface Derived {
   policyMiddle: string
   /** The form policy's JSON between the expiration and the x-oss-date value. */
   policyHead: string
+  /** `<scope>` of the string to sign. */
+  scope: string
+  /** A presigned URL's query (canonical order) up to the x-oss-date value. */
+  queryHead: string
+  /** The query from the security token to its end, signature excluded. */
+  queryTail: string
 }
 
 // A credential asks for a handful of (day, region, bucket) at a time: a grant's one
@@ -78,8 +84,12 @@ function derivedFor (c: SigningCredentials, date: string, region: string, bucket
   let perCredential = derivedKeys.get(c)
   const known = perCredential?.get(id)
   if (known !== undefined && known.secret === c.accessKeySecret && known.token === c.securityToken) return known
-  const credential = `${c.accessKeyId}/${credentialScope(date, region)}`
+  const scope = credentialScope(date, region)
+  const credential = `${c.accessKeyId}/${scope}`
   const derived: Derived = {
+    scope,
+    queryHead: `x-oss-credential=${uriEncode(credential)}&x-oss-date=`,
+    queryTail: `&x-oss-security-token=${uriEncode(c.securityToken)}&x-oss-signature-version=${SIGNATURE_VERSION}`,
     secret: c.accessKeySecret,
     token: c.securityToken,
     key: createSecretKey(signingKey(c.accessKeySecret, date, region)),
@@ -250,23 +260,30 @@ export function stringToSignV4 (date: string, region: string, canonical: string)
   return [SIGNATURE_VERSION, date, credentialScope(date, region), createHash('sha256').update(canonical, 'utf8').digest('hex')].join('\n')
 }
 
+/**
+ * The canonical request and the string to sign are what `canonicalRequest` and
+ * `stringToSignV4` make of this query and these headers, written from the credential's
+ * kept parts (issue 25): the five query names are already in canonical order, the
+ * credential and the token are encoded once per credential and day, the date and the
+ * expiry need no encoding, and the signature is appended last (test/alicloud/oss-signing.test.ts
+ * holds both equal to ali-oss's signatureUrlV4 and to the plain derivation).
+ */
 export function presignUrl (input: UrlInput): PresignedUrl {
   const { credentials: c, region } = input
   const issuedAt = Math.floor(input.now / 1000) * 1000
   const date = v4DateOf(issuedAt)
   const d = derivedFor(c, date, region, input.bucket)
   const headers: Record<string, string> = input.contentType !== undefined ? { 'Content-Type': input.contentType } : {}
-  if (input.forbidOverwrite === true) headers['x-oss-forbid-overwrite'] = 'true'
-  const query: Array<[string, string]> = [
-    ['x-oss-credential', d.credential],
-    ['x-oss-date', date],
-    ['x-oss-expires', String(input.expiresSeconds)],
-    ['x-oss-security-token', c.securityToken],
-    ['x-oss-signature-version', SIGNATURE_VERSION]
-  ]
-  const canonical = canonicalRequest(input.method, input.bucket, input.key, query, headers)
-  query.push(['x-oss-signature', hmacHex(d.key, stringToSignV4(date, region, canonical))])
+  // The canonical headers: lower-case names in order (content-type < x-oss-forbid-overwrite), values trimmed.
+  let canonicalHeaders = input.contentType !== undefined ? `content-type:${input.contentType.trim()}\n` : ''
+  if (input.forbidOverwrite === true) {
+    headers['x-oss-forbid-overwrite'] = 'true'
+    canonicalHeaders += 'x-oss-forbid-overwrite:true\n'
+  }
+  const query = `${d.queryHead}${date}&x-oss-expires=${Math.trunc(input.expiresSeconds)}${d.queryTail}`
   const path = uriEncode(input.key).replace(/%2F/g, '/')
-  const search = query.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join('&')
-  return { url: `${bucketUrl(input.endpoint, input.bucket)}/${path}?${search}`, headers, expiration: new Date(issuedAt + input.expiresSeconds * 1000) }
+  const canonical = `${input.method}\n${uriEncode(`/${input.bucket}/`).replace(/%2F/g, '/')}${path}\n${query}\n${canonicalHeaders}\n\nUNSIGNED-PAYLOAD`
+  const digest = createHash('sha256').update(canonical, 'utf8').digest('hex')
+  const signature = hmacHex(d.key, `${SIGNATURE_VERSION}\n${date}\n${d.scope}\n${digest}`)
+  return { url: `${bucketUrl(input.endpoint, input.bucket)}/${path}?${query}&x-oss-signature=${signature}`, headers, expiration: new Date(issuedAt + input.expiresSeconds * 1000) }
 }

@@ -6,5 +6,6 @@ export {
   BUCKET_PATTERN, isBucketName, isSafePrefix, isSafeSegment, NAME_MAX_LENGTH, NAME_PATTERN, PREFIX_MAX_LENGTH, SAFE_SEGMENT
 } from './names.js'
 export { MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, MIN_USABLE_SECONDS, POLICY_MAX_BYTES, stsTime } from './sts.js'
+export { randomHex } from './random.js'
 export { HMAC_SECRET_MIN_BYTES } from './tokens.js'
 export { takeToken, type BucketState } from './token-bucket.js'

@@ -15,6 +15,8 @@ import { auditLogger } from './logger.js'
 import { sinkOf } from './log-sink.js'
 
 export const ACCESS_KEY_ID_SHOWN = 12
+/** (grant, method) lines kept per caller: a caller signs with one or two grants and methods. */
+const SIGNED_LINES_PER_CALLER = 8
 
 export interface Audit {
   /** Resolves once the line is written; undefined when the logger writes at once. */
@@ -58,28 +60,42 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
     if (Object.isFrozen(issued)) issuedLines.set(issued, { caller, line })
     return line
   }
+  // A signing line's fields that only change with the caller, grant and kind, serialised
+  // once as a pino child's bindings (a verified caller is one frozen object per token).
+  const signedLines = new WeakMap<Caller, Map<string, FastifyBaseLogger>>()
+  function signedLine (caller: Caller, signed: SignedFormResult | SignedUrlResult): FastifyBaseLogger {
+    const method = 'fields' in signed ? 'POST' : signed.method
+    const id = `${method}\n${signed.grant}`
+    const kept = Object.isFrozen(caller) ? signedLines.get(caller) : undefined
+    const known = kept?.get(id)
+    if (known !== undefined) return known
+    const line = log.child({ event: 'upload.signed', issuer: caller.issuer, subject: caller.subject, grant: signed.grant, kind: method === 'POST' ? 'form' : 'url', method })
+    if (Object.isFrozen(caller)) {
+      if (kept === undefined) signedLines.set(caller, new Map([[id, line]]))
+      else if (kept.size < SIGNED_LINES_PER_CALLER) kept.set(id, line)
+    }
+    return line
+  }
   return {
     issued (request, issued) {
       issuedLine(request, issued).info({ requestId: request.id }, 'credentials issued')
       return sink?.written()
     },
     uploadSigned (request, caller, signed) {
-      const form = 'fields' in signed
-      log.info({
-        event: 'upload.signed',
-        requestId: request.id,
-        issuer: caller.issuer,
-        subject: caller.subject,
-        grant: signed.grant,
-        kind: form ? 'form' : 'url',
-        method: form ? 'POST' : signed.method,
-        ...(form ? { keyPrefix: signed.keyPrefix, maxBytes: signed.maxBytes } : { key: signed.key }),
-        ...(form && signed.contentType !== undefined ? { contentType: signed.contentType } : {}),
-        ...(form && signed.contentTypes !== undefined ? { contentTypes: signed.contentTypes } : {}),
-        ...(!form && signed.headers['Content-Type'] !== undefined ? { contentType: signed.headers['Content-Type'] } : {}),
-        expiration: stsTime(signed.expiration),
-        fromCache: signed.fromCache
-      }, 'upload signed')
+      const line = signedLine(caller, signed)
+      if ('fields' in signed) {
+        line.info({
+          requestId: request.id,
+          keyPrefix: signed.keyPrefix,
+          maxBytes: signed.maxBytes,
+          contentType: signed.contentType,
+          contentTypes: signed.contentTypes,
+          expiration: stsTime(signed.expiration),
+          fromCache: signed.fromCache
+        }, 'upload signed')
+      } else {
+        line.info({ requestId: request.id, key: signed.key, contentType: signed.headers['Content-Type'], expiration: stsTime(signed.expiration), fromCache: signed.fromCache }, 'upload signed')
+      }
       return sink?.written()
     },
     uploadCompleted (request, event, delivered) {

@@ -70,8 +70,13 @@ function issuedCounter (metrics: Metrics): (grant: string, fromCache: boolean) =
 
 /** The signed-uploads counter, by grant and kind (form, PUT URL, GET URL). */
 function signedCounter (metrics: Metrics): (signed: SignedFormResult | SignedUrlResult) => void {
+  const children = new Map<string, { inc: () => void }>()
   return (signed) => {
-    metrics.uploadsSigned.inc({ grant: signed.grant, kind: 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url' })
+    const kind = 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url'
+    const key = `${kind}\n${signed.grant}`
+    let child = children.get(key)
+    if (child === undefined) children.set(key, child = metrics.uploadsSigned.labels({ grant: signed.grant, kind }))
+    child.inc()
   }
 }
 

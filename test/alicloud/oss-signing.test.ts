@@ -2,7 +2,7 @@
 // and signPostObjectPolicyV4). The key rules are tested with the grant rules (test/grants/object-keys.test.ts).
 import t from 'tap'
 import OSS from 'ali-oss'
-import { bucketUrl, canonicalRequest, presignUrl, signPostForm, signV4, v4Date } from '../../src/alicloud/oss-signing.js'
+import { bucketUrl, canonicalRequest, presignUrl, signPostForm, signV4, stringToSignV4, v4Date } from '../../src/alicloud/oss-signing.js'
 import { FILENAME_PLACEHOLDER as F, directoryTarget } from '../../src/grants/object-keys.js'
 
 const credentials = { accessKeyId: 'STS.NUgYrLnoC37mZZCNnAbez2mqN', accessKeySecret: 'Wq8y7mP9vB1xZ3kL5nR2tF6hJ4gD0sAe', securityToken: 'CAIS8gF1q6Ft5B2yfSjIr5bSEsj2gvVX5rLaNFCAgVsldU5h+/=' }
@@ -138,4 +138,29 @@ t.test('the kept signing key and the policy template equal a fresh derivation an
   const pinned = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}k.png` }, maxBytes: 9, contentTypes: ['image/png'], forbidOverwrite: true, callback: 'eyJjYWxsYmFja1VybCI6Imh0dHBzOi8veCJ9', now: at, expiresSeconds: 60 })
   t.equal(pinned.fields.policy, Buffer.from(JSON.stringify(pinned.policy), 'utf8').toString('base64'), 'extra conditions: the policy is JSON.stringify\'s bytes')
   t.equal(pinned.fields['x-oss-signature'], signV4(credentials.accessKeySecret, v4Date(at), 'cn-hangzhou', pinned.fields.policy as string))
+})
+
+// Issue 25: a presigned URL is written from the credential's kept, pre-encoded query parts.
+// It must be what the plain derivation (canonicalRequest, stringToSignV4, signV4) makes of
+// the same query and headers, whatever the key, type, credential, day or region.
+t.test('the presigned URL written from kept parts equals the plain derivation', async (t) => {
+  const odd = { accessKeyId: 'STS.odd+id', accessKeySecret: 'odd/secret=', securityToken: 'tok+/=with spaces&amp;"é"' }
+  const cases = [
+    { c: credentials, region: 'cn-hangzhou', bucket: 'oss-test', key: `${DIR}x.png`, method: 'PUT' as const, contentType: ' image/png ', forbidOverwrite: true },
+    { c: credentials, region: 'cn-shanghai', bucket: 'other-1', key: `${DIR}a b/c+d*(e)!'.txt`, method: 'GET' as const, contentType: undefined, forbidOverwrite: false },
+    { c: odd, region: 'cn-hangzhou', bucket: 'oss-test', key: `${DIR}ünï/文件.bin`, method: 'PUT' as const, contentType: 'application/octet-stream', forbidOverwrite: false },
+    { c: odd, region: 'ap-southeast-1', bucket: 'b', key: `${DIR}%2F/x`, method: 'PUT' as const, contentType: undefined, forbidOverwrite: true }
+  ]
+  for (const [i, x] of [...cases, ...cases].entries()) {
+    const now = Date.UTC(2026, 11, 1 + (i % 2), 23, 59, 59, 900)
+    const s = presignUrl({ credentials: x.c, bucket: x.bucket, region: x.region, endpoint: 'https://oss-cn-hangzhou.aliyuncs.com', key: x.key, method: x.method, contentType: x.contentType, forbidOverwrite: x.forbidOverwrite, now, expiresSeconds: 600 + i })
+    const u = new URL(s.url)
+    const date = v4Date(Math.floor(now / 1000) * 1000)
+    const query = [...u.searchParams].filter(([k]) => k !== 'x-oss-signature')
+    t.strictSame(query.map(([k]) => k), ['x-oss-credential', 'x-oss-date', 'x-oss-expires', 'x-oss-security-token', 'x-oss-signature-version'], `case ${i}: the query's names, signature last`)
+    t.strictSame(Object.fromEntries(query), { 'x-oss-credential': `${x.c.accessKeyId}/${date.slice(0, 8)}/${x.region}/oss/aliyun_v4_request`, 'x-oss-date': date, 'x-oss-expires': String(600 + i), 'x-oss-security-token': x.c.securityToken, 'x-oss-signature-version': 'OSS4-HMAC-SHA256' }, `case ${i}: the query's values`)
+    t.equal(decodeURIComponent(u.pathname), `/${x.key}`, `case ${i}: the key`)
+    const plain = signV4(x.c.accessKeySecret, date, x.region, stringToSignV4(date, x.region, canonicalRequest(x.method, x.bucket, x.key, query, s.headers)))
+    t.equal(u.searchParams.get('x-oss-signature'), plain, `case ${i}: the signature of the plain derivation`)
+  }
 })

@@ -4,6 +4,7 @@
 // its CORS preflight route is OPTIONS /uploads/*.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { MissingToken } from '../../errors.js'
+import { stsTime } from '../../core/index.js'
 import type { Caller } from '../../auth/caller.js'
 import type { Signer, SignedFormResult, SignedUrlResult } from '../../sign.js'
 import type { CallerRoutes } from '../caller-surface.js'
@@ -14,11 +15,6 @@ export interface UploadsRouteOptions {
   signer: Signer
   /** Records the signing; the answer waits for what it returns (the audit line written). */
   onSigned?: (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult) => Promise<void> | undefined
-}
-
-/** Seconds precision, UTC, `Z`: the same form as every other expiration this service answers. */
-function isoSeconds (d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 const responses = (ok: unknown) => ({ 200: ok, '4xx': ErrorResponse, '5xx': ErrorResponse })
@@ -50,12 +46,12 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
     plugin: async (app) => {
       app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) }, preValidation: emptyBody }, async (request, reply) => {
         const form = await signed(request, reply, async (caller) => await signer.form(caller, request.body as UploadFormRequest))
-        return { url: form.url, fields: form.fields, keyPrefix: form.keyPrefix, expiration: isoSeconds(form.expiration) }
+        return { url: form.url, fields: form.fields, keyPrefix: form.keyPrefix, expiration: stsTime(form.expiration) }
       })
 
       app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) }, preValidation: emptyBody }, async (request, reply) => {
         const url = await signed(request, reply, async (caller) => await signer.url(caller, request.body as UploadUrlRequest))
-        return { url: url.url, method: url.method, headers: url.headers, expiration: isoSeconds(url.expiration) }
+        return { url: url.url, method: url.method, headers: url.headers, expiration: stsTime(url.expiration) }
       })
     }
   }
