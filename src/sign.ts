@@ -40,6 +40,8 @@ interface SignedCommon {
 }
 export interface SignedFormResult extends SignedCommon {
   fields: Record<string, string>
+  /** `fields` as JSON (oss-signing.ts writes it with the form). */
+  fieldsJson: string
   keyPrefix: string
   maxBytes: number
   contentType?: string
@@ -191,6 +193,7 @@ export function createSigner (deps: SignerDeps): Signer {
       return {
         url,
         fields: signed.fields,
+        fieldsJson: signed.fieldsJson,
         keyPrefix: target.kind === 'exact' ? target.key : target.prefix,
         expiration: signed.expiration,
         grant: grant.name,

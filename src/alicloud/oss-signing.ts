@@ -63,6 +63,10 @@ interface Derived {
   policyMiddle: string
   /** The form policy's JSON between the expiration and the x-oss-date value. */
   policyHead: string
+  /** The fields' JSON from after the policy's value to the x-oss-date value. */
+  fieldsMiddle: string
+  /** The fields' JSON from after the x-oss-date value to the end of the fixed fields. */
+  fieldsTail: string
   /** `<scope>` of the string to sign. */
   scope: string
   /** A presigned URL's query (canonical order) up to the x-oss-date value. */
@@ -95,7 +99,9 @@ function derivedFor (c: SigningCredentials, date: string, region: string, bucket
     key: createSecretKey(signingKey(c.accessKeySecret, date, region)),
     credential,
     policyHead: `","conditions":[{"bucket":${JSON.stringify(bucket)}},{"x-oss-signature-version":"${SIGNATURE_VERSION}"},{"x-oss-credential":${JSON.stringify(credential)}},{"x-oss-date":`,
-    policyMiddle: `},{"x-oss-security-token":${JSON.stringify(c.securityToken)}},`
+    policyMiddle: `},{"x-oss-security-token":${JSON.stringify(c.securityToken)}},`,
+    fieldsMiddle: `,"x-oss-signature-version":"${SIGNATURE_VERSION}","x-oss-credential":${JSON.stringify(credential)},"x-oss-date":"`,
+    fieldsTail: `","x-oss-security-token":${JSON.stringify(c.securityToken)},"success_action_status":"${SUCCESS_STATUS}"`
   }
   if (perCredential === undefined) derivedKeys.set(c, perCredential = new Map())
   if (perCredential.size >= DERIVED_PER_CREDENTIAL && !perCredential.has(id)) perCredential.delete(perCredential.keys().next().value as string)
@@ -130,8 +136,7 @@ export function bucketUrl (endpoint: string, bucket: string): string {
   return `${u.origin}${u.pathname.replace(/\/+$/, '')}/${bucket}`
 }
 
-export type PolicyCondition = Record<string, string> | Array<string | number | string[]>
-export interface PostPolicy { expiration: string, conditions: PolicyCondition[] }
+type PolicyCondition = Record<string, string> | Array<string | number | string[]>
 
 export interface FormInput {
   credentials: SigningCredentials
@@ -158,60 +163,74 @@ export interface FormInput {
 export const CONTENT_TYPE_FIELDS = ['Content-Type', 'x-oss-content-type'] as const
 
 export interface SignedForm {
-  /** The form fields in the order a browser posts them, before the file. */
+  /**
+   * The form fields in the order a browser posts them, before the file: the fixed ones
+   * (the signature last of them), then what this form pins. The order the response
+   * schema's serialiser has always written them in (required fields first).
+   */
   fields: Record<string, string>
-  policy: PostPolicy
+  /** `fields` as JSON, keys in the same order: `JSON.stringify(fields)`, written from the credential's kept parts. */
+  fieldsJson: string
+  /** The policy document (what `fields.policy` encodes), as JSON. */
+  policyJson: string
   expiration: Date
 }
 
+/**
+ * A PostObject form for `input.target`. The policy and the fields' JSON are written from
+ * the credential's kept parts (issue 25): the date, the expiration, the base64 policy
+ * and the hex signature need no escaping, every other value is serialised; both are
+ * byte-equal to JSON.stringify of the same document (test/alicloud/oss-signing.test.ts).
+ */
 export function signPostForm (input: FormInput): SignedForm {
-  const { credentials: c, region } = input
+  const { credentials: c, region, target } = input
   const issuedAt = Math.floor(input.now / 1000) * 1000
   const date = v4DateOf(issuedAt)
   const expiration = new Date(issuedAt + input.expiresSeconds * 1000)
   const d = derivedFor(c, date, region, input.bucket)
-  const credential = d.credential
-  const keyCondition: PolicyCondition = input.target.kind === 'exact' ? ['eq', '$key', input.target.key] : ['starts-with', '$key', input.target.prefix]
-  const conditions: PolicyCondition[] = [
-    { bucket: input.bucket },
-    { 'x-oss-signature-version': SIGNATURE_VERSION },
-    { 'x-oss-credential': credential },
-    { 'x-oss-date': date },
-    { 'x-oss-security-token': c.securityToken },
-    keyCondition,
-    ['content-length-range', 0, input.maxBytes],
-    ['eq', '$success_action_status', SUCCESS_STATUS]
-  ]
-  // After the fixed conditions: what this form pins beyond them (the template below
-  // writes them in this order too).
-  const extra: PolicyCondition[] = []
-  if (input.forbidOverwrite === true) extra.push(['eq', '$x-oss-forbid-overwrite', 'true'])
-  if (input.callback !== undefined) extra.push(['eq', '$callback', input.callback])
-  for (const field of CONTENT_TYPE_FIELDS) {
-    const name = '$' + field.toLowerCase()
-    if (input.contentType !== undefined) extra.push(['eq', name, input.contentType])
-    else if (input.contentTypes !== undefined) extra.push(['in', name, [...input.contentTypes]])
+  const keyCondition: PolicyCondition = target.kind === 'exact' ? ['eq', '$key', target.key] : ['starts-with', '$key', target.prefix]
+  // After the fixed conditions: what this form pins beyond them, in this order.
+  let extra = ''
+  if (input.forbidOverwrite === true) extra += ',["eq","$x-oss-forbid-overwrite","true"]'
+  if (input.callback !== undefined) extra += `,${JSON.stringify(['eq', '$callback', input.callback])}`
+  if (input.contentType !== undefined) {
+    for (const field of CONTENT_TYPE_FIELDS) extra += `,${JSON.stringify(['eq', '$' + field.toLowerCase(), input.contentType])}`
+  } else if (input.contentTypes !== undefined) {
+    for (const field of CONTENT_TYPE_FIELDS) extra += `,${JSON.stringify(['in', '$' + field.toLowerCase(), [...input.contentTypes]])}`
   }
-  conditions.push(...extra)
-  const policy: PostPolicy = { expiration: expiration.toISOString(), conditions }
-  // JSON.stringify(policy), written from the credential's template: the date and the
-  // expiration are ISO digits and letters (nothing to escape), the rest is serialised.
-  const json = `{"expiration":"${policy.expiration}${d.policyHead}"${date}"${d.policyMiddle}${JSON.stringify(keyCondition)},["content-length-range",0,${JSON.stringify(input.maxBytes)}],["eq","$success_action_status","${SUCCESS_STATUS}"]${extra.map((x) => `,${JSON.stringify(x)}`).join('')}]}`
-  const encoded = Buffer.from(json, 'utf8').toString('base64')
+  // The conditions, in order: bucket, signature version, credential, date, security
+  // token, the key, the size range, the success status, then the extras.
+  const policyJson = `{"expiration":"${expiration.toISOString()}${d.policyHead}"${date}"${d.policyMiddle}${JSON.stringify(keyCondition)},["content-length-range",0,${JSON.stringify(input.maxBytes)}],["eq","$success_action_status","${SUCCESS_STATUS}"]${extra}]}`
+  const encoded = Buffer.from(policyJson, 'utf8').toString('base64')
+  const signature = hmacHex(d.key, encoded)
   const fields: Record<string, string> = {
-    key: input.target.key,
+    key: target.key,
     policy: encoded,
     'x-oss-signature-version': SIGNATURE_VERSION,
-    'x-oss-credential': credential,
+    'x-oss-credential': d.credential,
     'x-oss-date': date,
     'x-oss-security-token': c.securityToken,
-    success_action_status: SUCCESS_STATUS
+    success_action_status: SUCCESS_STATUS,
+    'x-oss-signature': signature
   }
-  if (input.contentType !== undefined) for (const field of CONTENT_TYPE_FIELDS) fields[field] = input.contentType
-  if (input.forbidOverwrite === true) fields['x-oss-forbid-overwrite'] = 'true'
-  if (input.callback !== undefined) fields.callback = input.callback
-  fields['x-oss-signature'] = hmacHex(d.key, encoded)
-  return { fields, policy, expiration }
+  let fieldsExtra = ''
+  if (input.contentType !== undefined) {
+    const type = JSON.stringify(input.contentType)
+    for (const field of CONTENT_TYPE_FIELDS) {
+      fields[field] = input.contentType
+      fieldsExtra += `,"${field}":${type}`
+    }
+  }
+  if (input.forbidOverwrite === true) {
+    fields['x-oss-forbid-overwrite'] = 'true'
+    fieldsExtra += ',"x-oss-forbid-overwrite":"true"'
+  }
+  if (input.callback !== undefined) {
+    fields.callback = input.callback
+    fieldsExtra += `,"callback":${JSON.stringify(input.callback)}`
+  }
+  const fieldsJson = `{"key":${JSON.stringify(target.key)},"policy":"${encoded}"${d.fieldsMiddle}${date}${d.fieldsTail},"x-oss-signature":"${signature}"${fieldsExtra}}`
+  return { fields, fieldsJson, policyJson, expiration }
 }
 
 export interface UrlInput {

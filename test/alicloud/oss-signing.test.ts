@@ -8,6 +8,12 @@ import { FILENAME_PLACEHOLDER as F, directoryTarget } from '../../src/grants/obj
 const credentials = { accessKeyId: 'STS.NUgYrLnoC37mZZCNnAbez2mqN', accessKeySecret: 'Wq8y7mP9vB1xZ3kL5nR2tF6hJ4gD0sAe', securityToken: 'CAIS8gF1q6Ft5B2yfSjIr5bSEsj2gvVX5rLaNFCAgVsldU5h+/=' }
 const DIR = 'users/alice/'
 
+interface Policy { expiration: string, conditions: unknown[] }
+/** The policy document a form signs, parsed (a value only: byte equality is tested on policyJson). */
+function policyOf (f: { policyJson: string }): Policy {
+  return JSON.parse(f.policyJson) as Policy
+}
+
 function aliClient (): OSS {
   return new OSS({ ...credentials, stsToken: credentials.securityToken, bucket: 'oss-test', region: 'oss-cn-hangzhou', secure: true, refreshSTSTokenInterval: 24 * 3600 * 1000 } as never)
 }
@@ -53,18 +59,19 @@ t.test('form signatures equal ali-oss signPostObjectPolicyV4', async (t) => {
   const now = Date.UTC(2026, 10, 30, 23, 59, 59)
   for (const target of [directoryTarget(DIR), { kind: 'exact' as const, key: `${DIR}a.png` }]) {
     const f = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target, maxBytes: 1024, contentTypes: ['image/png', 'image/jpeg'], now, expiresSeconds: 600 })
-    t.equal(f.fields['x-oss-signature'], client.signPostObjectPolicyV4(f.policy, new Date(now)), `${target.kind} target`)
-    t.strictSame(JSON.parse(Buffer.from(f.fields.policy as string, 'base64').toString('utf8')), f.policy, 'the policy field is the base64 policy')
+    t.equal(f.fields['x-oss-signature'], client.signPostObjectPolicyV4(policyOf(f), new Date(now)), `${target.kind} target`)
+    t.equal(Buffer.from(f.fields.policy as string, 'base64').toString('utf8'), f.policyJson, 'the policy field is the base64 policy')
+    t.equal(f.fieldsJson, JSON.stringify(f.fields), 'the fields\' JSON is JSON.stringify\'s')
   }
 })
 
 t.test('the form: fields and policy conditions', async (t) => {
   const now = Date.UTC(2026, 10, 30, 6, 0, 0, 250)
   const f = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: directoryTarget(DIR), maxBytes: 1000, contentType: 'image/png', contentTypes: ['image/png'], now, expiresSeconds: 300 })
-  t.strictSame(Object.keys(f.fields), ['key', 'policy', 'x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-security-token', 'success_action_status', 'Content-Type', 'x-oss-content-type', 'x-oss-signature'])
+  t.strictSame(Object.keys(f.fields), ['key', 'policy', 'x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-security-token', 'success_action_status', 'x-oss-signature', 'Content-Type', 'x-oss-content-type'])
   t.equal(f.fields['x-oss-content-type'], 'image/png', 'every field that sets the stored type, with the one type')
   t.equal(f.fields.key, `${DIR}${F}`)
-  t.strictSame(f.policy, {
+  t.strictSame(policyOf(f), {
     expiration: '2026-11-30T06:05:00.000Z',
     conditions: [
       { bucket: 'oss-test' },
@@ -81,15 +88,15 @@ t.test('the form: fields and policy conditions', async (t) => {
   })
   t.equal(f.fields['x-oss-signature'], signV4(credentials.accessKeySecret, '20261130T060000Z', 'cn-hangzhou', f.fields.policy as string))
   const list = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}a` }, maxBytes: 1, contentTypes: ['image/png', 'image/gif'], now, expiresSeconds: 60 })
-  t.strictSame(list.policy.conditions.slice(5), [['eq', '$key', `${DIR}a`], ['content-length-range', 0, 1], ['eq', '$success_action_status', '201'],
+  t.strictSame(policyOf(list).conditions.slice(5), [['eq', '$key', `${DIR}a`], ['content-length-range', 0, 1], ['eq', '$success_action_status', '201'],
     ['in', '$content-type', ['image/png', 'image/gif']], ['in', '$x-oss-content-type', ['image/png', 'image/gif']]])
   t.notOk('Content-Type' in list.fields, 'no Content-Type field when none was fixed')
 
   const once = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}a` }, maxBytes: 1, forbidOverwrite: true, callback: 'eyJ9', now, expiresSeconds: 60 })
-  t.strictSame(once.policy.conditions.slice(8), [['eq', '$x-oss-forbid-overwrite', 'true'], ['eq', '$callback', 'eyJ9']], 'forbid-overwrite and the callback pinned with eq')
+  t.strictSame(policyOf(once).conditions.slice(8), [['eq', '$x-oss-forbid-overwrite', 'true'], ['eq', '$callback', 'eyJ9']], 'forbid-overwrite and the callback pinned with eq')
   t.equal(once.fields['x-oss-forbid-overwrite'], 'true')
   t.equal(once.fields.callback, 'eyJ9')
-  t.strictSame(Object.keys(once.fields).slice(-3), ['x-oss-forbid-overwrite', 'callback', 'x-oss-signature'], 'the signature stays last')
+  t.strictSame(Object.keys(once.fields).slice(-3), ['x-oss-signature', 'x-oss-forbid-overwrite', 'callback'], 'the fixed fields, then what the form pins')
 })
 
 t.test('addresses and dates', async (t) => {
@@ -120,7 +127,8 @@ t.test('the kept signing key and the policy template equal a fresh derivation an
   for (const [i, x] of [...cases, ...cases].entries()) {
     const f = signPostForm({ credentials: x.c, bucket: x.bucket, region: x.region, target: x.target, maxBytes: 1024 + i, contentType: x.contentType, contentTypes: x.contentTypes, now: x.now, expiresSeconds: 600 })
     const date = v4Date(Math.floor(x.now / 1000) * 1000)
-    t.equal(f.fields.policy, Buffer.from(JSON.stringify(f.policy), 'utf8').toString('base64'), `case ${i}: the policy is JSON.stringify's bytes`)
+    t.equal(f.fields.policy, Buffer.from(JSON.stringify(policyOf(f)), 'utf8').toString('base64'), `case ${i}: the policy is JSON.stringify's bytes`)
+    t.equal(f.fieldsJson, JSON.stringify(f.fields), `case ${i}: the fields' JSON is JSON.stringify's bytes`)
     t.equal(f.fields['x-oss-signature'], signV4(x.c.accessKeySecret, date, x.region, f.fields.policy as string), `case ${i}: the signature of a fresh key`)
     t.equal(f.fields['x-oss-credential'], `${x.c.accessKeyId}/${date.slice(0, 8)}/${x.region}/oss/aliyun_v4_request`, `case ${i}: the day's scope`)
   }
@@ -136,7 +144,11 @@ t.test('the kept signing key and the policy template equal a fresh derivation an
   // What a form pins beyond the fixed conditions (forbid-overwrite, the callback, both
   // content-type fields) is written by the template in the policy's own order too.
   const pinned = signPostForm({ credentials, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}k.png` }, maxBytes: 9, contentTypes: ['image/png'], forbidOverwrite: true, callback: 'eyJjYWxsYmFja1VybCI6Imh0dHBzOi8veCJ9', now: at, expiresSeconds: 60 })
-  t.equal(pinned.fields.policy, Buffer.from(JSON.stringify(pinned.policy), 'utf8').toString('base64'), 'extra conditions: the policy is JSON.stringify\'s bytes')
+  t.equal(pinned.fields.policy, Buffer.from(JSON.stringify(policyOf(pinned)), 'utf8').toString('base64'), 'extra conditions: the policy is JSON.stringify\'s bytes')
+  t.equal(pinned.fieldsJson, JSON.stringify(pinned.fields), 'extra fields: the fields\' JSON is JSON.stringify\'s bytes')
+  const typed = signPostForm({ credentials: other, bucket: 'oss-test', region: 'cn-hangzhou', target: { kind: 'exact', key: `${DIR}"q"\\\u2028.png` }, maxBytes: 9, contentType: 'image/png', forbidOverwrite: true, callback: 'eyJ9', now: at, expiresSeconds: 60 })
+  t.equal(typed.fieldsJson, JSON.stringify(typed.fields), 'a fixed type, a key to escape: the fields\' JSON is JSON.stringify\'s bytes')
+  t.equal(typed.policyJson, JSON.stringify(policyOf(typed)), 'and the policy too')
   t.equal(pinned.fields['x-oss-signature'], signV4(credentials.accessKeySecret, v4Date(at), 'cn-hangzhou', pinned.fields.policy as string))
 })
 

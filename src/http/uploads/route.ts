@@ -4,12 +4,14 @@
 // its CORS preflight route is OPTIONS /uploads/*.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { MissingToken } from '../../errors.js'
-import { stsTime } from '../../core/index.js'
 import type { Caller } from '../../auth/caller.js'
 import type { Signer, SignedFormResult, SignedUrlResult } from '../../sign.js'
 import type { CallerRoutes } from '../caller-surface.js'
 import { ErrorResponse } from '../schemas.js'
 import { UploadFormRequest, UploadFormResponse, UploadUrlRequest, UploadUrlResponse } from './schemas.js'
+import { formBody, urlBody } from './bodies.js'
+
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 export interface UploadsRouteOptions {
   signer: Signer
@@ -46,12 +48,12 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
     plugin: async (app) => {
       app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) }, preValidation: emptyBody }, async (request, reply) => {
         const form = await signed(request, reply, async (caller) => await signer.form(caller, request.body as UploadFormRequest))
-        return { url: form.url, fields: form.fields, keyPrefix: form.keyPrefix, expiration: stsTime(form.expiration) }
+        return reply.type(JSON_TYPE).send(formBody(form))
       })
 
       app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) }, preValidation: emptyBody }, async (request, reply) => {
         const url = await signed(request, reply, async (caller) => await signer.url(caller, request.body as UploadUrlRequest))
-        return { url: url.url, method: url.method, headers: url.headers, expiration: stsTime(url.expiration) }
+        return reply.type(JSON_TYPE).send(urlBody(url))
       })
     }
   }
