@@ -16,12 +16,11 @@
 // A third family is one more entry in `routes`.
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
-import cors from '@fastify/cors'
 import underPressure from '@fastify/under-pressure'
 import { CallerDenied, RateLimited, Overloaded, withRetryAfter } from '../errors.js'
 import type { Caller } from '../auth/caller.js'
 import { sendError, type ErrorRenderer } from './error-handler.js'
-import { CORS_OPTIONS, ensureCorsHeaders } from './cors-headers.js'
+import { CORS_OPTIONS, ensureCorsHeaders, registerCors } from './cors-headers.js'
 import { assertNoQueryToken, assertOriginAllowed } from './guards.js'
 import { callerLimit } from './caller-limit.js'
 
@@ -92,7 +91,7 @@ export default async function callerSurface (app: FastifyInstance, opts: CallerS
     await app.register(async (routes) => {
       // Browsers: an explicit allow-list; no cookies are involved, so never credentials mode.
       // A request without Origin is not CORS (an OPTIONS without it is 400, not a preflight).
-      await routes.register(cors, {
+      await registerCors(routes, {
         origin: (origin, callback) => { callback(null, origin !== undefined && !origins.has(origin) ? false : list) },
         ...CORS_OPTIONS,
         ...(family.corsMethods !== undefined ? { methods: [...family.corsMethods] } : {})

@@ -23,15 +23,18 @@ function assertCors (t: Check, headers: Record<string, unknown>, what: string): 
   t.not(headers['access-control-allow-credentials'], 'true', `${what}: never credentials mode`)
 }
 
-interface Row { desc: string, status: number, code: string, send: (h: Harness, origin: string) => Promise<{ statusCode: number, headers: Record<string, unknown>, json: any }> }
+/** The Origin header, or none. */
+const hdr = (origin: string | undefined): Record<string, string> => origin === undefined ? {} : { origin }
+
+interface Row { desc: string, status: number, code: string, send: (h: Harness, origin: string | undefined) => Promise<{ statusCode: number, headers: Record<string, unknown>, json: any }> }
 
 const rows: Row[] = [
-  { desc: 'no token', status: 401, code: 'STS_VENDING_MISSING_TOKEN', send: async (h, origin) => h.vend(undefined, {}, { origin }) },
-  { desc: 'a token that is not valid', status: 401, code: 'STS_VENDING_INVALID_TOKEN', send: async (h, origin) => h.vend(h.secret('eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln'), {}, { origin }) },
-  { desc: 'a malformed Authorization header', status: 400, code: 'STS_VENDING_BAD_AUTHORIZATION_HEADER', send: async (h, origin) => h.vend('a b', {}, { origin }) },
-  { desc: 'an unacceptable Accept', status: 406, code: 'STS_VENDING_NOT_ACCEPTABLE', send: async (h, origin) => h.vend(h.token(), {}, { origin, accept: 'text/html' }) },
-  { desc: 'a prefix outside the grant', status: 403, code: 'STS_VENDING_PREFIX_NOT_ALLOWED', send: async (h, origin) => h.vend(h.token(), { prefix: 'elsewhere/' }, { origin }) },
-  { desc: 'success', status: 200, code: '', send: async (h, origin) => h.vend(h.token(), {}, { origin }) }
+  { desc: 'no token', status: 401, code: 'STS_VENDING_MISSING_TOKEN', send: async (h, origin) => h.vend(undefined, {}, hdr(origin)) },
+  { desc: 'a token that is not valid', status: 401, code: 'STS_VENDING_INVALID_TOKEN', send: async (h, origin) => h.vend(h.secret('eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln'), {}, hdr(origin)) },
+  { desc: 'a malformed Authorization header', status: 400, code: 'STS_VENDING_BAD_AUTHORIZATION_HEADER', send: async (h, origin) => h.vend('a b', {}, hdr(origin)) },
+  { desc: 'an unacceptable Accept', status: 406, code: 'STS_VENDING_NOT_ACCEPTABLE', send: async (h, origin) => h.vend(h.token(), {}, { ...hdr(origin), accept: 'text/html' }) },
+  { desc: 'a prefix outside the grant', status: 403, code: 'STS_VENDING_PREFIX_NOT_ALLOWED', send: async (h, origin) => h.vend(h.token(), { prefix: 'elsewhere/' }, hdr(origin)) },
+  { desc: 'success', status: 200, code: '', send: async (h, origin) => h.vend(h.token(), {}, hdr(origin)) }
 ]
 
 t.test('every answer to an allowed origin carries the CORS headers; another origin gets none', async (t) => {
@@ -49,6 +52,22 @@ t.test('every answer to an allowed origin carries the CORS headers; another orig
     t.equal(other.headers['access-control-expose-headers'], undefined, `${row.desc} from another origin: nothing exposed`)
   }
   t.equal(h.emulator.callCount, 1, 'only the one success reached STS')
+})
+
+// Issue 25: @fastify/cors runs only for requests that can be CORS (cors-headers.ts). One
+// without Origin gets the same answer and Vary: Origin, and nothing a browser would read.
+t.test('without Origin: the same answers, Vary: Origin, no CORS headers', async (t) => {
+  const h = await build(t, { config: withCors })
+  for (const row of rows) {
+    const res = await row.send(h, undefined)
+    t.equal(res.statusCode, row.status, `${row.desc}: ${row.status}`)
+    if (row.code !== '') t.equal(res.json.code, row.code, `${row.desc}: ${row.code}`)
+    t.match(String(res.headers.vary ?? ''), /^Origin$/i, `${row.desc}: Vary: Origin, once`)
+    t.equal(res.headers['access-control-allow-origin'], undefined, `${row.desc}: no Access-Control-Allow-Origin`)
+    t.equal(res.headers['access-control-expose-headers'], undefined, `${row.desc}: nothing exposed`)
+  }
+  const options = await h.app.inject({ method: 'OPTIONS', url: '/credentials', headers: { 'access-control-request-method': 'POST' } })
+  t.equal(options.statusCode, 400, 'an OPTIONS without Origin still reaches the plugin: the strict preflight\'s 400')
 })
 
 t.test('a token in the query string, in the oss-app-server shape, to an allowed origin', async (t) => {
