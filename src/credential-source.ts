@@ -75,8 +75,12 @@ export interface CredentialSourceOptions {
   denyName?: ((callerId: string) => string) | undefined
 }
 
-/** Keys one caller may have indexed: the derivations of a token or two (vend.ts keeps 8 per token). */
-export const KEYS_PER_CALLER = 16
+/**
+ * Keys one caller may have indexed. A client asks for one or two shapes; a key past this
+ * leaves the local cache with the index (still shared), so the bound must sit well above
+ * any honest client's shapes (vend.ts remembers 8 per token, and a caller has tokens in turn).
+ */
+export const KEYS_PER_CALLER = 64
 /** The caller index's floor: with a small (or no) local cache, the shared level's keys still need finding. */
 export const MIN_INDEXED_CALLERS = 10_000
 
