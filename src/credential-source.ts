@@ -17,8 +17,17 @@
 // so its Expiration is moved `shiftSeconds` earlier as soon as STS answers, before any
 // cache level stores it; the one margin rule then means "refresh while shiftSeconds +
 // margin are left", and every replica stores the same shifted Expiration.
+//
+// Forgetting (a deny, redis/deny.ts): a caller's order notes its key in a bounded
+// caller index (cache/caller-keys.ts) when it loads, on a miss only, so a hit stays one
+// lookup. `forget` deletes those keys here and at the shared level; the next order
+// after an `allow` is a miss and one fresh AssumeRole. A load that was on its way when
+// its caller was forgotten still answers that request but leaves nothing behind, at
+// either level. Signing orders are the grant's, not a caller's: never indexed, never
+// forgotten.
 import { UpstreamBadResponse } from './errors.js'
 import { createCredentialCache, type CacheEvents, type CacheLookup } from './cache/credential-cache.js'
+import { createCallerKeys, type CallerEntry } from './cache/caller-keys.js'
 import type { StsCredentials } from './alicloud/sts-types.js'
 import type { Upstream } from './alicloud/upstream/index.js'
 import type { SharedCache } from './redis/shared-cache.js'
@@ -62,11 +71,29 @@ export interface CredentialSourceOptions {
   shared?: SharedCache | undefined
   /** Budgets taken right before an AssumeRole (per caller; per fleet with Redis). */
   gate?: UpstreamGate | undefined
+  /** A caller's name in the fleet's deny list (an HMAC of its id), for `forgetNamed`. */
+  denyName?: ((callerId: string) => string) | undefined
 }
+
+/**
+ * Keys one caller may have indexed. A client asks for one or two shapes; a key past this
+ * leaves the local cache with the index (still shared), so the bound must sit well above
+ * any honest client's shapes (vend.ts remembers 8 per token, and a caller has tokens in turn).
+ */
+export const KEYS_PER_CALLER = 64
+/** The caller index's floor: with a small (or no) local cache, the shared level's keys still need finding. */
+export const MIN_INDEXED_CALLERS = 10_000
 
 export interface CredentialSource {
   order (spec: OrderSpec): CredentialOrder
   obtain (order: CredentialOrder): Promise<CacheLookup>
+  /**
+   * Drop every credential this replica loaded for this caller, here and at the shared
+   * level (resolves when the shared level has answered). How many keys it dropped.
+   */
+  forget (issuer: string, subject: string): Promise<number>
+  /** The same for every indexed caller whose deny-list name is in `names`. */
+  forgetNamed (names: ReadonlySet<string>): Promise<number>
   /** Entries in the local cache (the cache-size gauge). */
   readonly size: number
 }
@@ -74,7 +101,16 @@ export interface CredentialSource {
 export function createCredentialSource (opts: CredentialSourceOptions): CredentialSource {
   const { upstream, now, shared, gate } = opts
   const marginMs = opts.minRemainingSeconds * 1000
-  const cache = createCredentialCache({ maxEntries: opts.local.maxEntries, minRemainingSeconds: opts.minRemainingSeconds, now, ...(opts.local.events !== undefined ? { events: opts.local.events } : {}) })
+  // The index lets a key go only with the local entry under it (onRelease), so every local entry of a caller can be forgotten.
+  const callers = createCallerKeys({ maxCallers: Math.max(opts.local.maxEntries, MIN_INDEXED_CALLERS), keysPerCaller: KEYS_PER_CALLER, name: opts.denyName, onRelease: (key) => { cache.delete(key) } })
+  const cache = createCredentialCache({ maxEntries: opts.local.maxEntries, minRemainingSeconds: opts.minRemainingSeconds, now, onDrop: callers.drop, ...(opts.local.events !== undefined ? { events: opts.local.events } : {}) })
+
+  async function forgetEntries (entries: CallerEntry[]): Promise<number> {
+    const keys = entries.flatMap((e) => [...e.keys])
+    for (const key of keys) cache.delete(key)
+    if (shared !== undefined) await Promise.all(keys.map(async (key) => { await shared.forget(key) }))
+    return keys.length
+  }
 
   function order (spec: OrderSpec): CredentialOrder {
     const { key, budget } = spec
@@ -98,10 +134,14 @@ export function createCredentialSource (opts: CredentialSourceOptions): Credenti
       const c = await upstream.assumeRole({ ...input }, { withinMs: remainingMs?.() })
       return shiftMs === 0 ? c : { ...c, expiration: new Date(c.expiration.getTime() - shiftMs) }
     }
+    const callerId = budget === 'fleet' ? undefined : budget.callerId
     const load = async (): Promise<CacheLookup> => {
+      const noted = callerId === undefined ? undefined : callers.note(callerId, key)
       const found = shared !== undefined
         ? await shared.getOrLoad(key, assumeRole)
         : { credentials: await assumeRole(), fromCache: false }
+      // Forgotten while loading: the local cache will not keep it (cache.delete); nor may the shared level.
+      if (noted?.forgotten === true && shared !== undefined) await shared.forget(key)
       // Fail closed: never hand out credentials below the margin, whatever STS or a shared entry said.
       if (found.credentials.expiration.getTime() - now() < marginMs) throw new UpstreamBadResponse()
       return found
@@ -112,6 +152,11 @@ export function createCredentialSource (opts: CredentialSourceOptions): Credenti
   return {
     order,
     obtain: (o) => cache.getOrLoad(o.key, o.load),
+    forget: async (issuer, subject) => {
+      const e = callers.take(`${issuer}\n${subject}`)
+      return e === undefined ? 0 : await forgetEntries([e])
+    },
+    forgetNamed: async (names) => await forgetEntries(callers.takeNamed(names)),
     get size () { return cache.size }
   }
 }

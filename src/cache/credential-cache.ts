@@ -29,6 +29,11 @@ export interface CredentialCache {
   getOrLoad (key: string, load: () => Promise<CacheLookup>): Promise<CacheLookup>
   /** Cached credentials still above the margin, without fetching. */
   peek (key: string): StsCredentials | undefined
+  /**
+   * Drop the entry under this key; a load in flight for it still answers those waiting
+   * on it but is not kept (a deny forgets a caller whose request was on its way).
+   */
+  delete (key: string): void
   readonly size: number
   clear (): void
 }
@@ -38,6 +43,8 @@ export interface CacheOptions {
   minRemainingSeconds: number
   now?: () => number
   events?: CacheEvents
+  /** An entry left the cache (expired, deleted, or evicted when no longer usable), by key: the caller index follows it. */
+  onDrop?: (key: string) => void
 }
 
 /**
@@ -55,12 +62,20 @@ export function createCredentialCache (opts: CacheOptions): CredentialCache {
   const now = opts.now ?? Date.now
   const marginMs = opts.minRemainingSeconds * 1000
   const ev = opts.events ?? {}
+  const onDrop = opts.onDrop
   const inflight = new Map<string, Promise<CacheLookup>>()
+  /** Keys deleted while their load was in flight: that load's result is not kept. */
+  const discarded = new Set<string>()
   const lru = opts.maxEntries > 0
     ? growingLru<string, StsCredentials>(opts.maxEntries, {
       ttlAutopurge: false,
       perf: { now },
-      dispose: (_v, _k, reason) => { if (reason === 'evict') ev.evicted?.() }
+      dispose: (v, k, reason) => {
+        if (reason === 'evict') ev.evicted?.()
+        // Evicted for room while still usable, it may still be in the shared level: its
+        // key stays known (the index has its own bound) so that a deny can reach it there.
+        if (onDrop !== undefined && reason !== 'set' && (reason !== 'evict' || !usable(v))) onDrop(k)
+      }
     })
     : undefined
 
@@ -96,9 +111,12 @@ export function createCredentialCache (opts: CacheOptions): CredentialCache {
     ev.miss?.()
     const p = load().then((r) => {
       const ttl = r.credentials.expiration.getTime() - marginMs - now()
-      if (ttl > 0) lru.set(key, r.credentials, { ttl })
+      if (ttl > 0 && !discarded.has(key)) lru.set(key, r.credentials, { ttl })
       return r
-    }).finally(() => inflight.delete(key))
+    }).finally(() => {
+      inflight.delete(key)
+      discarded.delete(key)
+    })
     inflight.set(key, p)
     return await p
   }
@@ -107,6 +125,10 @@ export function createCredentialCache (opts: CacheOptions): CredentialCache {
     peek,
     get size () { return lru?.size ?? 0 },
     clear () { lru?.clear() },
+    delete (key) {
+      lru?.delete(key)
+      if (inflight.has(key)) discarded.add(key)
+    },
     getOrLoad,
     async getOrFetch (key, fetch) {
       return await getOrLoad(key, async () => ({ credentials: await fetch(), fromCache: false }))

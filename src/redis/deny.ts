@@ -7,7 +7,9 @@
 // cache entry, for `deny --list`. The hash expires a minute after its last entry,
 // and every write drops ended entries. Writers publish on a channel; replicas reload
 // the whole set on each message, on every (re)connect and every 30 s, and keep the
-// set they had while Redis is unreachable.
+// set they had while Redis is unreachable. Each reload hands the entries it sees for
+// the first time to `onDenied` (by field: the replica matches them against the HMACs
+// of the callers it knows, credential-source.ts, and drops their cached credentials).
 import type { RedisClient } from './connection.js'
 import type { EntryCipher } from './entries.js'
 
@@ -41,7 +43,12 @@ if last > 0 then redis.call('PEXPIRE', KEYS[1], last - now + 60000) end
 return changed`
 
 export function denyField (cipher: EntryCipher, issuer: string, subject: string): string {
-  return cipher.name('d', `${issuer}\n${subject}`)
+  return callerDenyField(cipher, `${issuer}\n${subject}`)
+}
+
+/** The same field from a caller's id (`issuer\nsubject`, as vend.ts's orders name the caller). */
+export function callerDenyField (cipher: EntryCipher, callerId: string): string {
+  return cipher.name('d', callerId)
 }
 
 export async function denyCaller (redis: RedisClient, cipher: EntryCipher, keyPrefix: string, rec: DenyRecord): Promise<void> {
@@ -91,7 +98,7 @@ export interface DenyWatch { list: DenyList, close: () => void, reload: () => Pr
  * The replica's copy of the list: loaded on every (re)connect of its subscriber, on
  * every message and every 30 s. A failed load keeps the set it had.
  */
-export function watchDenyList (redis: RedisClient, cipher: EntryCipher, keyPrefix: string, opts: { now: () => number, onError?: (err: unknown) => void, onChange?: (size: number) => void }): DenyWatch {
+export function watchDenyList (redis: RedisClient, cipher: EntryCipher, keyPrefix: string, opts: { now: () => number, onError?: (err: unknown) => void, onChange?: (size: number) => void, onDenied?: (fields: ReadonlySet<string>) => void }): DenyWatch {
   let entries = new Map<string, number>()
   const refused = new Set<string>()
   let closed = false
@@ -103,9 +110,13 @@ export function watchDenyList (redis: RedisClient, cipher: EntryCipher, keyPrefi
         const until = Number(/^(\d+):/.exec(value)?.[1])
         if (Number.isFinite(until)) next.set(field, until)
       }
+      const added = new Set<string>()
+      const now = opts.now()
+      for (const [field, until] of next) if (!entries.has(field) && until > now) added.add(field)
       entries = next
       for (const field of refused) if (!next.has(field)) refused.delete(field)
       opts.onChange?.(next.size)
+      if (added.size > 0) opts.onDenied?.(added)
     } catch (err) {
       // Redis away (or the hash replaced by garbage): keep what we had.
       opts.onError?.(err)

@@ -16,7 +16,7 @@ import { sharedRateLimitStore } from './rate-limit.js'
 import { createSharedCache, type SharedCache } from './shared-cache.js'
 import type { SharedStateSettings } from './settings.js'
 import { SWEEP_EVERY_MS, sweepPersistent } from './sweep.js'
-import { watchDenyList, type DenyList } from './deny.js'
+import { callerDenyField, watchDenyList, type DenyList } from './deny.js'
 import { createLocalOnce, createRedisOnce, type OnceStore } from './once.js'
 
 /** How long start-up waits for the first connection before serving from local state. */
@@ -54,6 +54,10 @@ export interface Fleet {
   status: () => RedisStatus
   /** The fleet-wide deny list (sts-vending deny), as this replica last loaded it. */
   denyList: DenyList
+  /** A caller's name in the deny list (the same HMAC the entries are named by). */
+  denyName: (callerId: string) => string
+  /** Called with the names of the entries this replica sees for the first time (one listener). */
+  onDenied: (listener: (names: ReadonlySet<string>) => void) => void
   /** Fleet-wide "first claim wins" (upload-callback tickets). */
   once: OnceStore
 }
@@ -92,10 +96,13 @@ export function connectFleet (app: FastifyInstance, opts: FleetOptions): Fleet {
     redis.disconnect()
   })
   const cipher = createEntryCipher(settings.keys)
-  const deny = watchDenyList(redis, cipher, settings.keyPrefix, { now, onError: error })
+  let denied: ((names: ReadonlySet<string>) => void) | undefined
+  const deny = watchDenyList(redis, cipher, settings.keyPrefix, { now, onError: error, onDenied: (names) => denied?.(names) })
   app.addHook('onClose', async () => { deny.close() })
   return {
     denyList: deny.list,
+    denyName: (id) => callerDenyField(cipher, id),
+    onDenied: (listener) => { denied = listener },
     status: () => redisStatus(redis),
     callerName: (id) => cipher.name('u', id),
     rateLimitStore: (surface) => sharedRateLimitStore({ redis, name: (key) => cipher.name(`rl:${surface}`, key), now, onError: error }),

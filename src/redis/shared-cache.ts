@@ -58,6 +58,8 @@ export type DeadlineFetch = (remainingMs: () => number) => Promise<StsCredential
 
 export interface SharedCache {
   getOrLoad (key: string, fetch: DeadlineFetch): Promise<CacheLookup>
+  /** Delete the fleet's entry under this key (a denied caller's); best effort, never rejects. */
+  forget (key: string): Promise<void>
 }
 
 const FIRST_POLL_MS = 10
@@ -134,6 +136,13 @@ export function createSharedCache (opts: SharedCacheOptions): SharedCache {
   }
 
   return {
+    async forget (key) {
+      try {
+        await redis.del(cipher.name('c', key))
+      } catch (err) {
+        ev.error?.(err)
+      }
+    },
     async getOrLoad (key, fetch) {
       const name = cipher.name('c', key)
       const lockName = cipher.name('l', key)

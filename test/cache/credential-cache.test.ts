@@ -102,3 +102,48 @@ t.test('the cache key changes with everything that shapes the credentials', asyn
   t.equal(cacheKey({ ...base }), key, 'and only with those')
   t.match(key, /^[A-Za-z0-9_-]{43}$/, 'a fixed-size hash, never the policy itself')
 })
+
+t.test('delete: the entry goes; a load in flight still answers its waiters but is not kept', async (t) => {
+  const { clock, cache } = setup()
+  await cache.getOrFetch('k', async () => creds(clock, 3600))
+  cache.delete('k')
+  t.equal(cache.peek('k'), undefined)
+  t.equal(cache.size, 0)
+
+  let release = (): void => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const late = creds(clock, 3600)
+  const first = cache.getOrFetch('k', async () => { await held; return late })
+  const joined = cache.getOrFetch('k', async () => creds(clock, 3600))
+  cache.delete('k')
+  release()
+  t.equal((await first).credentials, late)
+  t.equal((await joined).credentials, late, 'the coalesced waiter gets it too')
+  t.equal(cache.size, 0, 'not kept')
+  const next = await cache.getOrFetch('k', async () => creds(clock, 3600))
+  t.equal(next.fromCache, false, 'the next lookup loads afresh')
+  t.equal(cache.size, 1, 'and keeps what it loaded')
+})
+
+t.test('onDrop: told when an entry expires or is deleted, not when it is evicted while usable', async (t) => {
+  const clock = { now: Date.UTC(2026, 10, 30, 8, 0, 0) }
+  const dropped: string[] = []
+  const cache = createCredentialCache({ maxEntries: 2, minRemainingSeconds: MARGIN_S, now: () => clock.now, onDrop: (k) => dropped.push(k) })
+  await cache.getOrFetch('a', async () => creds(clock, 3600))
+  await cache.getOrFetch('b', async () => creds(clock, 7200))
+  await cache.getOrFetch('c', async () => creds(clock, 7200))
+  t.same(dropped, [], 'a was evicted for room while usable')
+  clock.now += (3600 - MARGIN_S) * 1000 + 1
+  await cache.getOrFetch('d', async () => creds(clock, 7200))
+  t.same(dropped, [], 'b evicted, still usable')
+  cache.delete('c')
+  t.same(dropped, ['c'])
+  clock.now += 7200 * 1000
+  t.equal(cache.peek('d'), undefined)
+  t.same(dropped, ['c', 'd'], 'd expired')
+  await cache.getOrFetch('e', async () => creds(clock, 3600))
+  clock.now += 3600 * 1000
+  await cache.getOrFetch('f', async () => creds(clock, 3600))
+  await cache.getOrFetch('g', async () => creds(clock, 3600))
+  t.same(dropped, ['c', 'd', 'e'], 'e evicted once expired: dropped')
+})

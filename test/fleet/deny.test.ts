@@ -88,3 +88,63 @@ t.test('refused at once: no redis in the config, an unknown issuer, a --for out 
   t.match(unknown.err, /no issuer named "nope"/)
   for (const d of ['30s', '31d', '12', 'forever']) t.equal((await cli(['deny', '--config', file, '--issuer', 'app', '--subject', 'x', '--for', d], env)).code, 2, `--for ${d}`)
 })
+
+t.test('deny drops the caller\'s cached credentials on every replica and in Redis, others\' and signing\'s stay; after allow, one fresh AssumeRole', async (t) => {
+  const f = await startFleet(t, { config: (c) => ({ ...c, grants: c.grants.map((g: object) => ({ ...g, signing: { maxBytes: 64, expiresSeconds: 600 } })) }) })
+  const file = configFile(t, f)
+  const env = { [KEYS_ENV]: f.keys }
+  const bad = f.token({ sub: 'compromised-user' })
+  const good = f.token({ sub: 'innocent-user' })
+  const dir = 'dir111/dir111_secondline1/innocent-user/'
+  const entries = async (): Promise<string[]> => (await f.redis.admin.keys('stsv:c:*')).sort()
+  const localSizes = async (): Promise<number[]> => await Promise.all(f.apps.map(async (app) => (await app.metrics.cacheEntries.get()).values[0]?.value ?? -1))
+
+  // In turn, so that each step's new shared entry is known: the caller's, the other's, the grant's signing credential.
+  const before: string[] = []
+  for (const replica of [0, 1, 2]) {
+    const r = await f.vend(bad, {}, replica)
+    t.equal(r.statusCode, 200)
+    before.push(r.json.accessKeyId)
+  }
+  t.equal(new Set(before).size, 1, 'one credential for the caller, shared by the fleet')
+  const [badEntry] = await entries()
+  for (const replica of [0, 1, 2]) t.equal((await f.vend(good, {}, replica)).statusCode, 200)
+  const [goodEntry] = (await entries()).filter((k) => k !== badEntry)
+  for (const replica of [0, 1, 2]) t.equal((await f.upload('url', good, { key: `${dir}a.txt`, method: 'GET' }, replica)).statusCode, 200)
+  const [signingEntry] = (await entries()).filter((k) => k !== badEntry && k !== goodEntry)
+  t.ok(badEntry !== undefined && goodEntry !== undefined && signingEntry !== undefined, 'three shared entries')
+  t.same(await localSizes(), [3, 3, 3], 'three local entries on each replica')
+  const calls = f.emulator.callCount
+  t.equal(calls, 3, 'one AssumeRole each')
+
+  const denied = await cli(['deny', '--config', file, '--issuer', 'app', '--subject', 'compromised-user', '--for', '1h'], env)
+  t.equal(denied.code, 0, denied.err)
+  const took = await within(2000, async () => {
+    const sizes = await localSizes()
+    return sizes.every((n) => n === 2) && !(await entries()).includes(badEntry as string)
+  })
+  t.ok(took !== undefined, `every replica dropped the caller's credentials, locally and in Redis, within 2 s (${String(took)} ms)`)
+  t.same(await entries(), [goodEntry, signingEntry].sort(), 'Redis keeps the other caller\'s entry and the signing credential')
+  for (const replica of [0, 1, 2]) {
+    t.equal((await f.vend(bad, {}, replica)).json.code, 'STS_VENDING_CALLER_DENIED')
+    t.equal((await f.vend(good, {}, replica)).statusCode, 200)
+    t.equal((await f.upload('url', good, { key: `${dir}b.txt`, method: 'GET' }, replica)).statusCode, 200)
+  }
+  t.equal(f.emulator.callCount, calls, 'the others were served from cache: no AssumeRole')
+  t.same(await localSizes(), [2, 2, 2])
+  t.ok(f.logs.some((l) => l.includes('"event":"caller.credentials_dropped"')), 'the drop is logged')
+
+  t.equal((await cli(['allow', '--config', file, '--issuer', 'app', '--subject', 'compromised-user'], env)).code, 0)
+  const back = await within(2000, async () => (await f.vend(bad, {}, 0)).statusCode === 200)
+  t.ok(back !== undefined, `allow: served again within 2 s (${String(back)} ms)`)
+  t.equal(f.emulator.callCount, calls + 1, 'one fresh AssumeRole')
+  t.match(f.emulator.calls.at(-1)?.roleSessionName, /compromised-user/, 'for that caller')
+  const after = await f.vend(bad, {}, 0)
+  t.not(after.json.accessKeyId, before[0], 'not the credentials from before the deny')
+  for (const replica of [1, 2]) {
+    const again = await within(2000, async () => (await f.vend(bad, {}, replica)).statusCode === 200)
+    t.ok(again !== undefined)
+    t.equal((await f.vend(bad, {}, replica)).json.accessKeyId, after.json.accessKeyId, `replica ${replica}: the new shared credential`)
+  }
+  t.equal(f.emulator.callCount, calls + 1, 'shared by the fleet: still one call')
+})

@@ -173,3 +173,19 @@ t.test('an entry that is not ours is a miss, replaced by ours with a TTL', async
   }
   t.ok(bad.length >= 4, 'each counted as undecryptable')
 })
+
+t.test('forget deletes the fleet\'s entry under that key and no other; a Redis error is swallowed and counted', async (t) => {
+  const { redis, server, options } = await setup(t)
+  const errors: unknown[] = []
+  const cache = createSharedCache({ ...options, events: { error: (err) => errors.push(err) } })
+  let calls = 0
+  for (const key of ['f1', 'f2']) await cache.getOrLoad(key, async () => { calls++; return creds() })
+  await cache.forget('f1')
+  t.equal(await redis.exists(options.cipher.name('c', 'f1')), 0, 'gone')
+  t.equal(await redis.exists(options.cipher.name('c', 'f2')), 1, 'the other entry stays')
+  t.equal((await cache.getOrLoad('f1', async () => { calls++; return creds() })).fromCache, false, 'the next lookup loads afresh')
+  t.equal(calls, 3)
+  await server.kill()
+  await t.resolves(cache.forget('f2'), 'Redis away: forget still resolves')
+  t.ok(errors.length >= 1, 'and the failure is counted')
+})
