@@ -91,14 +91,10 @@ export async function buildApp (prepared: Prepared, deps: AppDeps = {}): Promise
   const local = createLocalBuckets({ now, maxBuckets: 100_000 })
   const gate = createUpstreamGate({ perCaller: config.rateLimit.upstreamPerCaller, fleetPerSecond: prepared.fleet?.fleetMaxCallsPerSecond, local, shared: fleet?.buckets, callerName: fleet?.callerName ?? ((id) => id), events: gateMetrics(metrics) })
   const source = createCredentialSource({ upstream, now, minRemainingSeconds: config.cache.minRemainingSeconds, local: { maxEntries: config.cache.maxEntries, events: cacheMetrics(metrics) }, shared: fleet?.shared, gate, denyName: fleet?.denyName })
-  // A deny drops the caller's cached credentials too, so that an allow starts it afresh (one AssumeRole).
-  fleet?.onDenied((names) => {
-    source.forgetNamed(names).then((entries) => {
-      if (entries > 0) app.log.info({ event: 'caller.credentials_dropped', entries }, 'dropped the cached credentials of a denied caller')
-    }, (err: unknown) => { app.log.error({ err }, 'dropping a denied caller\'s cached credentials failed') })
-  })
   cacheSize = () => source.size
   const record = recorders(metrics, createAudit(app.log), app.log)
+  // A deny drops the caller's cached credentials too, so that an allow starts it afresh (one AssumeRole).
+  fleet?.onDenied((names) => { source.forgetNamed(names).then(record.credentialsDropped, record.credentialsDropped) })
 
   await app.register(healthRoutes)
   await app.register(openapiRoutes)

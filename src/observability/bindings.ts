@@ -91,6 +91,8 @@ export interface Recorders {
   signed: (request: FastifyRequest, caller: Caller, signed: SignedFormResult | SignedUrlResult) => Promise<void> | undefined
   callbackRefused: (reason: string) => void
   callbackCompleted: (request: FastifyRequest, result: CallbackResult) => Promise<void> | undefined
+  /** A denied caller's cached credentials dropped (how many entries), or the error that stopped it. */
+  credentialsDropped: (dropped: unknown) => void
 }
 
 export function recorders (metrics: Metrics, audit: Audit, log: FastifyBaseLogger): Recorders {
@@ -115,6 +117,10 @@ export function recorders (metrics: Metrics, audit: Audit, log: FastifyBaseLogge
     callbackRefused: (reason) => {
       metrics.uploadCallbacks.inc({ outcome: reason === 'replayed' ? 'replayed' : 'refused' })
       log.info({ event: 'upload.callback_refused', reason }, 'upload callback refused')
+    },
+    credentialsDropped: (dropped) => {
+      if (typeof dropped !== 'number') log.error({ err: dropped }, 'dropping a denied caller\'s cached credentials failed')
+      else if (dropped > 0) log.info({ event: 'caller.credentials_dropped', entries: dropped }, 'dropped the cached credentials of a denied caller')
     },
     callbackCompleted: (request, result) => {
       metrics.uploadCallbacks.inc({ outcome: result.delivered ? 'delivered' : 'undelivered' })
