@@ -142,6 +142,8 @@ export const ConfigSchema = Type.Object({
     sentinelPasswordEnv: Type.Optional(EnvName('env var holding the Sentinels\' password (default: passwordEnv)')),
     /** TLS to Sentinels and the master, or to every cluster node; a URL says rediss:// instead. */
     tls: Type.Boolean({ default: false }),
+    /** With TLS: the CA (PEM) that Redis's certificate must chain to, instead of the public roots (ApsaraDB's, or a private CA's). */
+    tlsCaEnv: Type.Optional(EnvName('env var holding the PEM CA certificate(s) Redis\'s TLS certificate must chain to')),
     keyPrefix: Type.String({ minLength: 1, maxLength: 64, default: 'stsv:' }),
     /** Every Redis command ends within this; a slow Redis counts as an unreachable one. */
     commandTimeoutMs: Type.Integer({ minimum: 10, maximum: 10_000, default: 500 })

@@ -73,6 +73,7 @@ export function redisProblem (config: Config): string | undefined {
   if (r.sentinels !== undefined && r.sentinelName === undefined) return 'redis.sentinelName: required with redis.sentinels (the master name the Sentinels monitor)'
   if (r.sentinels === undefined && r.sentinelName !== undefined) return 'redis.sentinelName: only with redis.sentinels'
   if (r.sentinels === undefined && r.sentinelPasswordEnv !== undefined) return 'redis.sentinelPasswordEnv: only with redis.sentinels'
+  if (r.tlsCaEnv !== undefined && !r.tls && r.url?.startsWith('rediss:') !== true) return 'redis.tlsCaEnv: only with TLS (url rediss://, or tls: true with sentinels or clusterNodes)'
   for (const [key, nodes] of [['sentinels', r.sentinels], ['clusterNodes', r.clusterNodes]] as const) {
     for (const [i, node] of (nodes ?? []).entries()) {
       const port = Number(node.slice(node.lastIndexOf(':') + 1))

@@ -23,7 +23,7 @@ export interface RedisLog {
 }
 
 export interface RedisOptions {
-  settings: Pick<SharedStateSettings, 'target' | 'username' | 'password' | 'tls' | 'keyPrefix' | 'commandTimeoutMs'>
+  settings: Pick<SharedStateSettings, 'target' | 'username' | 'password' | 'tls' | 'tlsCa' | 'keyPrefix' | 'commandTimeoutMs'>
   /** Called on every change between connected (true) and not (false), with the cause when not. */
   onState?: (up: boolean, cause?: string) => void
   log?: RedisLog
@@ -50,6 +50,9 @@ export function redisFailureCause (err: unknown): string {
   const e = (err ?? {}) as { code?: unknown, message?: unknown }
   const code = typeof e.code === 'string' ? e.code : ''
   const msg = typeof e.message === 'string' ? e.message : ''
+  // ioredis wraps what the last Sentinel said; its AUTH is not the master's.
+  const sentinel = /^All sentinels are unreachable[^]*?Last error: ([^]*)$/.exec(msg)
+  if (sentinel !== null && redisFailureCause(new Error(sentinel[1])).startsWith('authentication failed')) return 'Sentinel authentication failed (check redis.sentinelPasswordEnv, or passwordEnv when it is unset)'
   if (/^(WRONGPASS|NOAUTH)|invalid (username-)?password|AUTH <password> called without|no password is set/i.test(msg)) return 'authentication failed (check redis.usernameEnv and redis.passwordEnv)'
   if (/^NOPERM/.test(msg)) return 'the ACL user lacks a permission it needs'
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return 'unknown host'
@@ -66,9 +69,13 @@ export function redisFailureCause (err: unknown): string {
   return code !== '' ? `connection error ${code}` : 'connection error'
 }
 
-// SNI carries a name, never an address (RFC 6066).
-function tlsFor (host: string): ConnectionOptions {
-  return isIP(host.replace(/^\[(.*)\]$/, '$1')) === 0 ? { servername: host } : {}
+// SNI carries a name, never an address (RFC 6066). A CA given in tlsCaEnv replaces
+// the public roots: the certificate must chain to it.
+function tlsFor (host: string | undefined, ca: string | undefined): ConnectionOptions {
+  return {
+    ...(host !== undefined && isIP(host.replace(/^\[(.*)\]$/, '$1')) === 0 ? { servername: host } : {}),
+    ...(ca !== undefined ? { ca } : {})
+  }
 }
 
 export function createRedis (opts: RedisOptions): RedisClient {
@@ -94,7 +101,7 @@ export function createRedis (opts: RedisOptions): RedisClient {
       retryDelayOnFailover: 100,
       retryDelayOnClusterDown: 100,
       slotsRefreshTimeout: Math.max(1000, s.commandTimeoutMs * 2),
-      redisOptions: { ...common, ...(s.tls ? { tls: {} } : {}) }
+      redisOptions: { ...common, ...(s.tls ? { tls: tlsFor(undefined, s.tlsCa) } : {}) }
     })
   } else if (t.mode === 'sentinel') {
     redis = new Redis({
@@ -102,8 +109,8 @@ export function createRedis (opts: RedisOptions): RedisClient {
       sentinels: t.sentinels,
       name: t.name,
       ...(t.sentinelPassword !== undefined ? { sentinelPassword: t.sentinelPassword } : {}),
-      ...(s.username !== undefined ? { sentinelUsername: s.username } : {}),
-      ...(s.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+      ...(t.sentinelUsername !== undefined ? { sentinelUsername: t.sentinelUsername } : {}),
+      ...(s.tls ? { tls: tlsFor(undefined, s.tlsCa), enableTLSForSentinelMode: true, sentinelTLS: tlsFor(undefined, s.tlsCa) } : {}),
       // Learn of a promotion from the Sentinels' +switch-master at once.
       failoverDetector: true,
       sentinelRetryStrategy: backoff,
@@ -115,7 +122,7 @@ export function createRedis (opts: RedisOptions): RedisClient {
     const url = new URL(t.url)
     redis = new Redis(t.url, {
       ...common,
-      ...(url.protocol === 'rediss:' ? { tls: tlsFor(url.hostname) } : {}),
+      ...(url.protocol === 'rediss:' ? { tls: tlsFor(url.hostname, s.tlsCa) } : {}),
       retryStrategy: backoff,
       keyPrefix: s.keyPrefix,
       enableOfflineQueue: false

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import type { SharedStateSettings } from '../../src/redis/settings.js'
+import type { TestCa } from './tls.js'
 
 type Tap = { teardown: (fn: () => unknown) => void }
 
@@ -142,11 +143,20 @@ export interface TestSentinel {
   failover (): Promise<void>
 }
 
+export interface SentinelOptions {
+  /** requirepass and masterauth on master and replica, `sentinel auth-pass` in the Sentinel. */
+  password?: string
+  /** requirepass in sentinel.conf: the Sentinel itself asks for this password. */
+  sentinelPassword?: string
+  /** An ACL user on master and replica (ACLs do not replicate), allowed every key and command. */
+  aclUser?: { name: string, password: string }
+}
+
 /**
  * A Sentinel set on loopback: a master, one replica of it, and one Sentinel watching
- * them (quorum 1, down after 1 s), none with persistence.
+ * them (quorum 1, down after 1 s), none with persistence; with passwords if asked.
  */
-export async function startSentinel (t: Tap): Promise<TestSentinel> {
+export async function startSentinel (t: Tap, opts: SentinelOptions = {}): Promise<TestSentinel> {
   const dir = mkdtempSync(join(tmpdir(), 'stsv-sentinel-'))
   const children: ChildProcess[] = []
   t.teardown(async () => {
@@ -157,11 +167,18 @@ export async function startSentinel (t: Tap): Promise<TestSentinel> {
   const masterPort = await freePort()
   const replicaPort = await freePort()
   const sentinelPort = await freePort()
-  children.push(await spawnRedis(['--port', String(masterPort), '--dir', dir, '--dbfilename', `m-${masterPort}.rdb`, ...NO_PERSISTENCE]))
-  children.push(await spawnRedis(['--port', String(replicaPort), '--dir', dir, '--dbfilename', `r-${replicaPort}.rdb`, '--replicaof', '127.0.0.1', String(masterPort), ...NO_PERSISTENCE]))
-  const replica = new Redis({ port: replicaPort, host: '127.0.0.1' })
+  const auth = opts.password !== undefined ? ['--requirepass', opts.password, '--masterauth', opts.password] : []
+  const password = opts.password !== undefined ? { password: opts.password } : {}
+  children.push(await spawnRedis(['--port', String(masterPort), '--dir', dir, '--dbfilename', `m-${masterPort}.rdb`, ...auth, ...NO_PERSISTENCE]))
+  children.push(await spawnRedis(['--port', String(replicaPort), '--dir', dir, '--dbfilename', `r-${replicaPort}.rdb`, '--replicaof', '127.0.0.1', String(masterPort), ...auth, ...NO_PERSISTENCE]))
+  const replica = new Redis({ port: replicaPort, host: '127.0.0.1', ...password })
   replica.on('error', () => {})
   await until(async () => (await replica.info('replication')).includes('master_link_status:up'), 15_000, 'the replica did not sync')
+  if (opts.aclUser !== undefined) {
+    const master = new Redis({ port: masterPort, host: '127.0.0.1', ...password })
+    for (const server of [master, replica]) await server.call('ACL', 'SETUSER', opts.aclUser.name, 'on', `>${opts.aclUser.password}`, '~*', '&*', '+@all')
+    master.disconnect()
+  }
   replica.disconnect()
   const conf = join(dir, 'sentinel.conf')
   writeFileSync(conf, [
@@ -172,10 +189,13 @@ export async function startSentinel (t: Tap): Promise<TestSentinel> {
     `sentinel down-after-milliseconds ${name} 1000`,
     `sentinel failover-timeout ${name} 5000`,
     `sentinel parallel-syncs ${name} 1`,
+    ...(opts.password !== undefined ? [`sentinel auth-pass ${name} ${opts.password}`] : []),
+    ...(opts.sentinelPassword !== undefined ? [`requirepass ${opts.sentinelPassword}`] : []),
     ''
   ].join('\n'))
   children.push(await spawnRedis([conf, '--sentinel'], '+monitor'))
-  const sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1' })
+  const sentinelAuth = opts.sentinelPassword !== undefined ? { password: opts.sentinelPassword } : {}
+  const sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', ...sentinelAuth })
   sentinel.on('error', () => {})
   t.teardown(() => sentinel.disconnect())
   const known = async (): Promise<boolean> => {
@@ -187,7 +207,7 @@ export async function startSentinel (t: Tap): Promise<TestSentinel> {
     const [, port] = await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as [string, string]
     return Number(port)
   }
-  const admin = new Redis({ sentinels: [{ host: '127.0.0.1', port: sentinelPort }], name, maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+  const admin = new Redis({ sentinels: [{ host: '127.0.0.1', port: sentinelPort }], name, maxRetriesPerRequest: 1, retryStrategy: () => 100, ...password, ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}) })
   admin.on('error', () => {})
   t.teardown(() => admin.disconnect())
   return {
@@ -204,13 +224,17 @@ export async function startSentinel (t: Tap): Promise<TestSentinel> {
   }
 }
 
-export async function startRedis (t: Tap, opts: { args?: string[] } = {}): Promise<TestRedis> {
+/** With `tls`: TLS only (no plain port), clients not asked for a certificate; the URL is rediss://. */
+export async function startRedis (t: Tap, opts: { args?: string[], tls?: TestCa } = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'stsv-redis-'))
   const port = await freePort()
   let child: ChildProcess | undefined
 
   async function start (): Promise<void> {
-    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local', ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const listen = opts.tls === undefined
+      ? ['--port', String(port)]
+      : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile, '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'no']
+    const c = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local', ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
     child = c
     let out = ''
     await new Promise<void>((resolve, reject) => {
@@ -238,7 +262,7 @@ export async function startRedis (t: Tap, opts: { args?: string[] } = {}): Promi
 
   await start()
   const password = opts.args?.[opts.args.indexOf('--requirepass') + 1]
-  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...(opts.args?.includes('--requirepass') === true ? { password } : {}) })
+  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...(opts.args?.includes('--requirepass') === true ? { password } : {}), ...(opts.tls !== undefined ? { tls: { ca: opts.tls.caPem } } : {}) })
   admin.on('error', () => {})
   t.teardown(async () => {
     admin.disconnect()
@@ -246,7 +270,7 @@ export async function startRedis (t: Tap, opts: { args?: string[] } = {}): Promi
     rmSync(dir, { recursive: true, force: true })
   })
   return {
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `${opts.tls !== undefined ? 'rediss' : 'redis'}://127.0.0.1:${port}/0`,
     port,
     admin,
     kill,

@@ -1,0 +1,125 @@
+// The two Redis set-ups that need more than an address: a Sentinel set where the data
+// nodes and the Sentinel each ask for a password (with an ACL user on the data nodes),
+// and a standalone Redis that speaks only TLS with a certificate from a private CA.
+// Each is shared by three replicas like any other Redis; a wrong password, a wrong
+// Sentinel password or a CA the replica does not trust is one loud error line and a
+// `redis: down (<cause>)` start-up line, never a secret in the log, and the replica
+// still serves from its own state.
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { startFleet, fleetConfig, type Fleet } from './fleet.js'
+import { cacheKey, startRedis, startSentinel } from '../helpers/redis.js'
+import { makeCa } from '../helpers/tls.js'
+import { baseConfig } from '../helpers/build.js'
+import { createDevIssuer } from '../../devkit/dev/issuer.js'
+import { parseConfig } from '../../src/config/load.js'
+import { prepare } from '../../src/prepare.js'
+import { startupFields } from '../../src/observability/startup.js'
+
+type Tap = Pick<typeof t, 'same' | 'equal' | 'ok' | 'match' | 'notOk'>
+
+async function sharesLikeOne (t: Tap, f: Fleet, label: string): Promise<void> {
+  const N = 25
+  const tokens = Array.from({ length: N }, (_, i) => f.token({ sub: `${label}-user-${i}` }))
+  for (let round = 0; round < 3; round++) {
+    const replies = await Promise.all(tokens.map(async (tok) => await f.vend(tok)))
+    t.same(replies.filter((r) => r.statusCode !== 200).map((r) => r.json?.code), [], `${label}: round ${round}: all 200`)
+  }
+  t.equal(f.emulator.callCount, N, `${label}: ${N} callers x 3 requests over three replicas: ${N} AssumeRole calls`)
+}
+
+/**
+ * A replica that cannot use Redis: down with the cause, one error line naming it, the
+ * start-up line saying so, and still serving (its own AssumeRole, its own cache).
+ */
+async function failsLoudlyAndServes (t: Tap, f: Fleet, app: FastifyInstance, redis: Record<string, unknown>, logsFrom: number, cause: RegExp, label: string): Promise<void> {
+  const status = app.redisStatus()
+  t.equal(status?.up, false, `${label}: Redis down on that replica`)
+  t.match(status?.cause, cause, `${label}: the cause (${String(status?.cause)})`)
+  const errors = f.logs.slice(logsFrom).map((l) => JSON.parse(l)).filter((l) => l.level === 50)
+  t.ok(errors.length >= 1 && errors.every((l) => /^redis down \(/.test(l.msg)), `${label}: an error line (${errors.length})`)
+  t.match(errors[0]?.msg, cause, `${label}: the error line names the cause`)
+  const config = parseConfig({ ...fleetConfig(baseConfig(f.issuer, f.emulator.url), 'redis://unused'), redis })
+  const line = startupFields({ version: 'test', address: 'http://127.0.0.1:0', config, upstreamCredential: 'injected', redis: status })
+  t.match(line.cache, { mode: 'memory', redis: /^down \(/ }, `${label}: the start-up line says redis: down (<cause>)`)
+  t.match((line.cache as { redis: string }).redis, cause)
+  const i = f.apps.indexOf(app)
+  const before = f.emulator.callCount
+  const tok = f.token({ sub: `${label.replace(/[^a-z]+/g, '-')}-alone` })
+  const replies = [await f.vend(tok, {}, i), await f.vend(tok, {}, i)]
+  t.same(replies.map((r) => r.statusCode), [200, 200], `${label}: still serves`)
+  t.equal(f.emulator.callCount - before, 1, `${label}: from its own cache`)
+}
+
+/** No password (right or wrong) and no CA key material in any replica's log line. */
+function noSecretInLogs (t: Tap, f: Fleet, secrets: string[], label: string): void {
+  t.notOk(f.logs.some((l) => secrets.some((s) => l.includes(s))), `${label}: no password in ${f.logs.length} log lines`)
+}
+
+t.test('Sentinel with passwords: data nodes (requirepass, an ACL user), the Sentinel its own', async (t) => {
+  const started = Date.now()
+  const pw = { master: 'master-pass-3f9a1c', acl: 'acl-pass-7d2e4b', sentinel: 'sentinel-pass-5c8e0a', wrong: 'wrong-pass-1b6d9f' }
+  const set = await startSentinel(t, { password: pw.master, sentinelPassword: pw.sentinel, aclUser: { name: 'sts-app', password: pw.acl } })
+  const redis = { sentinels: set.sentinels, sentinelName: set.name, usernameEnv: 'STS_VENDING_REDIS_USER', passwordEnv: 'STS_VENDING_REDIS_PASSWORD', sentinelPasswordEnv: 'STS_VENDING_SENTINEL_PASSWORD', commandTimeoutMs: 2000 }
+  const env = { STS_VENDING_REDIS_USER: 'sts-app', STS_VENDING_REDIS_PASSWORD: pw.acl, STS_VENDING_SENTINEL_PASSWORD: pw.sentinel }
+  const f = await startFleet(t, { env, config: (c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100 }, redis }) })
+  t.same(f.apps.map((a) => a.redisStatus()?.up), [true, true, true], 'the three replicas reached the master through the Sentinel')
+  await sharesLikeOne(t, f, 'sentinel-auth')
+  const clients = String(await set.admin.call('CLIENT', 'LIST'))
+  t.ok(clients.split('\n').filter((l) => / user=sts-app /.test(l)).length >= 3, 'the replicas are connected to the master as the ACL user')
+  t.ok((await set.admin.keys('stsv:*')).length >= 25, 'the entries are in the master')
+
+  const wrongs = [
+    { label: 'a wrong password', env: { ...env, STS_VENDING_REDIS_PASSWORD: pw.wrong }, cause: /authentication failed \(check redis\.usernameEnv and redis\.passwordEnv\)/ },
+    { label: 'a wrong Sentinel password', env: { ...env, STS_VENDING_SENTINEL_PASSWORD: pw.wrong }, cause: /Sentinel authentication failed \(check redis\.sentinelPasswordEnv/ }
+  ]
+  for (const w of wrongs) {
+    const from = f.logs.length
+    const app = await f.addReplica({ env: w.env })
+    await failsLoudlyAndServes(t, f, app, redis, from, w.cause, w.label)
+  }
+  noSecretInLogs(t, f, Object.values(pw), 'sentinel-auth')
+  t.ok(true, `took ${Date.now() - started} ms`)
+})
+
+t.test('TLS only (rediss://), a private CA given in tlsCaEnv', async (t) => {
+  const started = Date.now()
+  const ca = makeCa(t)
+  const server = await startRedis(t, { tls: ca })
+  const redis = { url: server.url, tlsCaEnv: 'STS_VENDING_REDIS_CA', commandTimeoutMs: 2000 }
+  const f = await startFleet(t, { redis: server, env: { STS_VENDING_REDIS_CA: ca.caPem }, config: (c) => ({ ...c, redis }) })
+  t.same(f.apps.map((a) => a.redisStatus()?.up), [true, true, true], 'the three replicas connected over TLS')
+  await sharesLikeOne(t, f, 'tls')
+  t.ok((await server.admin.keys('stsv:*')).length >= 25, 'the entries are in Redis')
+
+  const other = makeCa(t)
+  const distrusting: Array<{ label: string, config: (c: Record<string, any>) => Record<string, any>, env: Record<string, string> }> = [
+    { label: 'another CA', config: (c: Record<string, any>) => ({ ...c, redis }), env: { STS_VENDING_REDIS_CA: other.caPem } },
+    { label: 'the public roots only', config: (c: Record<string, any>) => ({ ...c, redis: { url: server.url, commandTimeoutMs: 2000 } }), env: {} }
+  ]
+  for (const d of distrusting) {
+    const from = f.logs.length
+    const app = await f.addReplica({ config: d.config, env: d.env })
+    await failsLoudlyAndServes(t, f, app, d.label === 'another CA' ? redis : { url: server.url }, from, /TLS failed/, `a replica trusting ${d.label}`)
+  }
+  t.ok(true, `took ${Date.now() - started} ms`)
+})
+
+t.test('tlsCaEnv: a value that is not a PEM certificate, or TLS not asked for, stops the start with one line', async (t) => {
+  const issuer = createDevIssuer()
+  const ca = makeCa(t)
+  const base = fleetConfig(baseConfig(issuer, 'http://127.0.0.1:1'), 'rediss://127.0.0.1:6380/0')
+  const config = parseConfig({ ...base, redis: { ...base.redis, tlsCaEnv: 'STS_VENDING_REDIS_CA' } })
+  const env = { STS_VENDING_CACHE_KEYS: cacheKey() }
+  const truncated = ca.caPem.slice(0, ca.caPem.length - 200) + '\n-----END CERTIFICATE-----\n'
+  const rows = [
+    { description: 'unset', value: undefined, want: /^config: redis\.tlsCaEnv: STS_VENDING_REDIS_CA is not set$/ },
+    { description: 'a file path instead of the PEM', value: '/etc/ssl/redis-ca.pem', want: /^config: redis\.tlsCaEnv: STS_VENDING_REDIS_CA holds no valid PEM certificate/ },
+    { description: 'a truncated certificate', value: truncated, want: /^config: redis\.tlsCaEnv: STS_VENDING_REDIS_CA holds no valid PEM certificate/ }
+  ]
+  for (const row of rows) {
+    t.throws(() => prepare(config, { ...env, ...(row.value !== undefined ? { STS_VENDING_REDIS_CA: row.value } : {}) }), row.want, row.description)
+  }
+  t.ok(prepare(config, { ...env, STS_VENDING_REDIS_CA: ca.caPem }).fleet?.tlsCa?.includes('BEGIN CERTIFICATE'), 'a real CA certificate is taken')
+  t.throws(() => parseConfig({ ...base, redis: { url: 'redis://127.0.0.1:6379/0', tlsCaEnv: 'STS_VENDING_REDIS_CA' } }), /redis\.tlsCaEnv: only with TLS/, 'with redis:// (no TLS): refused')
+})
