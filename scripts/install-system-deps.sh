@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the checks need beyond Node (Debian 12): Chromium for the browser
-# test and redis-server for the fleet tests (each test starts its own on a free
-# loopback port); with no argument also buildah and debootstrap for the image check,
+# test, redis-server for the fleet tests (each test starts its own on a free loopback
+# port) and openssl for their throwaway TLS certificates; with no argument also buildah and debootstrap for the image check,
 # Go and Sprig for the chart renderer.
 #
 #   scripts/install-system-deps.sh          everything .ci/run needs
@@ -12,6 +12,7 @@ set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v openssl >/dev/null || need+=(openssl)
 if [ "${1:-}" != "--test" ]; then
   command -v buildah >/dev/null || need+=(buildah)
   command -v debootstrap >/dev/null || need+=(debootstrap)
