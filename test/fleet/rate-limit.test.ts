@@ -64,8 +64,11 @@ t.test('garbage in a counter (a key of the wrong type) is not obeyed: served, co
   t.equal(counters.length, 1, 'one counter for the one caller')
   await f.redis.admin.del(counters[0] as string)
   await f.redis.admin.lpush(counters[0] as string, 'not a counter')
+  // Around this request only: on a loaded machine a command of the first request (or the
+  // replica's start) may time out, which is a Redis error, and not this test's subject.
+  const errorsBefore = await metric(f, 0, 'stsv_redis_errors_total')
   t.equal((await f.vend(tok)).statusCode, 200, 'WRONGTYPE: still served')
+  t.equal(await metric(f, 0, 'stsv_redis_errors_total'), errorsBefore, 'not a Redis failure')
   t.equal(await f.redis.admin.get(counters[0] as string), '1', 'replaced by a fresh counter')
   t.ok(await f.redis.admin.pttl(counters[0] as string) > 0, 'with a TTL')
-  t.equal(await metric(f, 0, 'stsv_redis_errors_total'), 0, 'not a Redis failure')
 })
