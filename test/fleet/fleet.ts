@@ -158,6 +158,20 @@ export async function startFleet (t: Tap, opts: FleetOptions = {}): Promise<Flee
 }
 
 /** The most calls that fell inside any window of `ms` (calls sorted by arrival). */
+/**
+ * 25 new callers, 3 requests each, all at once across the fleet's replicas: every answer
+ * 200 and one AssumeRole per caller (the replicas share one cache through Redis).
+ */
+export async function sharesOneCache (t: { same: (a: unknown, b: unknown, msg: string) => unknown, equal: (a: unknown, b: unknown, msg: string) => unknown }, f: Fleet, label: string): Promise<void> {
+  const N = 25
+  const tokens = Array.from({ length: N }, (_, i) => f.token({ sub: `${label}-user-${i}` }))
+  for (let round = 0; round < 3; round++) {
+    const replies = await Promise.all(tokens.map(async (tok) => await f.vend(tok)))
+    t.same(replies.filter((r) => r.statusCode !== 200).map((r) => r.json?.code), [], `${label}: round ${round}: all 200`)
+  }
+  t.equal(f.emulator.callCount, N, `${label}: ${N} callers x 3 requests over three replicas: ${N} AssumeRole calls`)
+}
+
 export function peakInWindow (times: number[], ms: number): number {
   const sorted = [...times].sort((a, b) => a - b)
   let peak = 0

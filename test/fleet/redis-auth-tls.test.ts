@@ -7,7 +7,7 @@
 // still serves from its own state.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { startFleet, fleetConfig, type Fleet } from './fleet.js'
+import { startFleet, fleetConfig, sharesOneCache, type Fleet } from './fleet.js'
 import { cacheKey, startRedis, startSentinel } from '../helpers/redis.js'
 import { makeCa } from '../helpers/tls.js'
 import { baseConfig } from '../helpers/build.js'
@@ -17,16 +17,6 @@ import { prepare } from '../../src/prepare.js'
 import { startupFields } from '../../src/observability/startup.js'
 
 type Tap = Pick<typeof t, 'same' | 'equal' | 'ok' | 'match' | 'notOk'>
-
-async function sharesLikeOne (t: Tap, f: Fleet, label: string): Promise<void> {
-  const N = 25
-  const tokens = Array.from({ length: N }, (_, i) => f.token({ sub: `${label}-user-${i}` }))
-  for (let round = 0; round < 3; round++) {
-    const replies = await Promise.all(tokens.map(async (tok) => await f.vend(tok)))
-    t.same(replies.filter((r) => r.statusCode !== 200).map((r) => r.json?.code), [], `${label}: round ${round}: all 200`)
-  }
-  t.equal(f.emulator.callCount, N, `${label}: ${N} callers x 3 requests over three replicas: ${N} AssumeRole calls`)
-}
 
 /**
  * A replica that cannot use Redis: down with the cause, one error line naming it, the
@@ -64,7 +54,7 @@ t.test('Sentinel with passwords: data nodes (requirepass, an ACL user), the Sent
   const env = { STS_VENDING_REDIS_USER: 'sts-app', STS_VENDING_REDIS_PASSWORD: pw.acl, STS_VENDING_SENTINEL_PASSWORD: pw.sentinel }
   const f = await startFleet(t, { env, config: (c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100 }, redis }) })
   t.same(f.apps.map((a) => a.redisStatus()?.up), [true, true, true], 'the three replicas reached the master through the Sentinel')
-  await sharesLikeOne(t, f, 'sentinel-auth')
+  await sharesOneCache(t, f, 'sentinel-auth')
   const clients = String(await set.admin.call('CLIENT', 'LIST'))
   t.ok(clients.split('\n').filter((l) => / user=sts-app /.test(l)).length >= 3, 'the replicas are connected to the master as the ACL user')
   t.ok((await set.admin.keys('stsv:*')).length >= 25, 'the entries are in the master')
@@ -89,7 +79,7 @@ t.test('TLS only (rediss://), a private CA given in tlsCaEnv', async (t) => {
   const redis = { url: server.url, tlsCaEnv: 'STS_VENDING_REDIS_CA', commandTimeoutMs: 2000 }
   const f = await startFleet(t, { redis: server, env: { STS_VENDING_REDIS_CA: ca.caPem }, config: (c) => ({ ...c, redis }) })
   t.same(f.apps.map((a) => a.redisStatus()?.up), [true, true, true], 'the three replicas connected over TLS')
-  await sharesLikeOne(t, f, 'tls')
+  await sharesOneCache(t, f, 'tls')
   t.ok((await server.admin.keys('stsv:*')).length >= 25, 'the entries are in Redis')
 
   const other = makeCa(t)

@@ -4,7 +4,7 @@
 // same code runs on all three; a Sentinel failover is ridden out like an outage and
 // sharing resumes once the client has found the new master.
 import t from 'tap'
-import { peakInWindow, startFleet, type Fleet } from './fleet.js'
+import { peakInWindow, sharesOneCache, startFleet, type Fleet } from './fleet.js'
 import { startCluster, startSentinel } from '../helpers/redis.js'
 import { createRedis } from '../../src/redis/connection.js'
 import { parseNode } from '../../src/redis/settings.js'
@@ -13,14 +13,7 @@ import { sweepPersistent } from '../../src/redis/sweep.js'
 type Tap = Pick<typeof t, 'same' | 'equal' | 'ok' | 'notOk' | 'teardown'>
 
 async function sharesLikeOne (t: Tap, f: Fleet, label: string): Promise<void> {
-  const N = 25
-  const tokens = Array.from({ length: N }, (_, i) => f.token({ sub: `${label}-user-${i}` }))
-  for (let round = 0; round < 3; round++) {
-    const replies = await Promise.all(tokens.map(async (tok) => await f.vend(tok)))
-    t.same(replies.filter((r) => r.statusCode !== 200).map((r) => r.json?.code), [], `${label}: round ${round}: all 200`)
-  }
-  t.equal(f.emulator.callCount, N, `${label}: ${N} callers x 3 requests over three replicas: ${N} AssumeRole calls`)
-
+  await sharesOneCache(t, f, label)
   const before = f.emulator.callCount
   const burst = f.token({ sub: `${label}-burst` })
   const replies = await Promise.all(Array.from({ length: 90 }, async () => await f.vend(burst)))
