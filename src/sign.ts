@@ -48,6 +48,8 @@ export interface SignedFormResult extends SignedCommon {
   contentTypes?: string[]
 }
 export interface SignedUrlResult extends SignedCommon {
+  // `url` holds no character JSON escapes: the grant's bucket URL (checked at start), then
+  // URI-encoded parts, digits and hex (alicloud/oss-signing.ts presignUrl).
   method: 'GET' | 'PUT'
   key: string
   headers: Record<string, string>
@@ -108,9 +110,15 @@ export function createSigner (deps: SignerDeps): Signer {
     }))
   }
 
-  // Each grant's bucket address, parsed once.
+  // Each grant's bucket address, parsed once. A URL serialisation never holds a character
+  // JSON escapes, and a presigned URL adds only encoded parts to it, so the uploads route
+  // writes URLs into its bodies as they are (http/uploads/bodies.ts); checked here once.
   const bucketUrls = new Map<string, string>()
-  for (const { config: g } of grants) bucketUrls.set(g.name, bucketUrl(g.endpoint ?? ossEndpoint(g.region), g.bucket))
+  for (const { config: g } of grants) {
+    const u = bucketUrl(g.endpoint ?? ossEndpoint(g.region), g.bucket)
+    if (JSON.stringify(u) !== `"${u}"`) throw new Error(`grant ${g.name}: bucket URL ${JSON.stringify(u)} needs JSON escaping`)
+    bucketUrls.set(g.name, u)
+  }
 
   // The grant and directory are a pure function of the grants, the caller and the
   // (grant, action) asked for, so a resolution is memoised on the verified caller, as
@@ -205,7 +213,7 @@ export function createSigner (deps: SignerDeps): Signer {
     },
 
     async url (caller, req) {
-      const { grant, directory, signing } = resolve(caller, req.grant, req.method === 'PUT' ? 'write' : 'read')
+      const { grant, directory, signing, bucketUrl: url } = resolve(caller, req.grant, req.method === 'PUT' ? 'write' : 'read')
       const target = checkObjectKey(directory, req.key, false)
       if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
       let contentType: string | undefined
@@ -223,6 +231,7 @@ export function createSigner (deps: SignerDeps): Signer {
         bucket: grant.bucket,
         region: grant.region,
         endpoint: grant.endpoint ?? ossEndpoint(grant.region),
+        bucketUrl: url,
         key: target.key,
         method: req.method,
         contentType,

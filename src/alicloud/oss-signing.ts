@@ -18,7 +18,7 @@
 // change between callers (bucket, credential scope, security token) are serialised once
 // per credential and day, not per request. Both are byte-equal to the plain derivation
 // and JSON.stringify (test/alicloud/oss-signing.test.ts).
-import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto'
+import { createHash, createHmac, hash } from 'node:crypto'
 import type { KeyTarget } from '../grants/object-keys.js'
 
 export const SIGNATURE_VERSION = 'OSS4-HMAC-SHA256'
@@ -56,7 +56,8 @@ interface Derived {
   /** The secret it was derived from: a credential object changed in place is derived afresh. */
   secret: string
   token: string
-  key: KeyObject
+  /** The signing key padded to SHA-256's 64-byte block and XOR-ed with HMAC's inner and outer pads (RFC 2104). */
+  pads: HmacPads
   /** `<AccessKeyId>/<scope>` (x-oss-credential). */
   credential: string
   /** The form policy's JSON between the x-oss-date value and the key condition. */
@@ -69,6 +70,8 @@ interface Derived {
   fieldsTail: string
   /** `<scope>` of the string to sign. */
   scope: string
+  /** `/<bucket>/`, URI-encoded as the canonical request's path begins. */
+  canonicalBucket: string
   /** A presigned URL's query (canonical order) up to the x-oss-date value. */
   queryHead: string
   /** The query from the security token to its end, signature excluded. */
@@ -96,7 +99,8 @@ function derivedFor (c: SigningCredentials, date: string, region: string, bucket
     queryTail: `&x-oss-security-token=${uriEncode(c.securityToken)}&x-oss-signature-version=${SIGNATURE_VERSION}`,
     secret: c.accessKeySecret,
     token: c.securityToken,
-    key: createSecretKey(signingKey(c.accessKeySecret, date, region)),
+    pads: hmacPads(signingKey(c.accessKeySecret, date, region)),
+    canonicalBucket: uriEncode(`/${bucket}/`).replace(/%2F/g, '/'),
     credential,
     policyHead: `","conditions":[{"bucket":${JSON.stringify(bucket)}},{"x-oss-signature-version":"${SIGNATURE_VERSION}"},{"x-oss-credential":${JSON.stringify(credential)}},{"x-oss-date":`,
     policyMiddle: `},{"x-oss-security-token":${JSON.stringify(c.securityToken)}},`,
@@ -109,8 +113,46 @@ function derivedFor (c: SigningCredentials, date: string, region: string, bucket
   return derived
 }
 
-function hmacHex (key: KeyObject, data: string): string {
-  return createHmac('sha256', key).update(data, 'utf8').digest('hex')
+export interface HmacPads { inner: Buffer, outer: Buffer }
+
+/** A key of at most 64 bytes (a V4 signing key is 32) as HMAC-SHA256's two padded key blocks. */
+export function hmacPads (key: Buffer): HmacPads {
+  if (key.length > 64) throw new RangeError('an HMAC-SHA256 key of more than 64 bytes is hashed first; not needed here')
+  const inner = Buffer.alloc(64, 0x36)
+  const outer = Buffer.alloc(64, 0x5c)
+  for (let i = 0; i < key.length; i++) {
+    inner[i] = (inner[i] as number) ^ (key[i] as number)
+    outer[i] = (outer[i] as number) ^ (key[i] as number)
+  }
+  return { inner, outer }
+}
+
+// HMAC-SHA256 as RFC 2104 defines it, SHA-256(outer pad || SHA-256(inner pad || data)),
+// from two one-shot hashes over blocks kept per key. The same bytes as createHmac
+// (test/alicloud/oss-signing.test.ts), without the Hmac object, its key import and its
+// digest lookup on every call: about 3 µs of a signed form or URL under load (issue 25). The
+// scratch buffers are this module's own and only used synchronously.
+let scratch = Buffer.allocUnsafeSlow(8192)
+const outerBlock = Buffer.allocUnsafeSlow(64 + 32)
+
+/** Base64 of `text`'s UTF-8 bytes, by way of the scratch buffer: no buffer allocated per policy. */
+function base64Utf8 (text: string): string {
+  if (scratch.length < 3 * text.length) scratch = Buffer.allocUnsafeSlow(3 * text.length)
+  return scratch.toString('base64', 0, scratch.write(text, 0, 'utf8'))
+}
+
+/** Hex HMAC-SHA256 of `data` (UTF-8) under the key `pads` were made from. */
+export function hmacHex (pads: HmacPads, data: string): string {
+  // A UTF-16 code unit is at most three UTF-8 bytes, so the write is never cut short.
+  if (scratch.length < 64 + 3 * data.length) scratch = Buffer.allocUnsafeSlow(64 + 3 * data.length)
+  pads.inner.copy(scratch, 0)
+  const n = scratch.write(data, 64, 'utf8')
+  // The inner digest comes back as a 'binary' (latin1) string, one byte per character: a 'buffer'
+  // answer would allocate an ArrayBuffer per call, which costs more than the hash.
+  const inner = hash('sha256', scratch.subarray(0, 64 + n), 'binary')
+  pads.outer.copy(outerBlock, 0)
+  outerBlock.write(inner, 64, 'latin1')
+  return hash('sha256', outerBlock, 'hex')
 }
 
 // The date strings of the last second signed: every request within a second shares them.
@@ -122,6 +164,16 @@ function v4DateOf (issuedAt: number): string {
     lastSecond = issuedAt
   }
   return lastDate
+}
+let lastExpiry = Number.NaN
+let lastExpiryIso = ''
+/** The policy's `expiration` (ISO 8601 with milliseconds) of the last expiry signed. */
+function isoOf (expiresAt: number): string {
+  if (expiresAt !== lastExpiry) {
+    lastExpiryIso = new Date(expiresAt).toISOString()
+    lastExpiry = expiresAt
+  }
+  return lastExpiryIso
 }
 
 /** RFC 3986 encoding as OSS V4 canonicalises it (ali-oss's encodeString). */
@@ -186,7 +238,7 @@ export function signPostForm (input: FormInput): SignedForm {
   const { credentials: c, region, target } = input
   const issuedAt = Math.floor(input.now / 1000) * 1000
   const date = v4DateOf(issuedAt)
-  const expiration = new Date(issuedAt + input.expiresSeconds * 1000)
+  const expiresAt = issuedAt + input.expiresSeconds * 1000
   const d = derivedFor(c, date, region, input.bucket)
   const keyCondition: PolicyCondition = target.kind === 'exact' ? ['eq', '$key', target.key] : ['starts-with', '$key', target.prefix]
   // After the fixed conditions: what this form pins beyond them, in this order.
@@ -200,9 +252,9 @@ export function signPostForm (input: FormInput): SignedForm {
   }
   // The conditions, in order: bucket, signature version, credential, date, security
   // token, the key, the size range, the success status, then the extras.
-  const policyJson = `{"expiration":"${expiration.toISOString()}${d.policyHead}"${date}"${d.policyMiddle}${JSON.stringify(keyCondition)},["content-length-range",0,${JSON.stringify(input.maxBytes)}],["eq","$success_action_status","${SUCCESS_STATUS}"]${extra}]}`
-  const encoded = Buffer.from(policyJson, 'utf8').toString('base64')
-  const signature = hmacHex(d.key, encoded)
+  const policyJson = `{"expiration":"${isoOf(expiresAt)}${d.policyHead}"${date}"${d.policyMiddle}${JSON.stringify(keyCondition)},["content-length-range",0,${JSON.stringify(input.maxBytes)}],["eq","$success_action_status","${SUCCESS_STATUS}"]${extra}]}`
+  const encoded = base64Utf8(policyJson)
+  const signature = hmacHex(d.pads, encoded)
   const fields: Record<string, string> = {
     key: target.key,
     policy: encoded,
@@ -230,7 +282,7 @@ export function signPostForm (input: FormInput): SignedForm {
     fieldsExtra += `,"callback":${JSON.stringify(input.callback)}`
   }
   const fieldsJson = `{"key":${JSON.stringify(target.key)},"policy":"${encoded}"${d.fieldsMiddle}${date}${d.fieldsTail},"x-oss-signature":"${signature}"${fieldsExtra}}`
-  return { fields, fieldsJson, policyJson, expiration }
+  return { fields, fieldsJson, policyJson, expiration: new Date(expiresAt) }
 }
 
 export interface UrlInput {
@@ -238,6 +290,8 @@ export interface UrlInput {
   bucket: string
   region: string
   endpoint: string
+  /** `bucketUrl(endpoint, bucket)`, when the caller keeps it (sign.ts does, per grant). */
+  bucketUrl?: string | undefined
   key: string
   method: 'GET' | 'PUT'
   /** Signed, so the client must send exactly this Content-Type (PUT only). */
@@ -301,8 +355,8 @@ export function presignUrl (input: UrlInput): PresignedUrl {
   }
   const query = `${d.queryHead}${date}&x-oss-expires=${Math.trunc(input.expiresSeconds)}${d.queryTail}`
   const path = uriEncode(input.key).replace(/%2F/g, '/')
-  const canonical = `${input.method}\n${uriEncode(`/${input.bucket}/`).replace(/%2F/g, '/')}${path}\n${query}\n${canonicalHeaders}\n\nUNSIGNED-PAYLOAD`
-  const digest = createHash('sha256').update(canonical, 'utf8').digest('hex')
-  const signature = hmacHex(d.key, `${SIGNATURE_VERSION}\n${date}\n${d.scope}\n${digest}`)
-  return { url: `${bucketUrl(input.endpoint, input.bucket)}/${path}?${query}&x-oss-signature=${signature}`, headers, expiration: new Date(issuedAt + input.expiresSeconds * 1000) }
+  const canonical = `${input.method}\n${d.canonicalBucket}${path}\n${query}\n${canonicalHeaders}\n\nUNSIGNED-PAYLOAD`
+  const digest = hash('sha256', canonical, 'hex')
+  const signature = hmacHex(d.pads, `${SIGNATURE_VERSION}\n${date}\n${d.scope}\n${digest}`)
+  return { url: `${input.bucketUrl ?? bucketUrl(input.endpoint, input.bucket)}/${path}?${query}&x-oss-signature=${signature}`, headers, expiration: new Date(issuedAt + input.expiresSeconds * 1000) }
 }

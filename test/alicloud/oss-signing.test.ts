@@ -2,7 +2,8 @@
 // and signPostObjectPolicyV4). The key rules are tested with the grant rules (test/grants/object-keys.test.ts).
 import t from 'tap'
 import OSS from 'ali-oss'
-import { bucketUrl, canonicalRequest, presignUrl, signPostForm, signV4, stringToSignV4, v4Date } from '../../src/alicloud/oss-signing.js'
+import { createHmac, randomBytes } from 'node:crypto'
+import { bucketUrl, canonicalRequest, hmacHex, hmacPads, presignUrl, signPostForm, signV4, stringToSignV4, v4Date } from '../../src/alicloud/oss-signing.js'
 import { FILENAME_PLACEHOLDER as F, directoryTarget } from '../../src/grants/object-keys.js'
 
 const credentials = { accessKeyId: 'STS.NUgYrLnoC37mZZCNnAbez2mqN', accessKeySecret: 'Wq8y7mP9vB1xZ3kL5nR2tF6hJ4gD0sAe', securityToken: 'CAIS8gF1q6Ft5B2yfSjIr5bSEsj2gvVX5rLaNFCAgVsldU5h+/=' }
@@ -174,5 +175,32 @@ t.test('the presigned URL written from kept parts equals the plain derivation', 
     t.equal(decodeURIComponent(u.pathname), `/${x.key}`, `case ${i}: the key`)
     const plain = signV4(x.c.accessKeySecret, date, x.region, stringToSignV4(date, x.region, canonicalRequest(x.method, x.bucket, x.key, query, s.headers)))
     t.equal(u.searchParams.get('x-oss-signature'), plain, `case ${i}: the signature of the plain derivation`)
+  }
+})
+
+// Issue 25: the HMAC is two one-shot hashes over kept pads (RFC 2104), not an Hmac object.
+// It must be createHmac's answer for every key length a pad admits and every message:
+// empty, ASCII, multi-byte UTF-8 and lone surrogates, and longer than the scratch buffer.
+t.test('the kept-pad HMAC equals createHmac', async (t) => {
+  const messages = ['', 'a', 'OSS4-HMAC-SHA256\n20261201T000000Z\nscope\nabc', 'é文件\u2028😀', '\ud800 lone', 'x'.repeat(9000), 'é'.repeat(5000), randomBytes(3000).toString('base64')]
+  for (const length of [0, 1, 32, 63, 64]) {
+    const key = randomBytes(length)
+    const pads = hmacPads(key)
+    for (const m of messages) t.equal(hmacHex(pads, m), createHmac('sha256', key).update(m, 'utf8').digest('hex'), `key of ${length} bytes, message of ${m.length} code units`)
+  }
+  // After the scratch buffer grew, a short message still hashes only its own bytes.
+  const pads = hmacPads(Buffer.from('k'))
+  t.equal(hmacHex(pads, 'short'), createHmac('sha256', 'k').update('short').digest('hex'), 'no bytes of a longer message before it')
+  t.throws(() => hmacPads(randomBytes(65)), RangeError, 'a key longer than a block is refused, not silently mis-signed')
+})
+
+// The uploads route writes a presigned URL into its body without JSON-escaping it
+// (http/uploads/bodies.ts): whatever the key, every character of the URL is one JSON
+// leaves as it is.
+t.test('a presigned URL needs no JSON escaping, whatever the key', async (t) => {
+  for (const key of [`${DIR}"q"\\\u2028\u0001é文件.png`, `${DIR}a b/c+d*(e)!'.txt`, `${DIR}${'\u007f'}x`]) {
+    const { url } = presignUrl({ credentials: { ...credentials, securityToken: 'tok"\\é' }, bucket: 'oss-test', region: 'cn-hangzhou', endpoint: 'https://oss-cn-hangzhou.aliyuncs.com', key, method: 'PUT', contentType: 'a/"b"', now: Date.UTC(2026, 11, 1), expiresSeconds: 60 })
+    t.equal(JSON.stringify(url), `"${url}"`, JSON.stringify(key))
+    t.match(url, /^[\x21-\x7e]+$/, 'printable ASCII only')
   }
 })

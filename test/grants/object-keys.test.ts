@@ -81,6 +81,21 @@ t.test('sanitiseFileName: one safe segment, whatever the browser sends', async (
     ['x'.repeat(300) + '.jpeg', 'x'.repeat(123) + '.jpeg']
   ]
   for (const [input, want] of rows) t.equal(sanitiseFileName(input), want, JSON.stringify(input))
+  // uniqueKey answers exactly what checkObjectKey answers for the key it builds, whatever
+  // the directory (safe or not, met before or not), the id and the name; an id is one
+  // segment, so an id with a slash in it is refused.
+  const dirs = [DIR, 'a/', 'a//b/', '../x/', 'a/b', '', 'x'.repeat(1000) + '/', 'ok/$/', 'uploads/rs/é/']
+  const ids = ['0123456789abcdef0123456789abcdef', '', '..', 'a/b', 'x*y', 'x'.repeat(129)]
+  for (let pass = 0; pass < 2; pass++) {
+    for (const d of dirs) {
+      for (const id of ids) {
+        for (const name of [undefined, 'a.png', '..']) {
+          const want = id.includes('/') ? undefined : checkObjectKey(d, `${d}${id}/${sanitiseFileName(name)}`, false)
+          t.strictSame(uniqueKey(d, id, name), want, `pass ${pass}: ${JSON.stringify([d.slice(0, 20), id.slice(0, 20), name])}`)
+        }
+      }
+    }
+  }
   fc.assert(fc.property(fc.string({ maxLength: 400 }), (name) => {
     const key = uniqueKey(DIR, '0123456789abcdef0123456789abcdef', name)
     return key !== undefined && key.kind === 'exact' && key.key.startsWith(`${DIR}0123456789abcdef0123456789abcdef/`) &&

@@ -17,5 +17,6 @@ export function urlBody (url: SignedUrlResult): string {
   const forbid = url.headers['x-oss-forbid-overwrite']
   let headers = type !== undefined ? `"Content-Type":${JSON.stringify(type)}` : ''
   if (forbid !== undefined) headers += `${headers === '' ? '' : ','}"x-oss-forbid-overwrite":${JSON.stringify(forbid)}`
-  return `{"url":${JSON.stringify(url.url)},"method":${JSON.stringify(url.method)},"headers":{${headers}},"expiration":"${stsTime(url.expiration)}"}`
+  // A presigned URL needs no escaping (sign.ts, SignedUrlResult): written as it is.
+  return `{"url":"${url.url}","method":${JSON.stringify(url.method)},"headers":{${headers}},"expiration":"${stsTime(url.expiration)}"}`
 }
