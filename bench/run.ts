@@ -300,18 +300,21 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     const warmupAssumeRoles = await stsCalls()
     // The 2,000 callers of row 3g, warmed on the default-logging service, 50 at a time
     // (the STS budget, 100 calls/s, makes this about 20 s; a 503 for it is retried).
-    const pending = wanted('3g') || wanted('2e') ? [...manyPool] : []
-    await Promise.all(Array.from({ length: 50 }, async () => {
-      for (let t = pending.pop(); t !== undefined; t = pending.pop()) {
-        for (let attempt = 1; ; attempt++) {
-          const res = await fetch(`${url(svcInfo)}/credentials`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: '{}' })
-          await res.arrayBuffer()
-          if (res.status === 200) break
-          if ((res.status !== 503 && res.status !== 429) || attempt === 50) throw new Error(`the service answered ${res.status} while warming the many callers`)
-          await sleep(200)
+    const warmCallers = async (base: string, tokens: readonly string[]): Promise<void> => {
+      const pending = [...tokens]
+      await Promise.all(Array.from({ length: 50 }, async () => {
+        for (let t = pending.pop(); t !== undefined; t = pending.pop()) {
+          for (let attempt = 1; ; attempt++) {
+            const res = await fetch(`${base}/credentials`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: '{}' })
+            await res.arrayBuffer()
+            if (res.status === 200) break
+            if ((res.status !== 503 && res.status !== 429) || attempt === 50) throw new Error(`the service answered ${res.status} while warming the many callers`)
+            await sleep(200)
+          }
         }
-      }
-    }))
+      }))
+    }
+    if (wanted('3g') || wanted('2e')) await warmCallers(url(svcInfo), manyPool)
     const verifyInit = (issuer: DevIssuer): VerifyInit =>
       ({ body, publicKey: issuer.publicKeyPem, alg: issuer.alg, issuer: issuer.issuer, audience: issuer.audience })
     const [floor, verifyRs, verifyEs, verifyCached] = await Promise.all([
@@ -490,7 +493,8 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
 
     let profile: string | undefined
     if (opts.profile === true) {
-      const profiled = ['2a', '3a', '2d', '3f', '7b', '7c'].filter((id) => only === undefined || only.has(id))
+      // 2e/3g only when asked for by --only: warming 2,000 callers on a fresh service takes 20 s.
+      const profiled = ['2a', '3a', '2d', '3f', '7b', '7c', '2e', '3g'].filter((id) => only === undefined ? !['2e', '3g'].includes(id) : only.has(id))
       log(`profiling rows ${profiled.join(', ')}`)
       const parts: string[] = []
       const prof = ['--cpu-prof', '--cpu-prof-dir']
@@ -503,7 +507,14 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
         ['3f', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections, cyclingRequests(one)],
         // Issue 25: signing for one warm caller, as 7b and 7c ask.
         ['7b', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections, signingRequests(one, '/uploads/form')],
-        ['7c', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections, signingRequests(one, '/uploads/url', urlBody)]
+        ['7c', async (dir: string) => await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir]), params.manyConnections, signingRequests(one, '/uploads/url', urlBody)],
+        // Issue 25: 2,000 warm callers round-robin, against @fastify/jwt + verify cache on the same tokens.
+        ['2e', async (dir: string) => await server('verify', { ...verifyInit(rs), cache: 10_000 }, [...prof, dir]), params.manyConnections, roundRobinRequests(manyPool)],
+        ['3g', async (dir: string) => {
+          const s = await service(serviceConfig(rs, es, stsUrl), 'info', [...prof, dir])
+          await warmCallers(url(s), manyPool)
+          return s
+        }, params.manyConnections, roundRobinRequests(manyPool)]
       ] as const) {
         if (!profiled.includes(id)) continue
         const dir = join(tmp, `prof-${id}`)
@@ -539,7 +550,7 @@ Options:
   --rounds N      rounds of every throughput row (default ${FULL.rounds})
   --seconds S     seconds per throughput run (default ${FULL.seconds})
   --no-write      print the table only; leave BENCHMARKS.md alone
-  --profile       also run rows 2a, 3a, 2d, 3f, 7b and 7c (those of --only) under --cpu-prof and say where the time goes
+  --profile       also run rows 2a, 3a, 2d, 3f, 7b and 7c (or those of --only, 2e and 3g too) under --cpu-prof and say where the time goes
   --only IDS      only these rows (comma-separated, e.g. 3a,3c), with their baselines
   --connections N load connections of the throughput rows (default ${FULL.connections})
   --tokens N      distinct warm tokens of the cache-hit rows, one caller each (default ${FULL.hitCallers} callers × ${FULL.tokensPerCaller} tokens)
