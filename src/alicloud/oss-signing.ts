@@ -188,8 +188,6 @@ export function bucketUrl (endpoint: string, bucket: string): string {
   return `${u.origin}${u.pathname.replace(/\/+$/, '')}/${bucket}`
 }
 
-type PolicyCondition = Record<string, string> | Array<string | number | string[]>
-
 export interface FormInput {
   credentials: SigningCredentials
   bucket: string
@@ -240,7 +238,9 @@ export function signPostForm (input: FormInput): SignedForm {
   const date = v4DateOf(issuedAt)
   const expiresAt = issuedAt + input.expiresSeconds * 1000
   const d = derivedFor(c, date, region, input.bucket)
-  const keyCondition: PolicyCondition = target.kind === 'exact' ? ['eq', '$key', target.key] : ['starts-with', '$key', target.prefix]
+  const keyJson = JSON.stringify(target.key)
+  // JSON.stringify of ["eq","$key",key] or ["starts-with","$key",prefix].
+  const keyCondition = target.kind === 'exact' ? `["eq","$key",${keyJson}]` : `["starts-with","$key",${JSON.stringify(target.prefix)}]`
   // After the fixed conditions: what this form pins beyond them, in this order.
   let extra = ''
   if (input.forbidOverwrite === true) extra += ',["eq","$x-oss-forbid-overwrite","true"]'
@@ -252,7 +252,7 @@ export function signPostForm (input: FormInput): SignedForm {
   }
   // The conditions, in order: bucket, signature version, credential, date, security
   // token, the key, the size range, the success status, then the extras.
-  const policyJson = `{"expiration":"${isoOf(expiresAt)}${d.policyHead}"${date}"${d.policyMiddle}${JSON.stringify(keyCondition)},["content-length-range",0,${JSON.stringify(input.maxBytes)}],["eq","$success_action_status","${SUCCESS_STATUS}"]${extra}]}`
+  const policyJson = `{"expiration":"${isoOf(expiresAt)}${d.policyHead}"${date}"${d.policyMiddle}${keyCondition},["content-length-range",0,${JSON.stringify(input.maxBytes)}],["eq","$success_action_status","${SUCCESS_STATUS}"]${extra}]}`
   const encoded = base64Utf8(policyJson)
   const signature = hmacHex(d.pads, encoded)
   const fields: Record<string, string> = {
@@ -281,7 +281,7 @@ export function signPostForm (input: FormInput): SignedForm {
     fields.callback = input.callback
     fieldsExtra += `,"callback":${JSON.stringify(input.callback)}`
   }
-  const fieldsJson = `{"key":${JSON.stringify(target.key)},"policy":"${encoded}"${d.fieldsMiddle}${date}${d.fieldsTail},"x-oss-signature":"${signature}"${fieldsExtra}}`
+  const fieldsJson = `{"key":${keyJson},"policy":"${encoded}"${d.fieldsMiddle}${date}${d.fieldsTail},"x-oss-signature":"${signature}"${fieldsExtra}}`
   return { fields, fieldsJson, policyJson, expiration: new Date(expiresAt) }
 }
 

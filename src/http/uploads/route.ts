@@ -30,16 +30,17 @@ function emptyBody (request: FastifyRequest, _reply: FastifyReply, done: () => v
 export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
   const { signer } = opts
 
-  /** Signs for the caller, records it (the answer waits for its audit line) and marks the answer uncacheable. */
-  async function signed<R extends SignedFormResult | SignedUrlResult> (request: FastifyRequest, reply: FastifyReply, sign: (caller: Caller) => Promise<R>): Promise<R> {
-    // Fail closed: without a verified caller (a hook removed by mistake) nothing is signed.
+  /** The verified caller; fail closed: without one (a hook removed by mistake) nothing is signed. */
+  function callerOf (request: FastifyRequest): Caller {
     const caller = request.caller
     if (caller === null) throw new MissingToken()
-    const result = await sign(caller)
-    const recorded = opts.onSigned?.(request, caller, result)
-    if (recorded !== undefined) await recorded
+    return caller
+  }
+
+  /** Marks the answer uncacheable and records the signing; the answer waits for what this returns (its audit line written). */
+  function record (request: FastifyRequest, reply: FastifyReply, caller: Caller, result: SignedFormResult | SignedUrlResult): Promise<void> | undefined {
     void reply.header('cache-control', 'no-store')
-    return result
+    return opts.onSigned?.(request, caller, result)
   }
 
   return {
@@ -47,12 +48,18 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
     prefix: '/uploads',
     plugin: async (app) => {
       app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) }, preValidation: emptyBody }, async (request, reply) => {
-        const form = await signed(request, reply, async (caller) => await signer.form(caller, request.body as UploadFormRequest))
+        const caller = callerOf(request)
+        const form = await signer.form(caller, request.body as UploadFormRequest)
+        const written = record(request, reply, caller, form)
+        if (written !== undefined) await written
         return reply.type(JSON_TYPE).send(formBody(form))
       })
 
       app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) }, preValidation: emptyBody }, async (request, reply) => {
-        const url = await signed(request, reply, async (caller) => await signer.url(caller, request.body as UploadUrlRequest))
+        const caller = callerOf(request)
+        const url = await signer.url(caller, request.body as UploadUrlRequest)
+        const written = record(request, reply, caller, url)
+        if (written !== undefined) await written
         return reply.type(JSON_TYPE).send(urlBody(url))
       })
     }
