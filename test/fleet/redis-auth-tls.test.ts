@@ -127,7 +127,8 @@ for (const topology of topologies) {
     const { redis: where, keys } = await topology.start(t, ca)
     const redis = { ...where, tlsCaEnv: 'STS_VENDING_REDIS_CA', commandTimeoutMs: 2000 }
     const f = await startFleet(t, { env: { STS_VENDING_REDIS_CA: ca.caPem }, config: (c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100 }, redis }) })
-    t.same(f.apps.map((a) => a.redisStatus()?.up), [true, true, true], `${topology.label}: the three replicas connected over TLS`)
+    const statuses = f.apps.map((a) => a.redisStatus())
+    t.same(statuses.map((s) => s?.up), [true, true, true], `${topology.label}: the three replicas connected over TLS (${statuses.map((s) => s?.cause ?? 'up').join(', ')})`)
     await sharesOneCache(t, f, topology.label)
     t.ok((await keys()).length >= 25, `${topology.label}: the entries are in Redis`)
 
