@@ -39,15 +39,15 @@ export const REPEAT_LOG_MS = 60_000
 // Reconnect forever, backing off to 2 s: sharing resumes once Redis is back.
 const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000)
 
+// OpenSSL's codes for a chain that does not end at a trusted root: the usual mistake
+// with a private CA (tlsCaEnv unset, or holding another CA).
+const UNTRUSTED_CERTIFICATE = /^(UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE)$/
+
 /**
  * The cause of a connection error in a few plain words, for the log line and the
  * start-up line. Never the error's own text beyond its code: a server's reply may
  * echo what it was sent.
  */
-// OpenSSL's codes for a chain that does not end at a trusted root: the usual mistake
-// with a private CA (tlsCaEnv unset, or holding another CA).
-const UNTRUSTED_CERTIFICATE = /^(UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE)$/
-
 export function redisFailureCause (err: unknown): string {
   // A cluster that cannot load its slot map says so; the node's own error says why.
   const last = (err as { lastNodeError?: unknown } | undefined)?.lastNodeError

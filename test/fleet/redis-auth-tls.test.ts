@@ -127,6 +127,10 @@ for (const topology of topologies) {
     const { redis: where, keys } = await topology.start(t, ca)
     const redis = { ...where, tlsCaEnv: 'STS_VENDING_REDIS_CA', commandTimeoutMs: 2000 }
     const f = await startFleet(t, { env: { STS_VENDING_REDIS_CA: ca.caPem }, config: (c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100 }, redis }) })
+    // Start-up waits 2 s for the first connection, then serves from local state and
+    // keeps connecting; on a busy machine a cluster's slot map can take longer. What is
+    // asserted is that each replica gets there, not how fast.
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline && !f.apps.every((a) => a.redisStatus()?.up === true);) await new Promise((resolve) => setTimeout(resolve, 100))
     const statuses = f.apps.map((a) => a.redisStatus())
     t.same(statuses.map((s) => s?.up), [true, true, true], `${topology.label}: the three replicas connected over TLS (${statuses.map((s) => s?.cause ?? 'up').join(', ')})`)
     await sharesOneCache(t, f, topology.label)
