@@ -13,7 +13,8 @@
 import { Cluster, Redis, type RedisOptions as IoRedisOptions } from 'ioredis'
 import { isIP } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
-import type { SharedStateSettings } from './settings.js'
+import type { RedisNode, SharedStateSettings } from './settings.js'
+import { tlsHandshakeErrors } from './tls-probe.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -38,6 +39,10 @@ export const REPEAT_LOG_MS = 60_000
 // Reconnect forever, backing off to 2 s: sharing resumes once Redis is back.
 const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000)
 
+// OpenSSL's codes for a chain that does not end at a trusted root: the usual mistake
+// with a private CA (tlsCaEnv unset, or holding another CA).
+const UNTRUSTED_CERTIFICATE = /^(UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE)$/
+
 /**
  * The cause of a connection error in a few plain words, for the log line and the
  * start-up line. Never the error's own text beyond its code: a server's reply may
@@ -56,6 +61,8 @@ export function redisFailureCause (err: unknown): string {
   if (/^(WRONGPASS|NOAUTH)|invalid (username-)?password|AUTH <password> called without|no password is set/i.test(msg)) return 'authentication failed (check redis.usernameEnv and redis.passwordEnv)'
   if (/^NOPERM/.test(msg)) return 'the ACL user lacks a permission it needs'
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return 'unknown host'
+  if (UNTRUSTED_CERTIFICATE.test(code)) return 'TLS failed (the server certificate is not trusted: check redis.tlsCaEnv)'
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'TLS failed (the server certificate does not name this host)'
   if (/^ERR_SSL|^ERR_TLS|CERT|^DEPTH_ZERO|^SELF_SIGNED|^UNABLE_TO/.test(code) || /SSL|TLS|certificate|wrong version number/i.test(msg)) return 'TLS failed'
   if (code === 'ECONNREFUSED') return 'connection refused'
   if (code === 'ETIMEDOUT' || /connect ETIMEDOUT/.test(msg)) return 'connection timed out'
@@ -91,8 +98,12 @@ export function createRedis (opts: RedisOptions): RedisClient {
     lazyConnect: false
   }
   let redis: RedisClient
+  // Where ioredis hides a TLS failure behind an inner connection (tls-probe.ts): the
+  // nodes it first talks to, and the TLS options it uses for them.
+  let probe: { nodes: RedisNode[], tls: ConnectionOptions } | undefined
   const t = s.target
   if (t.mode === 'cluster') {
+    if (s.tls) probe = { nodes: t.nodes, tls: tlsFor(undefined, s.tlsCa) }
     redis = new Cluster(t.nodes, {
       keyPrefix: s.keyPrefix,
       enableOfflineQueue: false,
@@ -104,6 +115,7 @@ export function createRedis (opts: RedisOptions): RedisClient {
       redisOptions: { ...common, ...(s.tls ? { tls: tlsFor(undefined, s.tlsCa) } : {}) }
     })
   } else if (t.mode === 'sentinel') {
+    if (s.tls) probe = { nodes: t.sentinels, tls: tlsFor(undefined, s.tlsCa) }
     redis = new Redis({
       ...common,
       sentinels: t.sentinels,
@@ -128,9 +140,19 @@ export function createRedis (opts: RedisOptions): RedisClient {
       enableOfflineQueue: false
     })
   }
-  watchState(redis, opts)
+  const explain = probe === undefined
+    ? undefined
+    : async (): Promise<string | undefined> => {
+      const errors = await tlsHandshakeErrors(probe.nodes, probe.tls, Math.max(1000, s.commandTimeoutMs * 2))
+      return errors.map(redisFailureCause).find((cause) => cause.startsWith('TLS'))
+    }
+  watchState(redis, opts, explain)
   return redis
 }
+
+// What ioredis says when an inner connection (a Sentinel asked for the master, a node
+// asked for the slot map) failed for a reason it did not pass on.
+const HIDDEN_CAUSES = new Set(['connection closed', 'no Sentinel reachable', 'no cluster node reachable'])
 
 export interface RedisStatus { up: boolean, cause?: string | undefined }
 
@@ -141,12 +163,14 @@ export function redisStatus (redis: RedisClient): RedisStatus {
   return statusOf.get(redis)?.() ?? { up: redis.status === 'ready' }
 }
 
-function watchState (redis: RedisClient, opts: RedisOptions): void {
+function watchState (redis: RedisClient, opts: RedisOptions, explain?: () => Promise<string | undefined>): void {
   const now = opts.now ?? Date.now
   const repeatMs = opts.repeatLogMs ?? REPEAT_LOG_MS
   let up = false
   let cause: string | undefined
   let loggedAt: number | undefined
+  // What the last probe found behind a hidden cause, for the rest of the outage.
+  let explained: string | undefined
   const lost = (): void => {
     if (!up) return
     up = false
@@ -157,21 +181,33 @@ function watchState (redis: RedisClient, opts: RedisOptions): void {
     up = true
     cause = undefined
     loggedAt = undefined
+    explained = undefined
     opts.onState?.(true)
     opts.log?.info({}, 'redis connected: sharing state with the fleet')
   })
+  const report = (): void => {
+    opts.log?.error({ redis: 'down', cause }, `redis down (${cause}): serving from local state`)
+  }
   redis.on('error', (err: Error) => {
-    cause = redisFailureCause(err)
+    let seen = redisFailureCause(err)
     // A plain server never answers a TLS hello: the handshake just times out.
-    if (opts.settings.tls && cause === 'connection timed out') cause = 'TLS handshake timed out (does the server speak TLS?)'
+    if (opts.settings.tls && seen === 'connection timed out') seen = 'TLS handshake timed out (does the server speak TLS?)'
+    const hidden = explain !== undefined && HIDDEN_CAUSES.has(seen)
+    cause = hidden ? explained ?? seen : seen
     lost()
     // Once per outage at first, then at most once a minute while it lasts: a Redis
     // that stays down must not flood the log, nor go unnoticed.
     const t = now()
-    if (loggedAt === undefined || t - loggedAt >= repeatMs) {
-      loggedAt = t
-      opts.log?.error({ redis: 'down', cause }, `redis down (${cause}): serving from local state`)
-    }
+    if (loggedAt !== undefined && t - loggedAt < repeatMs) return
+    loggedAt = t
+    if (!hidden) { report(); return }
+    // The line waits for the probe (a handshake or two), so that it names the cause.
+    void explain().catch(() => undefined).then((found) => {
+      if (up) return
+      explained = found
+      if (found !== undefined) cause = found
+      report()
+    })
   })
   // A close is logged by the error that the reconnect meets, with its real cause.
   redis.on('close', lost)

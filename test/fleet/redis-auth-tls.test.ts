@@ -1,15 +1,16 @@
-// The two Redis set-ups that need more than an address: a Sentinel set where the data
+// The Redis set-ups that need more than an address: a Sentinel set where the data
 // nodes and the Sentinel each ask for a password (with an ACL user on the data nodes),
-// and a standalone Redis that speaks only TLS with a certificate from a private CA.
-// Each is shared by three replicas like any other Redis; a wrong password, a wrong
-// Sentinel password or a CA the replica does not trust is one loud error line and a
-// `redis: down (<cause>)` start-up line, never a secret in the log, and the replica
-// still serves from its own state.
+// and a standalone Redis, a Redis Cluster and a Sentinel set that speak only TLS with
+// certificates from a private CA. Each is shared by three replicas like any other
+// Redis; a wrong password, a wrong Sentinel password or a CA the replica does not
+// trust is one loud error line and a `redis: down (<cause>)` start-up line, never a
+// secret in the log, and the replica still serves from its own state.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { startFleet, fleetConfig, sharesOneCache, type Fleet } from './fleet.js'
-import { cacheKey, startRedis, startSentinel } from '../helpers/redis.js'
-import { makeCa } from '../helpers/tls.js'
+import { readFileSync } from 'node:fs'
+import { cacheKey, startCluster, startRedis, startSentinel } from '../helpers/redis.js'
+import { makeCa, type TestCa } from '../helpers/tls.js'
 import { baseConfig } from '../helpers/build.js'
 import { createDevIssuer } from '../../devkit/dev/issuer.js'
 import { parseConfig } from '../../src/config/load.js'
@@ -17,6 +18,9 @@ import { prepare } from '../../src/prepare.js'
 import { startupFields } from '../../src/observability/startup.js'
 
 type Tap = Pick<typeof t, 'same' | 'equal' | 'ok' | 'match' | 'notOk'>
+
+/** The cause when the server's certificate does not chain to what the replica trusts. */
+const CERTIFICATE_NOT_TRUSTED = /TLS failed \(the server certificate is not trusted: check redis\.tlsCaEnv\)/
 
 /**
  * A replica that cannot use Redis: down with the cause, one error line naming it, the
@@ -90,10 +94,57 @@ t.test('TLS only (rediss://), a private CA given in tlsCaEnv', async (t) => {
   for (const d of distrusting) {
     const from = f.logs.length
     const app = await f.addReplica({ config: d.config, env: d.env })
-    await failsLoudlyAndServes(t, f, app, d.label === 'another CA' ? redis : { url: server.url }, from, /TLS failed/, `a replica trusting ${d.label}`)
+    await failsLoudlyAndServes(t, f, app, d.label === 'another CA' ? redis : { url: server.url }, from, CERTIFICATE_NOT_TRUSTED, `a replica trusting ${d.label}`)
   }
   t.ok(true, `took ${Date.now() - started} ms`)
 })
+
+// The two topologies that reach several servers over TLS: every node the client
+// learns of (the cluster's slot map, the master a Sentinel names) must be reached
+// with the same CA, and a replica without it must say so and keep serving.
+const topologies = [
+  {
+    label: 'cluster-tls',
+    title: 'Redis Cluster, TLS only (the bus too), a private CA given in tlsCaEnv',
+    start: async (t: Parameters<typeof startFleet>[0], ca: TestCa) => {
+      const cluster = await startCluster(t, { tls: ca })
+      return { redis: { clusterNodes: cluster.nodes, tls: true }, keys: async () => await cluster.keys() }
+    }
+  },
+  {
+    label: 'sentinel-tls',
+    title: 'Sentinel, TLS only (data nodes, replication and the Sentinel), a private CA given in tlsCaEnv',
+    start: async (t: Parameters<typeof startFleet>[0], ca: TestCa) => {
+      const set = await startSentinel(t, { tls: ca })
+      return { redis: { sentinels: set.sentinels, sentinelName: set.name, tls: true }, keys: async () => await set.admin.keys('stsv:*') }
+    }
+  }
+]
+for (const topology of topologies) {
+  t.test(topology.title, async (t) => {
+    const started = Date.now()
+    const ca = makeCa(t)
+    const { redis: where, keys } = await topology.start(t, ca)
+    const redis = { ...where, tlsCaEnv: 'STS_VENDING_REDIS_CA', commandTimeoutMs: 2000 }
+    const f = await startFleet(t, { env: { STS_VENDING_REDIS_CA: ca.caPem }, config: (c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100 }, redis }) })
+    // Start-up waits 2 s for the first connection, then serves from local state and
+    // keeps connecting; on a busy machine a cluster's slot map can take longer. What is
+    // asserted is that each replica gets there, not how fast.
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline && !f.apps.every((a) => a.redisStatus()?.up === true);) await new Promise((resolve) => setTimeout(resolve, 100))
+    const statuses = f.apps.map((a) => a.redisStatus())
+    t.same(statuses.map((s) => s?.up), [true, true, true], `${topology.label}: the three replicas connected over TLS (${statuses.map((s) => s?.cause ?? 'up').join(', ')})`)
+    await sharesOneCache(t, f, topology.label)
+    t.ok((await keys()).length >= 25, `${topology.label}: the entries are in Redis`)
+
+    const from = f.logs.length
+    const publicRoots = { ...where, commandTimeoutMs: 2000 }
+    const app = await f.addReplica({ config: (c) => ({ ...c, redis: publicRoots }), env: {} })
+    await failsLoudlyAndServes(t, f, app, publicRoots, from, CERTIFICATE_NOT_TRUSTED, `${topology.label}: a replica trusting the public roots only`)
+    const privateKey = readFileSync(ca.keyFile, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('-----'))
+    noSecretInLogs(t, f, privateKey, topology.label)
+    t.ok(true, `took ${Date.now() - started} ms`)
+  })
+}
 
 t.test('tlsCaEnv: a value that is not a PEM certificate, or TLS not asked for, stops the start with one line', async (t) => {
   const issuer = createDevIssuer()

@@ -77,6 +77,21 @@ async function until (what: () => Promise<boolean>, withinMs: number, message: s
 
 const NO_PERSISTENCE = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
 
+/**
+ * Listen on `port` only: plain, or TLS only (no plain port) with the CA's server
+ * certificate, TLS between servers too (replication, cluster bus), and clients not
+ * asked for a certificate (the service sends none).
+ */
+function listenOn (port: number, tls: TestCa | undefined): string[] {
+  if (tls === undefined) return ['--port', String(port)]
+  return ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no', '--tls-replication', 'yes', '--tls-cluster', 'yes']
+}
+
+/** ioredis options for a test's own clients of a server started with listenOn. */
+function clientTls (tls: TestCa | undefined): { tls?: { ca: string } } {
+  return tls === undefined ? {} : { tls: { ca: tls.caPem } }
+}
+
 export interface TestCluster {
   /** host:port of each master, for redis.clusterNodes. */
   nodes: string[]
@@ -88,9 +103,10 @@ export interface TestCluster {
 
 /**
  * A three-master Redis Cluster on loopback (no replicas), each node in its own temp
- * dir without persistence, joined by `redis-cli --cluster create`.
+ * dir without persistence, joined by `redis-cli --cluster create`. With `tls`: TLS
+ * only, the cluster bus too.
  */
-export async function startCluster (t: Tap): Promise<TestCluster> {
+export async function startCluster (t: Tap, opts: { tls?: TestCa } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'stsv-cluster-'))
   const children: ChildProcess[] = []
   const ports: number[] = []
@@ -102,22 +118,23 @@ export async function startCluster (t: Tap): Promise<TestCluster> {
     const port = await freePort()
     const bus = await freePort()
     ports.push(port)
-    children.push(await spawnRedis(['--port', String(port), '--cluster-port', String(bus), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--dir', dir, ...NO_PERSISTENCE]))
+    children.push(await spawnRedis([...listenOn(port, opts.tls), '--cluster-port', String(bus), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--dir', dir, ...NO_PERSISTENCE]))
   }
   const nodes = ports.map((p) => `127.0.0.1:${p}`)
   await new Promise<void>((resolve, reject) => {
-    execFile('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 }, (err, stdout) => {
+    const tls = opts.tls !== undefined ? ['--tls', '--cacert', opts.tls.caFile] : []
+    execFile('redis-cli', [...tls, '--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 }, (err, stdout) => {
       if (err !== null) reject(new Error(`redis-cli --cluster create failed: ${err.message} ${stdout}`))
       else resolve()
     })
   })
   for (const port of ports) {
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true })
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, ...clientTls(opts.tls) })
     probe.on('error', () => {})
     await until(async () => (await probe.cluster('INFO')).includes('cluster_state:ok'), 15_000, 'the cluster did not come up')
     probe.disconnect()
   }
-  const admin = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })))
+  const admin = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: clientTls(opts.tls) })
   admin.on('error', () => {})
   t.teardown(() => admin.disconnect())
   return {
@@ -150,6 +167,8 @@ export interface SentinelOptions {
   sentinelPassword?: string
   /** An ACL user on master and replica (ACLs do not replicate), allowed every key and command. */
   aclUser?: { name: string, password: string }
+  /** TLS only on master, replica and Sentinel (replication and the Sentinel's links too). */
+  tls?: TestCa
 }
 
 /**
@@ -169,20 +188,23 @@ export async function startSentinel (t: Tap, opts: SentinelOptions = {}): Promis
   const sentinelPort = await freePort()
   const auth = opts.password !== undefined ? ['--requirepass', opts.password, '--masterauth', opts.password] : []
   const password = opts.password !== undefined ? { password: opts.password } : {}
-  children.push(await spawnRedis(['--port', String(masterPort), '--dir', dir, '--dbfilename', `m-${masterPort}.rdb`, ...auth, ...NO_PERSISTENCE]))
-  children.push(await spawnRedis(['--port', String(replicaPort), '--dir', dir, '--dbfilename', `r-${replicaPort}.rdb`, '--replicaof', '127.0.0.1', String(masterPort), ...auth, ...NO_PERSISTENCE]))
-  const replica = new Redis({ port: replicaPort, host: '127.0.0.1', ...password })
+  children.push(await spawnRedis([...listenOn(masterPort, opts.tls), '--dir', dir, '--dbfilename', `m-${masterPort}.rdb`, ...auth, ...NO_PERSISTENCE]))
+  children.push(await spawnRedis([...listenOn(replicaPort, opts.tls), '--dir', dir, '--dbfilename', `r-${replicaPort}.rdb`, '--replicaof', '127.0.0.1', String(masterPort), ...auth, ...NO_PERSISTENCE]))
+  const replica = new Redis({ port: replicaPort, host: '127.0.0.1', ...password, ...clientTls(opts.tls) })
   replica.on('error', () => {})
   await until(async () => (await replica.info('replication')).includes('master_link_status:up'), 15_000, 'the replica did not sync')
   if (opts.aclUser !== undefined) {
-    const master = new Redis({ port: masterPort, host: '127.0.0.1', ...password })
+    const master = new Redis({ port: masterPort, host: '127.0.0.1', ...password, ...clientTls(opts.tls) })
     for (const server of [master, replica]) await server.call('ACL', 'SETUSER', opts.aclUser.name, 'on', `>${opts.aclUser.password}`, '~*', '&*', '+@all')
     master.disconnect()
   }
   replica.disconnect()
   const conf = join(dir, 'sentinel.conf')
+  // sentinel.conf takes the same directives as listenOn's flags, without the dashes.
+  const listen = listenOn(sentinelPort, opts.tls)
+  const directives = Array.from({ length: listen.length / 2 }, (_, i) => `${(listen[2 * i] as string).slice(2)} ${listen[2 * i + 1] as string}`)
   writeFileSync(conf, [
-    `port ${sentinelPort}`,
+    ...directives,
     'bind 127.0.0.1',
     `dir ${dir}`,
     `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
@@ -195,7 +217,7 @@ export async function startSentinel (t: Tap, opts: SentinelOptions = {}): Promis
   ].join('\n'))
   children.push(await spawnRedis([conf, '--sentinel'], '+monitor'))
   const sentinelAuth = opts.sentinelPassword !== undefined ? { password: opts.sentinelPassword } : {}
-  const sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', ...sentinelAuth })
+  const sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', ...sentinelAuth, ...clientTls(opts.tls) })
   sentinel.on('error', () => {})
   t.teardown(() => sentinel.disconnect())
   const known = async (): Promise<boolean> => {
@@ -207,7 +229,8 @@ export async function startSentinel (t: Tap, opts: SentinelOptions = {}): Promis
     const [, port] = await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as [string, string]
     return Number(port)
   }
-  const admin = new Redis({ sentinels: [{ host: '127.0.0.1', port: sentinelPort }], name, maxRetriesPerRequest: 1, retryStrategy: () => 100, ...password, ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}) })
+  const sentinelTls = opts.tls !== undefined ? { ...clientTls(opts.tls), sentinelTLS: { ca: opts.tls.caPem }, enableTLSForSentinelMode: true } : {}
+  const admin = new Redis({ sentinels: [{ host: '127.0.0.1', port: sentinelPort }], name, maxRetriesPerRequest: 1, retryStrategy: () => 100, ...password, ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}), ...sentinelTls })
   admin.on('error', () => {})
   t.teardown(() => admin.disconnect())
   return {
@@ -231,10 +254,7 @@ export async function startRedis (t: Tap, opts: { args?: string[], tls?: TestCa 
   let child: ChildProcess | undefined
 
   async function start (): Promise<void> {
-    const listen = opts.tls === undefined
-      ? ['--port', String(port)]
-      : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile, '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'no']
-    const c = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local', ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const c = spawn('redis-server', [...listenOn(port, opts.tls), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local', ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] })
     child = c
     let out = ''
     await new Promise<void>((resolve, reject) => {
@@ -262,7 +282,7 @@ export async function startRedis (t: Tap, opts: { args?: string[], tls?: TestCa 
 
   await start()
   const password = opts.args?.[opts.args.indexOf('--requirepass') + 1]
-  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...(opts.args?.includes('--requirepass') === true ? { password } : {}), ...(opts.tls !== undefined ? { tls: { ca: opts.tls.caPem } } : {}) })
+  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...(opts.args?.includes('--requirepass') === true ? { password } : {}), ...clientTls(opts.tls) })
   admin.on('error', () => {})
   t.teardown(async () => {
     admin.disconnect()

@@ -101,7 +101,7 @@ t.test('an unknown host and a TLS handshake with a plain server: named', async (
   const cases: Array<[string, () => Promise<string>, RegExp]> = [
     ['unknown host', async () => 'redis://no-such-host.invalid:6379', /^unknown host$/],
     ['TLS to a plain server', async () => `rediss://127.0.0.1:${(await startRedis(t)).port}`, /^TLS handshake timed out/],
-    ['TLS with a certificate nobody signed', async () => `rediss://127.0.0.1:${await selfSignedTlsServer(t)}`, /^TLS failed$/],
+    ['TLS with a certificate nobody signed', async () => `rediss://127.0.0.1:${await selfSignedTlsServer(t)}`, /^TLS failed \(the server certificate is not trusted: check redis\.tlsCaEnv\)$/],
     ['nothing listening', async () => `redis://127.0.0.1:${await freePort()}`, /^connection refused$/]
   ]
   for (const [desc, url, cause] of cases) {
@@ -119,7 +119,9 @@ t.test('causes in plain words, never the reply text', async (t) => {
   t.match(redisFailureCause(new Error('NOAUTH Authentication required.')), /^authentication failed/)
   t.equal(redisFailureCause(Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' })), 'unknown host')
   t.equal(redisFailureCause(Object.assign(new Error('x'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' })), 'TLS failed')
-  t.equal(redisFailureCause(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })), 'TLS failed')
+  t.equal(redisFailureCause(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })), 'TLS failed (the server certificate is not trusted: check redis.tlsCaEnv)')
+  t.equal(redisFailureCause(Object.assign(new Error('unable to get local issuer certificate'), { code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' })), 'TLS failed (the server certificate is not trusted: check redis.tlsCaEnv)')
+  t.equal(redisFailureCause(Object.assign(new Error('Hostname/IP does not match'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })), 'TLS failed (the server certificate does not name this host)')
   t.equal(redisFailureCause(new Error('some reply with secret text')), 'connection error')
 })
 
