@@ -47,9 +47,12 @@ export interface SignedFormResult extends SignedCommon {
   contentType?: string
   contentTypes?: string[]
 }
+/**
+ * A presigned URL. Its `url` holds no character JSON escapes: the grant's bucket URL
+ * (checked at start), then URI-encoded parts, digits and hex (alicloud/oss-signing.ts
+ * presignUrl); http/uploads/bodies.ts writes it as it is.
+ */
 export interface SignedUrlResult extends SignedCommon {
-  // `url` holds no character JSON escapes: the grant's bucket URL (checked at start), then
-  // URI-encoded parts, digits and hex (alicloud/oss-signing.ts presignUrl).
   method: 'GET' | 'PUT'
   key: string
   headers: Record<string, string>
