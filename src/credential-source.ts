@@ -20,7 +20,7 @@
 //
 // Forgetting (a deny, redis/deny.ts): a caller's order notes its key in a bounded
 // caller index (cache/caller-keys.ts) when it loads, on a miss only, so a hit stays one
-// lookup. `forget` deletes those keys here and at the shared level; the next order
+// lookup. `forgetNamed` deletes those keys here and at the shared level; the next order
 // after an `allow` is a miss and one fresh AssumeRole. A load that was on its way when
 // its caller was forgotten still answers that request but leaves nothing behind, at
 // either level. Signing orders are the grant's, not a caller's: never indexed, never
@@ -88,11 +88,10 @@ export interface CredentialSource {
   order (spec: OrderSpec): CredentialOrder
   obtain (order: CredentialOrder): Promise<CacheLookup>
   /**
-   * Drop every credential this replica loaded for this caller, here and at the shared
-   * level (resolves when the shared level has answered). How many keys it dropped.
+   * Drop every credential this replica loaded for each indexed caller whose deny-list
+   * name is in `names`, here and at the shared level (resolves when the shared level has
+   * answered). How many keys it dropped.
    */
-  forget (issuer: string, subject: string): Promise<number>
-  /** The same for every indexed caller whose deny-list name is in `names`. */
   forgetNamed (names: ReadonlySet<string>): Promise<number>
   /** Entries in the local cache (the cache-size gauge). */
   readonly size: number
@@ -152,10 +151,6 @@ export function createCredentialSource (opts: CredentialSourceOptions): Credenti
   return {
     order,
     obtain: (o) => cache.getOrLoad(o.key, o.load),
-    forget: async (issuer, subject) => {
-      const e = callers.take(`${issuer}\n${subject}`)
-      return e === undefined ? 0 : await forgetEntries([e])
-    },
     forgetNamed: async (names) => await forgetEntries(callers.takeNamed(names)),
     get size () { return cache.size }
   }

@@ -34,12 +34,14 @@ function configFile (t: { teardown: (fn: () => unknown) => void }, f: Fleet, red
   return join(dir, 'c.yaml')
 }
 
-t.test('deny stops a cached caller on every replica within 2 s, others are served; allow undoes it', async (t) => {
+/** Three replicas whose grant signs too, the CLI's config file and env, and two callers: one to deny, one to keep. */
+async function denyFleet (t: Parameters<typeof startFleet>[0]): Promise<{ f: Fleet, file: string, env: Record<string, string>, bad: string, good: string }> {
   const f = await startFleet(t, { config: (c) => ({ ...c, grants: c.grants.map((g: object) => ({ ...g, signing: { maxBytes: 64, expiresSeconds: 600 } })) }) })
-  const file = configFile(t, f)
-  const env = { [KEYS_ENV]: f.keys }
-  const bad = f.token({ sub: 'compromised-user' })
-  const good = f.token({ sub: 'innocent-user' })
+  return { f, file: configFile(t, f), env: { [KEYS_ENV]: f.keys }, bad: f.token({ sub: 'compromised-user' }), good: f.token({ sub: 'innocent-user' }) }
+}
+
+t.test('deny stops a cached caller on every replica within 2 s, others are served; allow undoes it', async (t) => {
+  const { f, file, env, bad, good } = await denyFleet(t)
   for (const replica of [0, 1, 2]) {
     t.equal((await f.vend(bad, {}, replica)).statusCode, 200)
     t.equal((await f.vend(good, {}, replica)).statusCode, 200)
@@ -90,11 +92,7 @@ t.test('refused at once: no redis in the config, an unknown issuer, a --for out 
 })
 
 t.test('deny drops the caller\'s cached credentials on every replica and in Redis, others\' and signing\'s stay; after allow, one fresh AssumeRole', async (t) => {
-  const f = await startFleet(t, { config: (c) => ({ ...c, grants: c.grants.map((g: object) => ({ ...g, signing: { maxBytes: 64, expiresSeconds: 600 } })) }) })
-  const file = configFile(t, f)
-  const env = { [KEYS_ENV]: f.keys }
-  const bad = f.token({ sub: 'compromised-user' })
-  const good = f.token({ sub: 'innocent-user' })
+  const { f, file, env, bad, good } = await denyFleet(t)
   const dir = 'dir111/dir111_secondline1/innocent-user/'
   const entries = async (): Promise<string[]> => (await f.redis.admin.keys('stsv:c:*')).sort()
   const localSizes = async (): Promise<number[]> => await Promise.all(f.apps.map(async (app) => (await app.metrics.cacheEntries.get()).values[0]?.value ?? -1))
