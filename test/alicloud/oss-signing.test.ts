@@ -3,7 +3,7 @@
 import t from 'tap'
 import OSS from 'ali-oss'
 import { createHmac, randomBytes } from 'node:crypto'
-import { bucketUrl, canonicalRequest, hmacHex, hmacPads, presignUrl, signPostForm, signV4, stringToSignV4, v4Date } from '../../src/alicloud/oss-signing.js'
+import { bucketUrl, canonicalRequest, hmacHex, hmacPads, presignUrl, signPostForm, signV4, stringToSignV4, uriEncode, uriEncodePath, v4Date } from '../../src/alicloud/oss-signing.js'
 import { FILENAME_PLACEHOLDER as F, directoryTarget } from '../../src/grants/object-keys.js'
 
 const credentials = { accessKeyId: 'STS.NUgYrLnoC37mZZCNnAbez2mqN', accessKeySecret: 'Wq8y7mP9vB1xZ3kL5nR2tF6hJ4gD0sAe', securityToken: 'CAIS8gF1q6Ft5B2yfSjIr5bSEsj2gvVX5rLaNFCAgVsldU5h+/=' }
@@ -151,6 +151,38 @@ t.test('the kept signing key and the policy template equal a fresh derivation an
   t.equal(typed.fieldsJson, JSON.stringify(typed.fields), 'a fixed type, a key to escape: the fields\' JSON is JSON.stringify\'s bytes')
   t.equal(typed.policyJson, JSON.stringify(policyOf(typed)), 'and the policy too')
   t.equal(pinned.fields['x-oss-signature'], signV4(credentials.accessKeySecret, v4Date(at), 'cn-hangzhou', pinned.fields.policy as string))
+})
+
+// Issue 25: a form policy's prefix (up to the key condition) is encoded and hashed once per
+// second and expiry, and each form continues from it. Whatever the prefix's length modulo
+// 3 (so 0, 1 or 2 of its bytes are encoded with the form's own part), a multi-byte token,
+// forms of the same second with other keys, the next second and another expiry: the
+// policy is JSON.stringify's bytes and the signature a fresh key's over all of it.
+t.test('forms continue from the second\'s kept policy prefix', async (t) => {
+  const at = Date.UTC(2026, 11, 1, 12, 0, 0, 100)
+  const lengths = new Set<number>()
+  for (const bucket of ['b', 'bb', 'bbb']) {
+    for (const token of ['plain-token', 'tok"é文"']) {
+      const c = { accessKeyId: 'STS.prefix', accessKeySecret: `secret-${bucket}`, securityToken: token }
+      for (const [i, [now, expiresSeconds]] of [[at, 600], [at + 500, 600], [at + 899, 600], [at + 1000, 600], [at + 1000, 601]].entries()) {
+        const key = `${DIR}${'k'.repeat(i)}é-${i}.bin`
+        const f = signPostForm({ credentials: c, bucket, region: 'cn-hangzhou', target: { kind: 'exact', key }, maxBytes: 10 + i, forbidOverwrite: i % 2 === 0, now, expiresSeconds })
+        const prefixBytes = Buffer.byteLength(f.policyJson.slice(0, f.policyJson.indexOf('["eq","$key"')))
+        lengths.add(prefixBytes % 3)
+        t.equal(f.policyJson, JSON.stringify(policyOf(f)), `${bucket}, ${token}, form ${i}: the policy is JSON.stringify's`)
+        t.equal(f.fields.policy, Buffer.from(f.policyJson, 'utf8').toString('base64'), `${bucket}, ${token}, form ${i}: the policy field is its base64`)
+        t.equal(f.fields['x-oss-signature'], signV4(c.accessKeySecret, v4Date(Math.floor(now / 1000) * 1000), 'cn-hangzhou', f.fields.policy as string), `${bucket}, ${token}, form ${i}: signed over all of it`)
+        t.equal(policyOf(f).expiration, new Date(Math.floor(now / 1000) * 1000 + expiresSeconds * 1000).toISOString(), `${bucket}, ${token}, form ${i}: this form's expiration`)
+      }
+    }
+  }
+  t.strictSame([...lengths].sort(), [0, 1, 2], 'prefixes of every length modulo 3 were signed')
+})
+
+t.test('a key\'s path: encoded as uriEncode does, its slashes kept', async (t) => {
+  for (const key of ['users/alice/x.png', 'a-b_c.d~e/f', 'users/alice/a b+c', 'ü/文件', '%2F/x', "!'()*", '', 'a//b', 'x?y#z&=;:@$,']) {
+    t.equal(uriEncodePath(key), uriEncode(key).replace(/%2F/g, '/'), JSON.stringify(key))
+  }
 })
 
 // Issue 25: a presigned URL is written from the credential's kept, pre-encoded query parts.
