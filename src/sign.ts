@@ -32,6 +32,11 @@ export interface FormRequest { grant?: string, key?: string, fileName?: string, 
 export interface UrlRequest { grant?: string, key: string, method: 'GET' | 'PUT', contentType?: string }
 
 interface SignedCommon {
+  /**
+   * Holds no character JSON escapes: a form's is the grant's bucket URL (checked at
+   * start), a presigned URL adds only URI-encoded parts, digits and hex to it
+   * (alicloud/oss-signing.ts presignUrl); http/uploads/bodies.ts writes it as it is.
+   */
   url: string
   expiration: Date
   grant: string
@@ -47,11 +52,7 @@ export interface SignedFormResult extends SignedCommon {
   contentType?: string
   contentTypes?: string[]
 }
-/**
- * A presigned URL. Its `url` holds no character JSON escapes: the grant's bucket URL
- * (checked at start), then URI-encoded parts, digits and hex (alicloud/oss-signing.ts
- * presignUrl); http/uploads/bodies.ts writes it as it is.
- */
+/** A presigned URL. */
 export interface SignedUrlResult extends SignedCommon {
   method: 'GET' | 'PUT'
   key: string
@@ -201,7 +202,7 @@ export function createSigner (deps: SignerDeps): Signer {
         now: issuedAt * 1000,
         expiresSeconds: signing.expiresSeconds
       })
-      return {
+      const result: SignedFormResult = {
         url,
         fields: signed.fields,
         fieldsJson: signed.fieldsJson,
@@ -209,10 +210,11 @@ export function createSigner (deps: SignerDeps): Signer {
         expiration: signed.expiration,
         grant: grant.name,
         maxBytes,
-        ...(req.contentType !== undefined ? { contentType: req.contentType } : {}),
-        ...(req.contentType === undefined && signing.contentTypes !== undefined ? { contentTypes: [...signing.contentTypes] } : {}),
         fromCache
       }
+      if (req.contentType !== undefined) result.contentType = req.contentType
+      else if (signing.contentTypes !== undefined) result.contentTypes = [...signing.contentTypes]
+      return result
     },
 
     async url (caller, req) {

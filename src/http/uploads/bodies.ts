@@ -9,7 +9,8 @@ import type { SignedFormResult, SignedUrlResult } from '../../sign.js'
 import { stsTime } from '../../core/index.js'
 
 export function formBody (form: SignedFormResult): string {
-  return `{"url":${JSON.stringify(form.url)},"fields":${form.fieldsJson},"keyPrefix":${JSON.stringify(form.keyPrefix)},"expiration":"${stsTime(form.expiration)}"}`
+  // The bucket URL needs no escaping (sign.ts, SignedCommon): written as it is.
+  return `{"url":"${form.url}","fields":${form.fieldsJson},"keyPrefix":${JSON.stringify(form.keyPrefix)},"expiration":"${stsTime(form.expiration)}"}`
 }
 
 export function urlBody (url: SignedUrlResult): string {
@@ -17,6 +18,6 @@ export function urlBody (url: SignedUrlResult): string {
   const forbid = url.headers['x-oss-forbid-overwrite']
   let headers = type !== undefined ? `"Content-Type":${JSON.stringify(type)}` : ''
   if (forbid !== undefined) headers += `${headers === '' ? '' : ','}"x-oss-forbid-overwrite":${JSON.stringify(forbid)}`
-  // A presigned URL needs no escaping (sign.ts, SignedUrlResult): written as it is.
+  // A presigned URL needs no escaping (sign.ts, SignedCommon): written as it is.
   return `{"url":"${url.url}","method":${JSON.stringify(url.method)},"headers":{${headers}},"expiration":"${stsTime(url.expiration)}"}`
 }

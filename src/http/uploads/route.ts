@@ -50,17 +50,19 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
       app.post('/form', { schema: { body: UploadFormRequest, response: responses(UploadFormResponse) }, preValidation: emptyBody }, async (request, reply) => {
         const caller = callerOf(request)
         const form = await signer.form(caller, request.body as UploadFormRequest)
+        const body = formBody(form)
         const written = record(request, reply, caller, form)
         if (written !== undefined) await written
-        return reply.type(JSON_TYPE).send(formBody(form))
+        return reply.type(JSON_TYPE).send(body)
       })
 
       app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) }, preValidation: emptyBody }, async (request, reply) => {
         const caller = callerOf(request)
         const url = await signer.url(caller, request.body as UploadUrlRequest)
+        const body = urlBody(url)
         const written = record(request, reply, caller, url)
         if (written !== undefined) await written
-        return reply.type(JSON_TYPE).send(urlBody(url))
+        return reply.type(JSON_TYPE).send(body)
       })
     }
   }
