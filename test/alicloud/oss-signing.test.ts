@@ -164,7 +164,8 @@ t.test('forms continue from the second\'s kept policy prefix', async (t) => {
   for (const bucket of ['b', 'bb', 'bbb']) {
     for (const token of ['plain-token', 'tok"é文"']) {
       const c = { accessKeyId: 'STS.prefix', accessKeySecret: `secret-${bucket}`, securityToken: token }
-      for (const [i, [now, expiresSeconds]] of [[at, 600], [at + 500, 600], [at + 899, 600], [at + 1000, 600], [at + 1000, 601]].entries()) {
+      const times: Array<[number, number]> = [[at, 600], [at + 500, 600], [at + 899, 600], [at + 1000, 600], [at + 1000, 601]]
+      for (const [i, [now, expiresSeconds]] of times.entries()) {
         // Form 2's own part is longer than the room kept after the prefix, so the block grows.
         const key = `${DIR}${'k'.repeat(i === 2 ? 900 : i)}é-${i}.bin`
         const f = signPostForm({ credentials: c, bucket, region: 'cn-hangzhou', target: { kind: 'exact', key }, maxBytes: 10 + i, forbidOverwrite: i % 2 === 0, now, expiresSeconds })
