@@ -153,8 +153,8 @@ t.test('the kept signing key and the policy template equal a fresh derivation an
   t.equal(pinned.fields['x-oss-signature'], signV4(credentials.accessKeySecret, v4Date(at), 'cn-hangzhou', pinned.fields.policy as string))
 })
 
-// Issue 25: a form policy's prefix (up to the key condition) is encoded and hashed once per
-// second and expiry, and each form continues from it. Whatever the prefix's length modulo
+// Issue 25: a form policy's prefix (up to the key condition) is base64-encoded once per
+// second and expiry and kept after the HMAC's inner pad, and each form continues from it. Whatever the prefix's length modulo
 // 3 (so 0, 1 or 2 of its bytes are encoded with the form's own part), a multi-byte token,
 // forms of the same second with other keys, the next second and another expiry: the
 // policy is JSON.stringify's bytes and the signature a fresh key's over all of it.
