@@ -1,6 +1,6 @@
 // GET /openapi.yaml and /openapi.json: the document clients are generated from, as
 // shipped with the running release. The file is read once at start, from the package
-// root (two levels above this file both in src/ and in dist/; /app in the image), and a
+// root (observability/version.ts finds it; /app in the image), and a
 // missing file fails the start: a service must not run without its contract. The JSON
 // form is made on the first request for it (memoised): parsing the YAML costs about a
 // fifth of a second that start-up does not need, and the file is held parseable and
@@ -8,9 +8,10 @@
 // file's bytes (and their JSON form), not data, so these routes have no response schema.
 import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
+import { packageFile } from '../observability/version.js'
 
-/** The package's openapi.yaml: two levels above this module, in src/ and in dist/ alike (/app in the image). */
-export const OPENAPI_FILE = new URL('../../openapi.yaml', import.meta.url)
+/** The package's openapi.yaml, in the package root (/app in the image). */
+export const OPENAPI_FILE = packageFile('openapi.yaml')
 
 export interface OpenApiOptions {
   /** Another document (tests); default: the package's openapi.yaml. */
