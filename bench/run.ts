@@ -5,7 +5,8 @@
 // This process is the load generator; every server under test is a child process of
 // its own. Throughput rows run in rounds, in a rotated order each round, and the table
 // gives medians, with ratios taken within each round, so that a noisy machine moves
-// the rows together rather than apart. `runBench({ smoke: true })` is the same code on
+// the rows together rather than apart; issue 25's rows run between two halves of their
+// baseline (`bracketed`). `runBench({ smoke: true })` is the same code on
 // tiny numbers, for the test suite.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -18,7 +19,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import type { DevIssuer } from '../devkit/dev/issuer.js'
-import { cyclingRequests, roundRobinRequests, runLoad, signingRequests, type LoadResult, type SigningPath } from './lib/load.js'
+import { cyclingRequests, mergeLoads, roundRobinRequests, runLoad, signingRequests, type LoadResult, type SigningPath } from './lib/load.js'
 import { benchModule, childEnv, NODE_ARGS, ROOT, SERVER_NODE_ARGS, serverEntry, devkitModule, startChild, type Child } from './lib/process.js'
 import { machineInfo, renderMachine, renderTable, writeBenchmarks, type Machine, type Row } from './lib/report.js'
 import { renderProfile, summariseProfile } from './lib/profile.js'
@@ -233,7 +234,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
   async function server (kind: 'floor' | 'verify' | 'service', init: unknown, execArgv: string[] = []): Promise<Server> {
     const host = params.oneProcess && execArgv.length === 0
       ? await (sharedHost ??= child('servers/host', {}))
-      : await child('servers/host', {}, { execArgv })
+      : await child('servers/host', {}, { execArgv: ['--expose-gc', ...execArgv] })
     const { port } = await host.call({ kind, init }) as { port: number }
     return { port, host }
   }
@@ -329,7 +330,13 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     // Row 7c presigns a PUT of one key in the one warm caller's directory (the form's keyPrefix).
     const form = await fetch(`${url(svcInfo)}/uploads/form`, { method: 'POST', headers: { authorization: `Bearer ${rsHit[0] ?? ''}`, 'content-type': 'application/json' }, body: '{}' })
     const urlBody = JSON.stringify({ key: `${(await form.json() as { keyPrefix: string }).keyPrefix}bench.bin`, method: 'PUT' })
-    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string, signing?: SigningPath, body?: string, connections?: number, roundRobin?: boolean }
+    /**
+     * `bracketed`: in each round the row runs between two halves of its baseline, and its
+     * ratios are taken against those halves together (issue 25's rows): on a machine whose
+     * speed drifts within seconds, a baseline measured 15 s earlier in the round says
+     * more about the drift than about the service.
+     */
+    interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string, bracketed?: true, signing?: SigningPath, body?: string, connections?: number, roundRobin?: boolean }
     // Issue 17's own measurement: many connections, one warm token.
     const oneToken = rsHit.slice(0, 1)
     const many = params.manyConnections
@@ -346,11 +353,11 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
       { id: '7', scenario: `Signing: POST /uploads/form, ${params.signCallers.toLocaleString('en-US')} distinct callers of one grant, RS256`, target: svc, tokens: signPool, baseline: '3a', signing: '/uploads/form' },
       // Issue 25: the service as users run it (LOG_LEVEL=info) against @fastify/jwt + fast-jwt's verify cache.
       { id: '2d', scenario: `Verify baseline: @fastify/jwt RS256 + verify cache (10,000), one token, ${many} connections`, target: verifyCached, tokens: oneToken, connections: many },
-      { id: '3f', scenario: `Service, cache hit, RS256, one token, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '2d', connections: many },
+      { id: '3f', scenario: `Service, cache hit, RS256, one token, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '2d', bracketed: true, connections: many },
       { id: '2e', scenario: `Verify baseline: @fastify/jwt RS256 + verify cache, ${params.manyCallers.toLocaleString('en-US')} callers (own tokens, round-robin), ${many} connections`, target: verifyCached, tokens: manyPool, connections: many, roundRobin: true },
-      { id: '3g', scenario: `Service, cache hit, ${params.manyCallers.toLocaleString('en-US')} warm callers (same tokens, round-robin), ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: manyPool, baseline: '2e', connections: many, roundRobin: true },
-      { id: '7b', scenario: `Signing: POST /uploads/form, one warm caller, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '3f', signing: '/uploads/form', connections: many },
-      { id: '7c', scenario: `Signing: POST /uploads/url (PUT), one warm caller, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '3f', signing: '/uploads/url', body: urlBody, connections: many }
+      { id: '3g', scenario: `Service, cache hit, ${params.manyCallers.toLocaleString('en-US')} warm callers (same tokens, round-robin), ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: manyPool, baseline: '2e', bracketed: true, connections: many, roundRobin: true },
+      { id: '7b', scenario: `Signing: POST /uploads/form, one warm caller, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '3f', bracketed: true, signing: '/uploads/form', connections: many },
+      { id: '7c', scenario: `Signing: POST /uploads/url (PUT), one warm caller, ${many} connections, LOG_LEVEL=info`, target: svcInfo, tokens: oneToken, baseline: '3f', bracketed: true, signing: '/uploads/url', body: urlBody, connections: many }
     ]
     if (only !== undefined) for (const t of timed) if (only.has(t.id) && t.baseline !== undefined) only.add(t.baseline)
     for (let i = timed.length - 1; i >= 0; i--) if (!wanted((timed[i] as Timed).id)) timed.splice(i, 1)
@@ -365,6 +372,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     type Measured = LoadResult & { sts: number, cpuMicros: number }
     const cpu = async (s: Server): Promise<number> => await s.host.call('cpu') as number
     const measured = async (s: Server, load: () => Promise<LoadResult>): Promise<Measured> => {
+      await s.host.call('gc')
       const [calls, used] = [await stsCalls(), await cpu(s)]
       const r = await load()
       return { ...r, sts: await stsCalls() - calls, cpuMicros: await cpu(s) - used }
@@ -381,16 +389,32 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     for (const c of counted) await countedRun(c, warmPopulation.slice(0, Math.max(2, params.missConnections * 4)))
 
     const results = new Map<string, Measured[]>()
-    const push = (id: string, r: Measured): void => { results.set(id, [...(results.get(id) ?? []), r]) }
+    // A bracketed row's baseline, per round: the two halves run around it, as one run.
+    const brackets = new Map<string, Measured[]>()
+    const push = (into: Map<string, Measured[]>, id: string, r: Measured): void => { into.set(id, [...(into.get(id) ?? []), r]) }
+    const merge = (a: Measured, b: Measured): Measured => ({ ...mergeLoads(a, b), sts: a.sts + b.sts, cpuMicros: a.cpuMicros + b.cpuMicros })
+    const described = (r: Measured): string => `${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${(r.cpuMicros / Math.max(1, r.requests)).toFixed(0)} µs CPU/req, non-2xx ${r.non2xx}`
     for (let round = 0; round < params.rounds; round++) {
       for (const t of rotate(timed, round)) {
-        const r = await timedRun(t, params.seconds)
-        push(t.id, r)
-        log(`round ${round + 1}/${params.rounds} ${t.id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${(r.cpuMicros / Math.max(1, r.requests)).toFixed(0)} µs CPU/req, non-2xx ${r.non2xx}`)
+        const base = t.bracketed === true ? timed.find((b) => b.id === t.baseline) : undefined
+        if (base === undefined) {
+          const r = await timedRun(t, params.seconds)
+          push(results, t.id, r)
+          log(`round ${round + 1}/${params.rounds} ${t.id}: ${described(r)}`)
+          continue
+        }
+        // Baseline, row, row, baseline, each half the round's seconds: both sides have the
+        // same time, the same number of starts, and the same mean position in time.
+        const before = await timedRun(base, params.seconds / 2)
+        const r = merge(await timedRun(t, params.seconds / 2), await timedRun(t, params.seconds / 2))
+        const around = merge(before, await timedRun(base, params.seconds / 2))
+        push(results, t.id, r)
+        push(brackets, t.id, around)
+        log(`round ${round + 1}/${params.rounds} ${t.id}: ${described(r)}; ${base.id} around it: ${around.rps.toFixed(0)} req/s`)
       }
       for (const c of rotate(counted, round)) {
         const r = await countedRun(c, populations[round] as string[])
-        push(c.id, r)
+        push(results, c.id, r)
         log(`round ${round + 1}/${params.rounds} ${c.id}: ${r.rps.toFixed(0)} req/s, ${r.sts} STS calls for ${r.requests} requests, non-2xx ${r.non2xx}`)
       }
     }
@@ -411,7 +435,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
         non2xx: runs.reduce((a, r) => a + r.non2xx + r.errors, 0)
       }
       const baselineId = (s as { baseline?: string }).baseline
-      const base = baselineId !== undefined ? results.get(baselineId) : undefined
+      const base = baselineId !== undefined ? brackets.get(s.id) ?? results.get(baselineId) : undefined
       if (baselineId !== undefined && base !== undefined) {
         const vs = {
           baseline: baselineId,
@@ -427,9 +451,9 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
           row.note = `target ≥ 0.90× req/s and ≤ 1.5× p99: ${met ? 'met' : 'missed'}; ${upstream}`
         }
         if (s.id === '3c' || s.id === '3e') row.note = `target ≥ 0.75× req/s: ${vs.rps >= 0.75 ? 'met' : 'missed'}; ${upstream}`
-        if (s.id === '3f') row.note = `target ≥ 1.00× req/s and ≤ 1.5× p99 of 2d: ${vs.rps >= 1 && vs.p99 <= 1.5 ? 'met' : 'missed'}; ${upstream}`
-        if (s.id === '3g') row.note = `target ≥ 1.00× req/s of 2e: ${vs.rps >= 1 ? 'met' : 'missed'}; STS: ${params.manyCallers.toLocaleString('en-US')} callers warmed at start, ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} AssumeRole after`
-        if (s.id === '7b' || s.id === '7c') row.note = `target ≥ 0.80× req/s of the /credentials hit (3f) in the same round: ${vs.rps >= 0.8 ? 'met' : 'missed'}; ${runs.reduce((a, r) => a + r.sts, 0)} AssumeRole during the rounds`
+        if (s.id === '3f') row.note = `target ≥ 1.00× req/s and ≤ 1.5× p99 of 2d (run just before and after it in each round): ${vs.rps >= 1 && vs.p99 <= 1.5 ? 'met' : 'missed'}; ${upstream}`
+        if (s.id === '3g') row.note = `target ≥ 1.00× req/s of 2e (run just before and after it in each round): ${vs.rps >= 1 ? 'met' : 'missed'}; STS: ${params.manyCallers.toLocaleString('en-US')} callers warmed at start, ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} AssumeRole after`
+        if (s.id === '7b' || s.id === '7c') row.note = `target ≥ 0.80× req/s of the /credentials hit (3f, run just before and after it in each round): ${vs.rps >= 0.8 ? 'met' : 'missed'}; ${runs.reduce((a, r) => a + r.sts, 0)} AssumeRole during the rounds`
       }
       if (s.id === '4') row.note = `ideal ${ideal.toFixed(3)}`
       if (s.id === '7') {

@@ -24,6 +24,8 @@ export interface LoadResult {
   rps: number
   p50: number
   p99: number
+  /** Every 2xx response's latency, ms, sorted (for mergeLoads). */
+  latencies: Float64Array
 }
 
 export function percentile (sorted: Float64Array, p: number): number {
@@ -70,7 +72,28 @@ export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
     seconds,
     rps: result['2xx'] / seconds,
     p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99)
+    p99: percentile(sorted, 99),
+    latencies: sorted
+  }
+}
+
+/** Two runs against one server as one: counts and time added, percentiles over both runs' latencies. */
+export function mergeLoads (a: LoadResult, b: LoadResult): LoadResult {
+  const latencies = new Float64Array(a.latencies.length + b.latencies.length)
+  latencies.set(a.latencies)
+  latencies.set(b.latencies, a.latencies.length)
+  latencies.sort()
+  const seconds = a.seconds + b.seconds
+  return {
+    requests: a.requests + b.requests,
+    ok: a.ok + b.ok,
+    non2xx: a.non2xx + b.non2xx,
+    errors: a.errors + b.errors,
+    seconds,
+    rps: (a.ok + b.ok) / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    latencies
   }
 }
 
