@@ -5,9 +5,12 @@
 // 0.85 s). What the server imports on demand (the STS SDK, undici for JWKS, the Redis
 // fleet, the JSON form of openapi.yaml) is split into chunks under dist/server-chunks/,
 // loaded only when imported. The rest of dist/ stays as tsc emitted it, for the CLI and
-// for importers of single modules (tests, the bench). Modules the server requires
-// through createRequire at run time (the route schema compilers,
-// http/lazy-compilers.ts) stay in node_modules.
+// for importers of single modules (tests, the bench). Left in node_modules, loaded as
+// before: what the server requires through createRequire at run time (the route schema
+// compilers, http/lazy-compilers.ts), and ioredis and undici, which read their own
+// files relative to their modules (ioredis its package.json for CLIENT SETINFO and
+// its error stacks) and are only imported on demand (a Redis fleet; JWKS, the ECS
+// metadata probe), so start-up does not load them either way.
 //
 // Source maps chain through tsc's maps back to src/ and keep only src/: the bundled
 // dependencies' code maps to nothing. Stack traces (with --enable-source-maps) name the
@@ -32,8 +35,19 @@ const { metafile } = await build({
   target: 'node20',
   sourcemap: true,
   metafile: true,
-  // CommonJS packages inside an ES module bundle call require() for Node's built-ins.
-  banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+  external: ['ioredis', 'undici'],
+  // CommonJS packages inside an ES module bundle call require() for Node's built-ins,
+  // and some name __dirname or __filename on paths the server never takes (pino's
+  // transports): they are defined, as the bundle file's own, rather than a ReferenceError.
+  banner: {
+    js: [
+      "import { createRequire as __bundleRequire } from 'node:module';",
+      "import { fileURLToPath as __bundlePath } from 'node:url';",
+      'const require = __bundleRequire(import.meta.url);',
+      'const __filename = __bundlePath(import.meta.url);',
+      "const __dirname = __bundlePath(new URL('.', import.meta.url));"
+    ].join(' ')
+  },
   logLevel: 'warning'
 })
 
