@@ -231,11 +231,14 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
   /** A server under test, in a host process of its own (or, in the smoke test, a shared one). */
   interface Server { port: number, host: Child<unknown> }
   let sharedHost: Promise<Child<unknown>> | undefined
+  // Every running server's host: all are collected before each run (`measured`).
+  const hosts = new Set<Child<unknown>>()
   async function server (kind: 'floor' | 'verify' | 'service', init: unknown, execArgv: string[] = []): Promise<Server> {
     const host = params.oneProcess && execArgv.length === 0
       ? await (sharedHost ??= child('servers/host', {}))
       : await child('servers/host', {}, { execArgv: ['--expose-gc', ...execArgv] })
     const { port } = await host.call({ kind, init }) as { port: number }
+    hosts.add(host)
     return { port, host }
   }
   const url = (s: Server): string => `http://127.0.0.1:${s.port}`
@@ -372,7 +375,9 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     type Measured = LoadResult & { sts: number, cpuMicros: number }
     const cpu = async (s: Server): Promise<number> => await s.host.call('cpu') as number
     const measured = async (s: Server, load: () => Promise<LoadResult>): Promise<Measured> => {
-      await s.host.call('gc')
+      // Every server, not only this one: a server loaded by an earlier row must not
+      // collect its garbage on the other core while this row runs.
+      await Promise.all([...hosts].map(async (h) => await h.call('gc')))
       const [calls, used] = [await stsCalls(), await cpu(s)]
       const r = await load()
       return { ...r, sts: await stsCalls() - calls, cpuMicros: await cpu(s) - used }
@@ -545,6 +550,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
         const target = await start(dir)
         await runLoad({ url: url(target), connections, duration: params.warmupSeconds, requests })
         const r = await runLoad({ url: url(target), connections, duration: params.seconds, requests })
+        hosts.delete(target.host)
         await target.host.close()
         const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))
         if (file === undefined) throw new Error(`no CPU profile for ${id}`)
