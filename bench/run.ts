@@ -574,7 +574,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
 const USAGE = `Usage: npm run bench [-- options]
 
 Builds the service (dist/), runs every row against it on loopback and writes the table
-into BENCHMARKS.md between its markers. About five minutes on 2 cores.
+into BENCHMARKS.md between its markers. About eight minutes on 2 cores.
 
 Options:
   --rounds N      rounds of every throughput row (default ${FULL.rounds})
