@@ -2,8 +2,8 @@
 // with everything it imports into one module, so that start-up reads one file instead
 // of resolving and loading some 800 (issue 25: start-up to a warm /readyz under 1 s;
 // on this 2-core machine the bundle is ready in about 0.55 s where the module tree took
-// 0.85 s). What the server imports on demand (the STS SDK, undici for JWKS, the Redis
-// fleet, the JSON form of openapi.yaml) is split into chunks under dist/server-chunks/,
+// 0.85 s). What the server imports on demand (the STS SDK, the Redis fleet's modules,
+// yaml for the JSON form of openapi.yaml) is split into chunks under dist/server-chunks/,
 // loaded only when imported. The rest of dist/ stays as tsc emitted it, for the CLI and
 // for importers of single modules (tests, the bench). Left in node_modules, loaded as
 // before: what the server requires through createRequire at run time (the route schema
@@ -21,9 +21,26 @@ import { basename, resolve } from 'node:path'
 import { build } from 'esbuild'
 import { decode, encode } from '@jridgewell/sourcemap-codec'
 
+const ROOT = new URL('../', import.meta.url).pathname
 const DIST = new URL('../dist/', import.meta.url)
+const BANNER = [
+  "import { createRequire as __bundleRequire } from 'node:module';",
+  "import { fileURLToPath as __bundlePath } from 'node:url';",
+  "import { dirname as __bundleDirname } from 'node:path';",
+  'const require = __bundleRequire(import.meta.url);',
+  'const __filename = __bundlePath(import.meta.url);',
+  'const __dirname = __bundleDirname(__filename);'
+].join(' ')
+
+// The bundle replaces tsc's dist/server.js: bundling it again would declare everything twice.
+if ((await readFile(new URL('server.js', DIST), 'utf8')).startsWith(BANNER)) {
+  console.error('dist/server.js is already bundled: run `npm run build`, which runs tsc first')
+  process.exit(1)
+}
 
 const { metafile } = await build({
+  // The metafile names its outputs relative to this directory.
+  absWorkingDir: ROOT,
   entryPoints: [new URL('server.js', DIST).pathname],
   outdir: DIST.pathname,
   chunkNames: 'server-chunks/[name]-[hash]',
@@ -39,15 +56,7 @@ const { metafile } = await build({
   // CommonJS packages inside an ES module bundle call require() for Node's built-ins,
   // and some name __dirname or __filename on paths the server never takes (pino's
   // transports): they are defined, as the bundle file's own, rather than a ReferenceError.
-  banner: {
-    js: [
-      "import { createRequire as __bundleRequire } from 'node:module';",
-      "import { fileURLToPath as __bundlePath } from 'node:url';",
-      'const require = __bundleRequire(import.meta.url);',
-      'const __filename = __bundlePath(import.meta.url);',
-      "const __dirname = __bundlePath(new URL('.', import.meta.url));"
-    ].join(' ')
-  },
+  banner: { js: BANNER },
   logLevel: 'warning'
 })
 
@@ -68,15 +77,15 @@ function ownSourcesOnly (map) {
   }
 }
 
-// The metafile names outputs relative to the working directory.
 const outputs = Object.keys(metafile.outputs)
 const maps = outputs.filter((file) => file.endsWith('.js.map'))
 if (maps.length === 0) throw new Error('the bundle wrote no source map')
 for (const file of maps) {
-  await writeFile(resolve(file), JSON.stringify(ownSourcesOnly(JSON.parse(await readFile(resolve(file), 'utf8')))))
+  const path = resolve(ROOT, file)
+  await writeFile(path, JSON.stringify(ownSourcesOnly(JSON.parse(await readFile(path, 'utf8')))))
 }
 // Chunks of an earlier build are never imported again: removed.
 const current = new Set(outputs.map((file) => basename(file)))
-for (const name of await readdir(new URL('server-chunks/', DIST))) {
+for (const name of await readdir(new URL('server-chunks/', DIST)).catch(() => [])) {
   if (!current.has(name)) await rm(new URL(`server-chunks/${name}`, DIST))
 }
