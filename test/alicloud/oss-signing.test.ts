@@ -154,28 +154,44 @@ t.test('the kept signing key and the policy template equal a fresh derivation an
 })
 
 // Issue 25: a form policy's prefix (up to the key condition) is base64-encoded once per
-// second and expiry and kept after the HMAC's inner pad, and each form continues from it. Whatever the prefix's length modulo
-// 3 (so 0, 1 or 2 of its bytes are encoded with the form's own part), a multi-byte token,
-// forms of the same second with other keys, the next second and another expiry: the
-// policy is JSON.stringify's bytes and the signature a fresh key's over all of it.
+// second and expiry and kept after the HMAC's inner pad, and each form continues from it.
+// Whatever the prefix's length modulo 3 (so 0, 1 or 2 of its bytes are encoded with the
+// form's own part), a multi-byte token, forms of the same second with other keys, the
+// next second, another expiry and other credentials in between: the policy is
+// JSON.stringify's bytes of the document built here from this form's own inputs, and the
+// signature a fresh key's over all of it.
 t.test('forms continue from the second\'s kept policy prefix', async (t) => {
   const at = Date.UTC(2026, 11, 1, 12, 0, 0, 100)
   const lengths = new Set<number>()
-  for (const bucket of ['b', 'bb', 'bbb']) {
-    for (const token of ['plain-token', 'tok"é文"']) {
-      const c = { accessKeyId: 'STS.prefix', accessKeySecret: `secret-${bucket}`, securityToken: token }
-      const times: Array<[number, number]> = [[at, 600], [at + 500, 600], [at + 899, 600], [at + 1000, 600], [at + 1000, 601]]
-      for (const [i, [now, expiresSeconds]] of times.entries()) {
-        // Form 2's own part is longer than the room kept after the prefix, so the block grows.
-        const key = `${DIR}${'k'.repeat(i === 2 ? 900 : i)}é-${i}.bin`
-        const f = signPostForm({ credentials: c, bucket, region: 'cn-hangzhou', target: { kind: 'exact', key }, maxBytes: 10 + i, forbidOverwrite: i % 2 === 0, now, expiresSeconds })
-        const prefixBytes = Buffer.byteLength(f.policyJson.slice(0, f.policyJson.indexOf('["eq","$key"')))
-        lengths.add(prefixBytes % 3)
-        t.equal(f.policyJson, JSON.stringify(policyOf(f)), `${bucket}, ${token}, form ${i}: the policy is JSON.stringify's`)
-        t.equal(f.fields.policy, Buffer.from(f.policyJson, 'utf8').toString('base64'), `${bucket}, ${token}, form ${i}: the policy field is its base64`)
-        t.equal(f.fields['x-oss-signature'], signV4(c.accessKeySecret, v4Date(Math.floor(now / 1000) * 1000), 'cn-hangzhou', f.fields.policy as string), `${bucket}, ${token}, form ${i}: signed over all of it`)
-        t.equal(policyOf(f).expiration, new Date(Math.floor(now / 1000) * 1000 + expiresSeconds * 1000).toISOString(), `${bucket}, ${token}, form ${i}: this form's expiration`)
+  const signers = ['b', 'bb', 'bbb'].flatMap((bucket) => ['plain-token', 'tok"é文"'].map((token) =>
+    ({ bucket, token, c: { accessKeyId: 'STS.prefix', accessKeySecret: `secret-${bucket}`, securityToken: token } })))
+  const times: Array<[number, number]> = [[at, 600], [at + 500, 600], [at + 899, 600], [at + 1000, 600], [at + 1000, 601]]
+  // Each step signs for every credential in turn: the same second and expiry, other credentials between.
+  for (const [i, [now, expiresSeconds]] of times.entries()) {
+    for (const { bucket, token, c } of signers) {
+      // Form 2's own part is longer than the room kept after the prefix, so the block grows.
+      const key = `${DIR}${'k'.repeat(i === 2 ? 900 : i)}é-${i}.bin`
+      const f = signPostForm({ credentials: c, bucket, region: 'cn-hangzhou', target: { kind: 'exact', key }, maxBytes: 10 + i, forbidOverwrite: i % 2 === 0, now, expiresSeconds })
+      const prefixBytes = Buffer.byteLength(f.policyJson.slice(0, f.policyJson.indexOf('["eq","$key"')))
+      lengths.add(prefixBytes % 3)
+      const second = Math.floor(now / 1000) * 1000
+      const expected = {
+        expiration: new Date(second + expiresSeconds * 1000).toISOString(),
+        conditions: [
+          { bucket },
+          { 'x-oss-signature-version': 'OSS4-HMAC-SHA256' },
+          { 'x-oss-credential': `${c.accessKeyId}/20261201/cn-hangzhou/oss/aliyun_v4_request` },
+          { 'x-oss-date': v4Date(second) },
+          { 'x-oss-security-token': token },
+          ['eq', '$key', key],
+          ['content-length-range', 0, 10 + i],
+          ['eq', '$success_action_status', '201'],
+          ...(i % 2 === 0 ? [['eq', '$x-oss-forbid-overwrite', 'true']] : [])
+        ]
       }
+      t.equal(f.policyJson, JSON.stringify(expected), `${bucket}, ${token}, form ${i}: the policy is JSON.stringify's of this form's document`)
+      t.equal(f.fields.policy, Buffer.from(f.policyJson, 'utf8').toString('base64'), `${bucket}, ${token}, form ${i}: the policy field is its base64`)
+      t.equal(f.fields['x-oss-signature'], signV4(c.accessKeySecret, v4Date(second), 'cn-hangzhou', f.fields.policy as string), `${bucket}, ${token}, form ${i}: signed over all of it`)
     }
   }
   t.strictSame([...lengths].sort(), [0, 1, 2], 'prefixes of every length modulo 3 were signed')
