@@ -11,7 +11,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -99,6 +99,8 @@ export interface BenchOptions {
   write?: boolean
   /** Also run rows 2a and 3a under --cpu-prof and print where the time goes. */
   profile?: boolean
+  /** With profile: copy each row's .cpuprofile here (`<row>.cpuprofile`), for Chrome DevTools or a closer look. */
+  keepProfiles?: string
   /** Only these rows (and the baselines they are compared with): a quicker look while working. */
   only?: string[]
   log?: (line: string) => void
@@ -554,6 +556,10 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
         await target.host.close()
         const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))
         if (file === undefined) throw new Error(`no CPU profile for ${id}`)
+        if (opts.keepProfiles !== undefined) {
+          await mkdir(opts.keepProfiles, { recursive: true })
+          await copyFile(join(dir, file), join(opts.keepProfiles, `${id}.cpuprofile`))
+        }
         parts.push(renderProfile(`row ${id} (${r.rps.toFixed(0)} req/s while profiled)`, await summariseProfile(join(dir, file), params.seconds, 25)))
       }
       profile = parts.join('\n\n')
@@ -581,6 +587,7 @@ Options:
   --seconds S     seconds per throughput run (default ${FULL.seconds})
   --no-write      print the table only; leave BENCHMARKS.md alone
   --profile       also run rows 2a, 3a, 2d, 3f, 7b and 7c (or those of --only, 2e and 3g too) under --cpu-prof and say where the time goes
+  --keep-profiles DIR  with --profile: keep each row's .cpuprofile as DIR/<row>.cpuprofile
   --only IDS      only these rows (comma-separated, e.g. 3a,3c), with their baselines
   --connections N load connections of the throughput rows (default ${FULL.connections})
   --tokens N      distinct warm tokens of the cache-hit rows, one caller each (default ${FULL.hitCallers} callers × ${FULL.tokensPerCaller} tokens)
@@ -598,6 +605,7 @@ async function main (): Promise<void> {
         seconds: { type: 'string' },
         'no-write': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
+        'keep-profiles': { type: 'string' },
         only: { type: 'string' },
         connections: { type: 'string' },
         tokens: { type: 'string' },
@@ -623,6 +631,7 @@ async function main (): Promise<void> {
     params,
     write: !values.smoke && !values['no-write'] && values.only === undefined,
     profile: values.profile,
+    ...(values['keep-profiles'] !== undefined ? { keepProfiles: values['keep-profiles'] } : {}),
     ...(values.only !== undefined ? { only: values.only.split(',').map((id) => id.trim()) } : {}),
     log: (line) => process.stderr.write(`bench: ${line}\n`)
   })
