@@ -11,7 +11,7 @@ import type { Caller } from '../auth/caller.js'
 import type { SignedFormResult, SignedUrlResult } from '../sign.js'
 import type { CompletedUpload } from '../callback.js'
 import { stsTime } from '../core/index.js'
-import { auditLogger } from './logger.js'
+import { auditLogger, keptChild } from './logger.js'
 import { sinkOf } from './log-sink.js'
 
 export const ACCESS_KEY_ID_SHOWN = 12
@@ -44,7 +44,7 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
     const caller = request.caller
     const kept = Object.isFrozen(issued) ? issuedLines.get(issued) : undefined
     if (kept !== undefined && kept.caller === caller) return kept.line
-    const line = log.child({
+    const line = keptChild(log, {
       event: 'credentials.issued',
       issuer: caller?.issuer,
       subject: caller?.subject,
@@ -69,7 +69,7 @@ export function createAudit (logger: FastifyBaseLogger): Audit {
     const kept = Object.isFrozen(caller) ? signedLines.get(caller) : undefined
     const known = kept?.get(id)
     if (known !== undefined) return known
-    const line = log.child({ event: 'upload.signed', issuer: caller.issuer, subject: caller.subject, grant: signed.grant, kind: method === 'POST' ? 'form' : 'url', method })
+    const line = keptChild(log, { event: 'upload.signed', issuer: caller.issuer, subject: caller.subject, grant: signed.grant, kind: method === 'POST' ? 'form' : 'url', method })
     if (Object.isFrozen(caller)) {
       if (kept === undefined) signedLines.set(caller, new Map([[id, line]]))
       else if (kept.size < SIGNED_LINES_PER_CALLER) kept.set(id, line)

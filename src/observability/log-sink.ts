@@ -8,10 +8,15 @@
 // sent only once its audit line has been written (`written()`, awaited by the routes
 // through the audit trail): a crash can lose the record of nothing it sent.
 //
-// The lines go through pino's synchronous destination (sonic-boom): it retries EAGAIN,
-// and on EPIPE (stdout's reader is gone) pino turns it into a no-op, so the service
-// keeps running and shutting down without its logs rather than hanging on them
-// (server.ts, the grace period).
+// Each line is encoded into the batch's buffer as it arrives, while its text is still
+// in the cache: a batch kept as one long string (pino's lines are built by joining
+// pieces) was measured to cost more than its write, at flush time, when sonic-boom
+// measured its byte length and Node encoded it (BENCHMARKS.md, issue 25).
+//
+// The bytes go through pino's synchronous destination (sonic-boom, in buffer mode): it
+// retries EAGAIN, and on EPIPE (stdout's reader is gone) pino turns it into a no-op, so
+// the service keeps running and shutting down without its logs rather than hanging on
+// them (server.ts, the grace period). A batch's buffer is handed over, never reused.
 import { pino, type DestinationStream } from 'pino'
 
 export interface LogSink extends DestinationStream {
@@ -22,24 +27,40 @@ export interface LogSink extends DestinationStream {
   flushSync (): void
 }
 
-interface Writable { write (text: string): unknown }
+interface Writable { write (bytes: Buffer): unknown }
+
+/** A batch's first buffer; a larger batch grows it (and the next batch starts at that size). */
+const FIRST_BATCH_BYTES = 16 * 1024
+/** One write(2) per batch: sonic-boom would cut a batch into 16 KiB writes otherwise. */
+const MAX_WRITE_BYTES = 16 * 1024 * 1024
+
+function destination (): Writable {
+  // In buffer mode sonic-boom's write takes bytes (its type says string, for utf8 mode).
+  return pino.destination({ dest: 1, sync: true, contentMode: 'buffer', maxWrite: MAX_WRITE_BYTES }) as unknown as Writable
+}
 
 /** `schedule` runs the batch's write later in this turn (setImmediate; a test holds it). */
-export function batchedSink (inner: Writable = pino.destination({ dest: 1, sync: true }), schedule: (flush: () => void) => void = setImmediate): LogSink {
-  let pending = ''
+export function batchedSink (inner: Writable = destination(), schedule: (flush: () => void) => void = setImmediate): LogSink {
+  let size = FIRST_BATCH_BYTES
+  let batch: Buffer | undefined
+  let used = 0
   let scheduled = false
   let waiting: { promise: Promise<void>, resolve: () => void } | undefined
 
   const flushSync = (): void => {
     scheduled = false
-    const out = pending
-    pending = ''
+    const out = batch?.subarray(0, used)
+    // The next batch starts the size this one needed.
+    size = FIRST_BATCH_BYTES
+    while (size < used) size *= 2
+    batch = undefined
+    used = 0
     const w = waiting
     waiting = undefined
     // Whatever the write does (pino's destination reports its errors as events), no
     // answer may wait for a batch that is gone.
     try {
-      if (out !== '') inner.write(out)
+      if (out !== undefined && out.length > 0) inner.write(out)
     } finally {
       w?.resolve()
     }
@@ -47,7 +68,15 @@ export function batchedSink (inner: Writable = pino.destination({ dest: 1, sync:
 
   return {
     write (line) {
-      pending += line
+      // At most three bytes per UTF-16 unit: the line always fits once this much is free.
+      const needed = used + line.length * 3
+      if (batch === undefined || needed > batch.length) {
+        while (size < needed) size *= 2
+        const bigger = Buffer.allocUnsafe(size)
+        if (batch !== undefined) batch.copy(bigger, 0, 0, used)
+        batch = bigger
+      }
+      used += batch.write(line, used)
       if (!scheduled) {
         scheduled = true
         schedule(flushSync)

@@ -102,3 +102,19 @@ export function requestLineLogger (log: FastifyBaseLogger): FastifyBaseLogger {
 export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
   return log.child({ log: 'audit' }, { level: 'info', redact: [] })
 }
+
+/**
+ * A child logger kept to write many lines (an issuance's audit line, a route's request
+ * line): `parent.child(bindings)`, with its serialised bindings held as one flat string.
+ * pino serialises bindings by joining pieces, and every line then copies that joined
+ * string piece by piece when the batch is encoded (log-sink.ts); flat, it is copied at
+ * once. Measured in issue 25 at about 40 % of the encoding of a cache hit's two lines.
+ * The bytes written are the same.
+ */
+export function keptChild (parent: FastifyBaseLogger, bindings: Record<string, unknown>): FastifyBaseLogger {
+  const child = parent.child(bindings)
+  const holder = child as unknown as Record<symbol, unknown>
+  const serialised = holder[pino.symbols.chindingsSym]
+  if (typeof serialised === 'string') holder[pino.symbols.chindingsSym] = Buffer.from(serialised, 'utf8').toString('utf8')
+  return child
+}

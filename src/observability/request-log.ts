@@ -5,7 +5,7 @@
 // /openapi.*) write none at info, as before.
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Bindings, ChildLoggerOptions } from 'pino'
-import { redactUrl, requestLineLogger, scrub } from './logger.js'
+import { keptChild, redactUrl, requestLineLogger, scrub } from './logger.js'
 
 // The levels at which an info line is written (a disabled logger has no level at all).
 const INFO_ON = new Set(['info', 'debug', 'trace'])
@@ -21,7 +21,7 @@ export class RequestLogController extends LogController {
     let byStatus = byMethod.get(method)
     if (byStatus === undefined) byMethod.set(method, byStatus = new Map())
     let line = byStatus.get(statusCode)
-    if (line === undefined) byStatus.set(statusCode, line = (this.#line as FastifyBaseLogger).child({ method, route, statusCode }))
+    if (line === undefined) byStatus.set(statusCode, line = keptChild(this.#line as FastifyBaseLogger, { method, route, statusCode }))
     return line
   }
 

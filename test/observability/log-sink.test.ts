@@ -10,7 +10,7 @@ import { build } from '../helpers/build.js'
 
 t.test('one write per turn, in order; written() resolves once the lines are out', async (t) => {
   const writes: string[] = []
-  const sink = batchedSink({ write: (s) => writes.push(s) })
+  const sink = batchedSink({ write: (s) => writes.push(s.toString()) })
   await sink.written() // nothing pending: resolves at once
   sink.write('a\n')
   sink.write('b\n')
@@ -23,6 +23,21 @@ t.test('one write per turn, in order; written() resolves once the lines are out'
   t.same(writes, ['a\nb\n', 'c\n'], 'flushSync writes what is pending at once')
   await new Promise((resolve) => setImmediate(resolve))
   t.same(writes, ['a\nb\n', 'c\n'], 'and the scheduled flush finds nothing left')
+})
+
+t.test('lines are written as UTF-8, in order, whatever their size and however many', async (t) => {
+  const writes: Buffer[] = []
+  const sink = batchedSink({ write: (b) => writes.push(Buffer.from(b)) })
+  const lines = ['é, ü and 中文\n', '😀 a surrogate pair\n', `${'x'.repeat(40_000)}\n`, ...Array.from({ length: 2000 }, (_, i) => `{"n":${i},"s":"ß"}\n`)]
+  for (const line of lines) sink.write(line)
+  await sink.written()
+  t.equal(writes.length, 1, 'one write for the turn, past the first buffer\'s size')
+  t.equal(writes[0]?.toString('utf8'), lines.join(''), 'every byte, in order')
+  t.equal(writes[0]?.length, Buffer.byteLength(lines.join('')), 'and nothing after the last line')
+  sink.write('next\n')
+  await sink.written()
+  t.equal(writes[1]?.toString('utf8'), 'next\n', 'the next turn starts a batch of its own')
+  t.equal(writes[0]?.toString('utf8'), lines.join(''), 'and leaves the written one alone')
 })
 
 t.test('the logger behind the app is found, and only a sink is', async (t) => {
@@ -41,7 +56,7 @@ for (const a of ANSWERS) {
     const writes: string[] = []
     let flush: (() => void) | undefined
     // The batch waits until the test lets it go, as a slow turn would.
-    const sink = batchedSink({ write: (s) => writes.push(s) }, (f) => { flush = f })
+    const sink = batchedSink({ write: (s) => writes.push(s.toString()) }, (f) => { flush = f })
     const h = await build(t, {
       deps: { logger: createLogger('warn', sink) },
       config: (c) => ({ ...c, grants: (c.grants as Array<Record<string, unknown>>).map((g) => ({ ...g, signing: { maxBytes: 64, expiresSeconds: 600 } })) })
@@ -71,11 +86,11 @@ for (const a of ANSWERS) {
 t.test('lines still pending at exit are written before the process ends', async (t) => {
   const sinkModule = fileURLToPath(new URL('../../src/observability/log-sink.ts', import.meta.url))
   // A process that logs and exits in the same turn: no setImmediate ever runs.
-  const script = `import { stdoutSink } from ${JSON.stringify(sinkModule)}; const s = stdoutSink(); s.write('first\\n'); s.write('last\\n'); process.exit(0)`
+  const script = `import { stdoutSink } from ${JSON.stringify(sinkModule)}; const s = stdoutSink(); s.write('first\\n'); s.write('x'.repeat(100000) + '\\n'); s.write('last\\n'); process.exit(0)`
   const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   const [code] = await once(child, 'exit') as [number]
   t.equal(code, 0)
-  t.equal(out, 'first\nlast\n')
+  t.equal(out, `first\n${'x'.repeat(100_000)}\nlast\n`, 'in order, a line larger than a pipe\'s buffer included')
 })

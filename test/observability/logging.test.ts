@@ -4,7 +4,7 @@
 import t from 'tap'
 import { pino } from 'pino'
 import { build } from '../helpers/build.js'
-import { loggerOptions } from '../../src/observability/logger.js'
+import { keptChild, loggerOptions } from '../../src/observability/logger.js'
 
 const parse = (lines: string[]): Array<Record<string, any>> => lines.map((l) => JSON.parse(l) as Record<string, any>)
 
@@ -94,4 +94,15 @@ t.test('a refusal is logged through request.log with its request id (the lazy re
   const refused = parse(h.logs).filter((l) => l.msg === 'request refused')
   t.match(refused, [{ reqId: 'req-bad', code: 'STS_VENDING_MISSING_TOKEN', reason: 'malformed' }])
   t.notOk('err' in (refused[0] ?? {}), 'a refusal is not an error: no error object, no stack')
+})
+
+t.test('a kept child writes the same bytes as pino\'s own child, its bindings held flat', async (t) => {
+  const out: string[] = []
+  const root = pino({ level: 'info', timestamp: false, base: { pid: 1, hostname: 'h' } }, { write: (s: string) => { out.push(s) } })
+  const bindings = { event: 'credentials.issued', subject: 'ünïcödé "quoted" \\ 中文', actions: ['list', 'read'], fromCache: true, n: 3600 }
+  keptChild(root, bindings).info({ requestId: 'r-1' }, 'credentials issued')
+  root.child(bindings).info({ requestId: 'r-1' }, 'credentials issued')
+  t.equal(out.length, 2)
+  t.equal(out[0], out[1], 'byte for byte')
+  t.match(JSON.parse(out[0] ?? '{}'), { ...bindings, requestId: 'r-1', msg: 'credentials issued' })
 })
