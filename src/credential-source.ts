@@ -87,6 +87,8 @@ export const MIN_INDEXED_CALLERS = 10_000
 export interface CredentialSource {
   order (spec: OrderSpec): CredentialOrder
   obtain (order: CredentialOrder): Promise<CacheLookup>
+  /** What obtain would answer from this replica's cache, without a promise; undefined when it would have to load. */
+  cached (order: CredentialOrder): CacheLookup | undefined
   /**
    * Drop every credential this replica loaded for each indexed caller whose deny-list
    * name is in `names`, here and at the shared level (resolves when the shared level has
@@ -151,6 +153,7 @@ export function createCredentialSource (opts: CredentialSourceOptions): Credenti
   return {
     order,
     obtain: (o) => cache.getOrLoad(o.key, o.load),
+    cached: (o) => cache.cached(o.key),
     forgetNamed: async (names) => await forgetEntries(callers.takeNamed(names)),
     get size () { return cache.size }
   }

@@ -26,6 +26,7 @@ import { bucketUrl, presignUrl, signPostForm } from './alicloud/oss-signing.js'
 import { callbackParameter } from './alicloud/oss-callback.js'
 import { CALLBACK_GRACE_SECONDS, callerHash, issueTicket } from './grants/upload-ticket.js'
 import type { CredentialOrder, CredentialSource } from './credential-source.js'
+import type { CacheLookup } from './cache/credential-cache.js'
 import { ossEndpoint } from './vend.js'
 
 export interface FormRequest { grant?: string, key?: string, fileName?: string, contentType?: string, maxBytes?: number }
@@ -153,6 +154,9 @@ export function createSigner (deps: SignerDeps): Signer {
     return resolved
   }
 
+  /** The grant's signing credential when this replica's cache holds it: no promise on a hit. */
+  const obtain = (grant: string): CacheLookup | undefined => source.cached(orders.get(grant) as CredentialOrder)
+
   return {
     async form (caller, req) {
       const { grant, directory, signing, bucketUrl: url } = resolve(caller, req.grant, 'write')
@@ -172,7 +176,7 @@ export function createSigner (deps: SignerDeps): Signer {
       if (req.contentType !== undefined && signing.contentTypes !== undefined && !signing.contentTypes.includes(req.contentType)) {
         throw new ContentTypeNotAllowed()
       }
-      const { credentials, fromCache } = await source.obtain(orders.get(grant.name) as CredentialOrder)
+      const { credentials, fromCache } = obtain(grant.name) ?? await source.obtain(orders.get(grant.name) as CredentialOrder)
       const issuedAt = Math.floor(now() / 1000)
       let callback: string | undefined
       if (signing.callback !== undefined) {
@@ -230,7 +234,7 @@ export function createSigner (deps: SignerDeps): Signer {
       } else {
         contentType = req.contentType ?? DEFAULT_PUT_CONTENT_TYPE
       }
-      const { credentials, fromCache } = await source.obtain(orders.get(grant.name) as CredentialOrder)
+      const { credentials, fromCache } = obtain(grant.name) ?? await source.obtain(orders.get(grant.name) as CredentialOrder)
       const signed = presignUrl({
         credentials,
         bucket: grant.bucket,

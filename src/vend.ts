@@ -16,7 +16,7 @@
 import type { Action } from './config/schema.js'
 import { resolveGrant, type ResolvedGrant, type VendRequest } from './grants/resolve.js'
 import type { CompiledGrants } from './grants/compile.js'
-import { cacheKey } from './cache/credential-cache.js'
+import { cacheKey, type CacheLookup } from './cache/credential-cache.js'
 import type { CredentialOrder, CredentialSource } from './credential-source.js'
 import { roleSessionName } from './policy/session-name.js'
 import type { Caller } from './auth/caller.js'
@@ -37,7 +37,14 @@ export interface Issued {
   fromCache: boolean
 }
 
-export interface Vender { vend (caller: Caller, req: VendRequest): Promise<Issued> }
+export interface Vender {
+  vend (caller: Caller, req: VendRequest): Promise<Issued>
+  /**
+   * What vend would answer from this replica's cache, without a promise (a hit's whole
+   * path is synchronous); undefined when vend would have to load. Refuses as vend does.
+   */
+  cached (caller: Caller, req: VendRequest): Issued | undefined
+}
 
 export function ossEndpoint (region: string): string {
   return `https://oss-${region}.aliyuncs.com`
@@ -115,22 +122,30 @@ export function createVender (deps: VenderDeps): Vender {
   // per request (issue 25). A new credential (a refresh, a shared entry) makes a new one.
   const issuedMemo = new WeakMap<Derivation, { credentials: object, hit?: Issued, miss?: Issued }>()
 
+  function issued (known: Derivation, { credentials, fromCache }: CacheLookup): Issued {
+    let memo = issuedMemo.get(known)
+    if (memo === undefined || memo.credentials !== credentials) issuedMemo.set(known, memo = { credentials })
+    const kept = fromCache ? memo.hit : memo.miss
+    if (kept !== undefined) return kept
+    const made = issue(known, credentials, fromCache)
+    if (fromCache) memo.hit = made
+    else memo.miss = made
+    return made
+  }
+
   return {
     async vend (caller, req) {
       const known = derivation(caller, req)
-      const { credentials, fromCache } = await source.obtain(known.order)
-      let memo = issuedMemo.get(known)
-      if (memo === undefined || memo.credentials !== credentials) issuedMemo.set(known, memo = { credentials })
-      const kept = fromCache ? memo.hit : memo.miss
-      if (kept !== undefined) return kept
-      const issued = issue(known, credentials, fromCache)
-      if (fromCache) memo.hit = issued
-      else memo.miss = issued
-      return issued
+      return issued(known, await source.obtain(known.order))
+    },
+    cached (caller, req) {
+      const known = derivation(caller, req)
+      const hit = source.cached(known.order)
+      return hit === undefined ? undefined : issued(known, hit)
     }
   }
 
-  function issue ({ resolved, sessionName }: Derivation, credentials: Awaited<ReturnType<CredentialSource['obtain']>>['credentials'], fromCache: boolean): Issued {
+  function issue ({ resolved, sessionName }: Derivation, credentials: CacheLookup['credentials'], fromCache: boolean): Issued {
     const grant = resolved.grant
     return Object.freeze({
       accessKeyId: credentials.accessKeyId,

@@ -24,7 +24,7 @@ const config = parseConfig({
   cache: { minRemainingSeconds: 1200 }
 })
 
-interface Rig { vend: (caller: Caller, req: VendRequest) => Promise<Issued>, calls: AssumeRoleInput[], clock: { now: number }, expiresInMs: { value: number } }
+interface Rig { vend: (caller: Caller, req: VendRequest) => Promise<Issued>, cached: (caller: Caller, req: VendRequest) => Issued | undefined, calls: AssumeRoleInput[], clock: { now: number }, expiresInMs: { value: number } }
 
 function rig (o: { budget?: (id: string) => void } = {}): Rig {
   const clock = { now: Date.parse('2026-01-01T00:00:00Z') }
@@ -41,7 +41,7 @@ function rig (o: { budget?: (id: string) => void } = {}): Rig {
   const gate = o.budget !== undefined ? { take: async (id: string) => { o.budget?.(id) } } : undefined
   const source = createCredentialSource({ upstream, now: () => clock.now, minRemainingSeconds: 1200, local: { maxEntries: 100 }, gate: gate as never })
   const vender = createVender({ grants: compileGrants(config), source })
-  return { vend: async (c, r) => await vender.vend(c, r), calls, clock, expiresInMs }
+  return { vend: async (c, r) => await vender.vend(c, r), cached: (c, r) => vender.cached(c, r), calls, clock, expiresInMs }
 }
 
 const frozen = (claims: Record<string, unknown>): Record<string, unknown> => Object.freeze(claims)
@@ -190,4 +190,21 @@ t.test('derivationKey: one-to-one over the values the route admits, undefined fo
   for (const req of [{ grant: null }, { prefix: 1 }, { durationSeconds: 1.5 }, { durationSeconds: Number.NaN }, { durationSeconds: -0 }, { actions: [null] }, { actions: {} }]) {
     t.equal(derivationKey(c, req as never), undefined, JSON.stringify(req))
   }
+})
+
+t.test('cached(): the hit vend would give, without a promise; undefined where vend would load', async (t) => {
+  const r = rig()
+  const alice = Object.freeze(caller('corp', frozen({ sub: 'alice' })))
+  t.equal(r.cached(alice, {}), undefined, 'nothing loaded yet: vend must')
+  t.equal(r.calls.length, 0, 'and cached() called no one')
+  const loaded = await r.vend(alice, {})
+  const hit = r.cached(alice, {})
+  t.notOk(hit instanceof Promise, 'an answer, not a promise')
+  t.equal(hit, await r.vend(alice, {}), 'the same frozen Issued vend hands out on a hit')
+  t.equal(hit?.fromCache, true)
+  t.equal(hit?.accessKeyId, loaded.accessKeyId)
+  t.throws(() => r.cached(alice, { prefix: 'u/corp/bob/' }), { code: 'STS_VENDING_PREFIX_NOT_ALLOWED' }, 'a refusal is thrown as vend rejects it')
+  r.clock.now += (3600 - 1200) * 1000 + 1
+  t.equal(r.cached(alice, {}), undefined, 'below the margin: vend must load again')
+  t.equal(r.calls.length, 1)
 })

@@ -27,6 +27,12 @@ export interface AuthOptions {
 }
 
 export interface Authenticator {
+  /**
+   * The caller of a request whose Authorization header was verified before, checked
+   * now (its key still in the set, its time claims against the clock), without a
+   * promise; undefined when the header is not remembered. Refuses as authenticate does.
+   */
+  recall (request: FastifyRequest): Caller | undefined
   authenticate (request: FastifyRequest): Promise<Caller>
 }
 
@@ -50,26 +56,39 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   }
   const fail = opts.onFailure ?? (() => {})
 
+  // Verified tokens are remembered by the whole Authorization header value: the header
+  // decides the token (bearerToken is a pure function of it), so a header seen before
+  // needs no parsing, no hash and no signature (verified-tokens.ts).
+  function recall (request: FastifyRequest): Caller | undefined {
+    const header = request.headers.authorization
+    if (typeof header !== 'string') return undefined
+    const known = tokens.recall(header)
+    if (known === undefined) return undefined
+    try {
+      checkTimeClaims(known.caller.claims, known.issuer, now())
+    } catch (err) {
+      throw refused(err, known.issuer)
+    }
+    return known.caller
+  }
+
   app.decorate('auth', {
+    recall,
     async authenticate (request: FastifyRequest): Promise<Caller> {
+      const known = recall(request)
+      if (known !== undefined) return known
       // The issuer, once the token has named a configured one: its name goes in the
       // refusal's log line and its audience in the refusal's words.
       let issuer: IssuerConfig | undefined
       try {
-        const token = bearerToken(request.headers.authorization, opts.maxTokenBytes)
-        // A token verified before: no parsing, no hash, no signature (verified-tokens.ts).
-        const known = tokens.recall(token)
-        if (known !== undefined) {
-          issuer = known.issuer
-          checkTimeClaims(known.caller.claims, known.issuer, now())
-          return known.caller
-        }
+        const header = request.headers.authorization
+        const token = bearerToken(header, opts.maxTokenBytes)
         const decoded = decodeToken(token)
         const iss = decoded.payload.iss
         const entry = typeof iss === 'string' ? byIss.get(iss) : undefined
         if (entry === undefined) throw new TokenRejected('issuer')
         issuer = entry.issuer
-        return await entry.verify(decoded)
+        return await entry.verify(decoded, header as string)
       } catch (err) {
         throw refused(err, issuer)
       }

@@ -1,6 +1,8 @@
-// Tokens verified before, keyed by the token string itself: a repeated token costs a
-// Map lookup instead of the strict pre-parse, a hash and a signature check, which is
-// what lets a cache hit beat a route that verifies every time (BENCHMARKS.md).
+// Tokens verified before, keyed by a string that determines the token: the auth plugin
+// uses the whole Authorization header value ("Bearer <token>"), the verifier on its own
+// the token. A repeated header costs a Map lookup instead of the header's parsing, the
+// strict pre-parse, a hash and a signature check, which is what lets a cache hit beat
+// a route that verifies every time (BENCHMARKS.md).
 //
 // What may not be cached is checked on every recall:
 //   - the key that verified the token must still be in its issuer's key set
@@ -8,8 +10,9 @@
 //     a key that leaves the JWKS stops verifying its tokens, seen before or not, within
 //     the refresh interval;
 //   - the time claims (exp, nbf, iat, the token age) against the injected clock.
-// A token string determines everything else the first verification decided (header,
-// algorithm, iss, aud, typ, signature), so equal strings need no second look.
+// Equal strings carry the same token, and a token string determines everything else the
+// first verification decided (header, algorithm, iss, aud, typ, signature), so equal
+// strings need no second look.
 //
 // Bounded in count and in time, oldest first: a verified token is a caller's own, and
 // re-verifying one that was dropped costs one signature check.

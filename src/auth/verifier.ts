@@ -66,7 +66,8 @@ function verifyFailure (code: string, payload: Readonly<Record<string, unknown>>
   return 'claims'
 }
 
-export type IssuerVerifier = (decoded: DecodedToken) => Promise<Caller>
+/** `rememberAs`: the string the verified caller is remembered by (the auth plugin's Authorization header); the token itself by default. */
+export type IssuerVerifier = (decoded: DecodedToken, rememberAs?: string) => Promise<Caller>
 
 /**
  * The caller a token was verified as before, with its time claims checked now; undefined
@@ -105,8 +106,8 @@ export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now
     return verify
   }
 
-  return async (decoded) => {
-    const recalled = recallCaller(tokens, decoded.token, now)
+  return async (decoded, rememberAs = decoded.token) => {
+    const recalled = recallCaller(tokens, rememberAs, now)
     if (recalled !== undefined) return recalled
     // Pinned algorithms first: a token in another algorithm needs no key lookup to refuse.
     if (!issuer.algorithms.includes(decoded.header.alg as never)) throw new TokenRejected('algorithm')
@@ -129,7 +130,7 @@ export function createIssuerVerifier (issuer: IssuerConfig, keys: KeySource, now
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) throw new TokenRejected('claims')
     // A remembered caller is the same object on every recall: nothing downstream may change it.
     const caller: Caller = Object.freeze({ issuer: issuer.name, subject: sub, claims: Object.freeze(payload) })
-    tokens.remember(decoded.token, { caller, issuer, keys, key })
+    tokens.remember(rememberAs, { caller, issuer, keys, key })
     return caller
   }
 }

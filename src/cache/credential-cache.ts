@@ -29,6 +29,8 @@ export interface CredentialCache {
   getOrLoad (key: string, load: () => Promise<CacheLookup>): Promise<CacheLookup>
   /** Cached credentials still above the margin, without fetching. */
   peek (key: string): StsCredentials | undefined
+  /** A hit, counted as getOrLoad counts one, without a promise; undefined otherwise (nothing is loaded). */
+  cached (key: string): CacheLookup | undefined
   /**
    * Drop the entry under this key; a load in flight for it still answers those waiting
    * on it but is not kept (a deny forgets a caller whose request was on its way).
@@ -93,16 +95,20 @@ export function createCredentialCache (opts: CacheOptions): CredentialCache {
     return c
   }
 
+  function cached (key: string): CacheLookup | undefined {
+    const credentials = peek(key)
+    if (credentials === undefined) return undefined
+    ev.hit?.()
+    return { credentials, fromCache: true }
+  }
+
   async function getOrLoad (key: string, load: () => Promise<CacheLookup>): Promise<CacheLookup> {
     if (lru === undefined) {
       ev.miss?.()
       return await load()
     }
-    const cached = peek(key)
-    if (cached !== undefined) {
-      ev.hit?.()
-      return { credentials: cached, fromCache: true }
-    }
+    const hit = cached(key)
+    if (hit !== undefined) return hit
     const pending = inflight.get(key)
     if (pending !== undefined) {
       ev.coalesced?.()
@@ -123,6 +129,7 @@ export function createCredentialCache (opts: CacheOptions): CredentialCache {
 
   return {
     peek,
+    cached,
     get size () { return lru?.size ?? 0 },
     clear () { lru?.clear() },
     delete (key) {

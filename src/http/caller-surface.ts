@@ -87,6 +87,16 @@ export default async function callerSurface (app: FastifyInstance, opts: CallerS
     }
   }
 
+  /** The verified caller on the request, unless the operator denied it fleet-wide. */
+  function admit (request: FastifyRequest, caller: Caller): void {
+    request.caller = caller
+    const denied = opts.denied?.(caller.issuer, caller.subject)
+    if (denied !== undefined && denied !== false) {
+      if (denied === 'first') opts.onDenied?.(request)
+      throw new CallerDenied()
+    }
+  }
+
   for (const family of opts.routes) {
     await app.register(async (routes) => {
       // Browsers: an explicit allow-list; no cookies are involved, so never credentials mode.
@@ -109,18 +119,30 @@ export default async function callerSurface (app: FastifyInstance, opts: CallerS
         })
       }
 
-      routes.addHook('onRequest', async (request) => {
-        family.readRequest?.(request)
-        assertOriginAllowed(request, origins)
-        family.beforeAuth?.(request)
-        if (request.method === 'OPTIONS') return // a preflight carries no credentials
-        assertNoQueryToken(request.query)
-        request.caller = await app.auth.authenticate(request)
-        const denied = opts.denied?.(request.caller.issuer, request.caller.subject)
-        if (denied !== undefined && denied !== false) {
-          if (denied === 'first') opts.onDenied?.(request)
-          throw new CallerDenied()
+      // A callback hook: a token seen before is recalled without a promise (auth.recall),
+      // and only a token to verify waits for its keys.
+      routes.addHook('onRequest', (request, _reply, done) => {
+        let caller: Caller | undefined
+        try {
+          family.readRequest?.(request)
+          assertOriginAllowed(request, origins)
+          family.beforeAuth?.(request)
+          if (request.method === 'OPTIONS') { // a preflight carries no credentials
+            done()
+            return
+          }
+          assertNoQueryToken(request.query)
+          caller = app.auth.recall(request)
+          if (caller !== undefined) admit(request, caller)
+        } catch (err) {
+          done(err as Error)
+          return
         }
+        if (caller !== undefined) {
+          done()
+          return
+        }
+        app.auth.authenticate(request).then((verified) => { admit(request, verified) }).then(() => { done() }, (err: Error) => { done(err) })
       })
 
       routes.addHook('onResponse', (request, reply, done) => {
@@ -131,7 +153,7 @@ export default async function callerSurface (app: FastifyInstance, opts: CallerS
 
       routes.setErrorHandler((err, request, reply) => {
         ensureCorsHeaders(request, reply, origins)
-        request.errorCode = sendError(request, reply, err, family.errorShape?.(request)).code
+        sendError(request, reply, err, family.errorShape?.(request), (body) => { request.errorCode = body.code })
       })
 
       callerLimit(routes, {

@@ -82,9 +82,14 @@ export function toPublicError (err: unknown): PublicError {
   return { body, ...(retry !== undefined ? { retryAfterSeconds: retry } : {}), ...(refusal !== undefined ? { refusal } : {}) }
 }
 
-/** Log the error, answer it, and return the public body (its `code` is what the audit trail records). */
-export function sendError (request: FastifyRequest, reply: FastifyReply, err: unknown, render?: ErrorRenderer): ErrorBody {
+/**
+ * Log the error, answer it, and return the public body (its `code` is what the audit
+ * trail records). `before` sees that body before the answer is sent: with no promise
+ * left in the hooks, an answer can complete (and its onResponse hooks run) within send.
+ */
+export function sendError (request: FastifyRequest, reply: FastifyReply, err: unknown, render?: ErrorRenderer, before?: (body: ErrorBody) => void): ErrorBody {
   const { body, retryAfterSeconds, refusal } = toPublicError(err)
+  before?.(body)
   if (body.statusCode >= 500) {
     request.log.error({ err }, 'request failed')
   } else {

@@ -144,3 +144,18 @@ t.test('a required typ refuses other token kinds (an ID token where an access to
   const access = h.secret(signJws({ alg: 'RS256', typ: 'at+jwt' }, claims(h.issuer), h.issuer.privateKey))
   t.equal((await h.vend(access)).statusCode, 200)
 })
+
+t.test('a verified header is recalled only by the same exact header; every near copy is parsed and checked afresh', async (t) => {
+  const h = await build(t)
+  const token = h.token({ sub: 'alice' })
+  const as = async (authorization: string): Promise<{ statusCode: number, json: any }> => await h.vend(undefined, {}, { authorization })
+  t.equal((await as(`Bearer ${token}`)).statusCode, 200, 'verified, and remembered by its header')
+  t.equal((await as(`Bearer ${token}`)).statusCode, 200, 'recalled')
+  t.equal((await as(`bearer ${token}`)).statusCode, 200, 'the scheme in another case: verified as the same token')
+  t.equal((await as(`Bearer  ${token}`)).json.code, 'STS_VENDING_BAD_AUTHORIZATION_HEADER', 'two spaces: malformed, remembered token or not')
+  t.equal((await as(`Bearer ${token}x`)).statusCode, 401, 'one character more: not that token')
+  const [header, payload, signature] = token.split('.') as [string, string, string]
+  const other = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'mallory' })).toString('base64url')
+  t.equal((await as(`Bearer ${header}.${other}.${signature}`)).statusCode, 401, 'its signature on another payload: refused')
+  t.match((await as(`Bearer ${token}`)).json.prefix, /\/alice\/$/, 'and the remembered one still answers for alice')
+})

@@ -147,3 +147,19 @@ t.test('onDrop: told when an entry expires or is deleted, not when it is evicted
   await cache.getOrFetch('g', async () => creds(clock, 3600))
   t.same(dropped, ['c', 'd', 'e'], 'e evicted once expired: dropped')
 })
+
+t.test('cached: a hit without a promise, counted as getOrLoad counts one; otherwise nothing is loaded', async (t) => {
+  const { clock, cache, events } = setup()
+  t.equal(cache.cached('k'), undefined, 'nothing cached yet')
+  t.same(events, [], 'and no miss counted: the caller goes on to load')
+  const first = creds(clock, 3600)
+  await cache.getOrFetch('k', async () => first)
+  const hit = cache.cached('k')
+  t.notOk(hit instanceof Promise, 'an answer, not a promise')
+  t.same(hit, { credentials: first, fromCache: true })
+  t.same(events, ['miss', 'hit'])
+  clock.now += (3600 - MARGIN_S) * 1000 + 1
+  t.equal(cache.cached('k'), undefined, 'below the margin: not a hit')
+  t.same(events, ['miss', 'hit'])
+  t.equal(createCredentialCache({ maxEntries: 0, minRemainingSeconds: MARGIN_S }).cached('k'), undefined, 'no cache, no hit')
+})

@@ -67,7 +67,8 @@ export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes 
       }, async (request, reply) => {
         // Fail closed: without a verified caller (a hook removed by mistake) nothing is vended.
         if (request.caller === null) throw new MissingToken()
-        const issued = await vender.vend(request.caller, request.body)
+        // A hit is answered without a promise until the audit line is awaited.
+        const issued = vender.cached(request.caller, request.body) ?? await vender.vend(request.caller, request.body)
         const recorded = opts.onIssued?.(request, issued)
         if (recorded !== undefined) await recorded
         void reply.header('cache-control', 'no-store')
