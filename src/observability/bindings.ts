@@ -11,7 +11,7 @@ import type { Issued } from '../vend.js'
 import type { Caller } from '../auth/caller.js'
 import type { CallbackResult } from '../callback.js'
 import type { Audit } from './audit.js'
-import { BREAKER_VALUES, type Metrics } from './metrics.js'
+import { BREAKER_VALUES, type Metrics, type Tally } from './metrics.js'
 
 export function upstreamMetrics (metrics: Metrics): UpstreamEvents {
   return {
@@ -54,17 +54,18 @@ export function fleetMetrics (metrics: Metrics): FleetEvents {
 }
 
 /**
- * The issuance counter, by grant and source: its labelled children are looked up by a
- * short key instead of prom-client hashing a label object on every cache hit. Bounded
- * by the configured grants.
+ * The issuance counter, by grant and source: its series are counted in place (metrics.ts,
+ * `tallied`), one handle per grant and source, found without building a key. Bounded by
+ * the configured grants.
  */
 function issuedCounter (metrics: Metrics): (grant: string, fromCache: boolean) => void {
-  const children = new Map<string, { inc: () => void }>()
+  const cache = new Map<string, Tally>()
+  const sts = new Map<string, Tally>()
   return (grant, fromCache) => {
-    const key = `${fromCache ? 'c' : 's'}${grant}`
-    let child = children.get(key)
-    if (child === undefined) children.set(key, child = metrics.issued.labels({ grant, source: fromCache ? 'cache' : 'sts' }))
-    child.inc()
+    const series = fromCache ? cache : sts
+    let tally = series.get(grant)
+    if (tally === undefined) series.set(grant, tally = metrics.issued.series({ grant, source: fromCache ? 'cache' : 'sts' }))
+    tally.inc()
   }
 }
 

@@ -11,9 +11,9 @@ export interface MetricsPluginOptions { settings: Config['metrics'], metrics: Me
 
 async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
   const { metrics, settings } = opts
-  // prom-client hashes a label object on every inc/observe; the labelled children are
-  // looked up once per (route, method, status) instead. Bounded like the labels: route
-  // templates, the methods Node's parser accepts, statuses.
+  // The request counter's series are counted in place (metrics.ts, `tallied`); the
+  // histogram's labelled child is looked up once per (route, method, status). Bounded
+  // like the labels: route templates, the methods Node's parser accepts, statuses.
   // Keyed by route, then method and status, so that a request builds no key string.
   type Series = { requests: { inc: () => void }, duration: { observe: (v: number) => void } }
   const series = new Map<string, Map<string, Map<number, Series>>>()
@@ -29,7 +29,7 @@ async function metricsPlugin (app: FastifyInstance, opts: MetricsPluginOptions):
     let s = byStatus.get(status)
     if (s === undefined) {
       const labels = { route, method, status: String(status) }
-      s = { requests: metrics.httpRequests.labels(labels), duration: metrics.httpDuration.labels(labels) }
+      s = { requests: metrics.httpRequests.series(labels), duration: metrics.httpDuration.labels(labels) }
       byStatus.set(status, s)
     }
     s.requests.inc()

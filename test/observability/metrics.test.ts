@@ -40,6 +40,15 @@ t.test('metrics after misses, hits, a throttle and a 401', async (t) => {
   t.ok(value(m, 'stsv_http_request_duration_seconds_count', 'route="/credentials",method="POST",status="200"') === 4)
   t.match(m, /stsv_nodejs_eventloop_lag_seconds/, 'process and event-loop metrics')
   t.notMatch(m, /alice|bob|dir111/, 'no subjects or prefixes in labels')
+
+  // The tallied counters: what was counted since the last scrape is added once, no more.
+  t.equal((await h.vend(alice)).statusCode, 200) // hit
+  const again = (await h.app.inject('/metrics')).body
+  t.equal(value(again, 'stsv_credentials_issued_total', 'grant="uploads",source="cache"'), 3, 'one more hit, counted once')
+  t.equal(value(again, 'stsv_http_requests_total', 'route="/credentials",method="POST",status="200"'), 5)
+  const third = (await h.app.inject('/metrics')).body
+  t.equal(value(third, 'stsv_credentials_issued_total', 'grant="uploads",source="cache"'), 3, 'a scrape with nothing new adds nothing')
+  t.equal(value(third, 'stsv_http_requests_total', 'route="/metrics",method="GET",status="200"'), 2, 'the scrapes themselves, as they finished')
 })
 
 t.test('metrics on a separate port are not served on the main one', async (t) => {
