@@ -63,6 +63,13 @@ export interface SignedUrlResult extends SignedCommon {
 export interface Signer {
   form (caller: Caller, req: FormRequest): Promise<SignedFormResult>
   url (caller: Caller, req: UrlRequest): Promise<SignedUrlResult>
+  /**
+   * What form / url would answer when the grant's signing credential is in this
+   * replica's cache, without a promise; undefined when it would have to be loaded.
+   * Every refusal is made as form / url make it, before any credential is looked up.
+   */
+  formCached (caller: Caller, req: FormRequest): SignedFormResult | undefined
+  urlCached (caller: Caller, req: UrlRequest): SignedUrlResult | undefined
 }
 
 /** Content-Type signed into a PUT URL when the caller names none (a browser would otherwise add the file's own). */
@@ -90,6 +97,8 @@ export function signingCacheKey (grant: GrantConfig, policy: string, roleSession
 export const RESOLUTIONS_PER_CALLER = 8
 
 interface Resolution { grant: GrantConfig, directory: string, signing: NonNullable<GrantConfig['signing']>, bucketUrl: string }
+interface FormPlan { caller: Caller, req: FormRequest, grant: GrantConfig, signing: NonNullable<GrantConfig['signing']>, url: string, unique: boolean, target: KeyTarget, maxBytes: number }
+interface UrlPlan { req: UrlRequest, grant: GrantConfig, signing: NonNullable<GrantConfig['signing']>, url: string, key: string, contentType: string | undefined }
 
 export function createSigner (deps: SignerDeps): Signer {
   const { grants, source, now } = deps
@@ -155,100 +164,128 @@ export function createSigner (deps: SignerDeps): Signer {
   }
 
   /** The grant's signing credential when this replica's cache holds it: no promise on a hit. */
-  const obtain = (grant: string): CacheLookup | undefined => source.cached(orders.get(grant) as CredentialOrder)
+  const cached = (grant: string): CacheLookup | undefined => source.cached(orders.get(grant) as CredentialOrder)
+  const load = async (grant: string): Promise<CacheLookup> => await source.obtain(orders.get(grant) as CredentialOrder)
+
+  /** A form's refusals and decisions, made before any credential is looked up. */
+  function planForm (caller: Caller, req: FormRequest): FormPlan {
+    const { grant, directory, signing, bucketUrl: url } = resolve(caller, req.grant, 'write')
+    const unique = signing.keys === 'unique'
+    let target: KeyTarget | undefined
+    if (unique) {
+      // The service names the key, so a form is one object, written once.
+      if (req.key !== undefined) throw explained(new KeyNotAllowed(), 'this grant names each upload\'s key itself; send fileName instead')
+      target = uniqueKey(directory, randomId(), req.fileName)
+    } else {
+      if (req.fileName !== undefined) throw new BadRequest('fileName applies to grants whose signing.keys is unique; name the key instead')
+      target = req.key !== undefined ? checkObjectKey(directory, req.key, true) : directoryTarget(directory)
+    }
+    if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
+    const maxBytes = req.maxBytes ?? signing.maxBytes
+    if (maxBytes > signing.maxBytes) throw new SizeNotAllowed()
+    if (req.contentType !== undefined && signing.contentTypes !== undefined && !signing.contentTypes.includes(req.contentType)) {
+      throw new ContentTypeNotAllowed()
+    }
+    return { caller, req, grant, signing, url, unique, target, maxBytes }
+  }
+
+  function signForm ({ caller, req, grant, signing, url, unique, target, maxBytes }: FormPlan, { credentials, fromCache }: CacheLookup): SignedFormResult {
+    const issuedAt = Math.floor(now() / 1000)
+    let callback: string | undefined
+    if (signing.callback !== undefined) {
+      const secret = deps.callbackSecrets?.get(grant.name)
+      // Fail closed: prepare.ts guarantees the secret; without it no form is signed.
+      if (secret === undefined) throw new Error(`grant ${grant.name}: no callback secret`)
+      const ticket = issueTicket(secret, {
+        g: grant.name,
+        c: callerHash(caller.issuer, caller.subject),
+        k: target.kind === 'exact' ? target.key : target.prefix,
+        x: target.kind,
+        e: issuedAt + signing.expiresSeconds + CALLBACK_GRACE_SECONDS,
+        n: randomId()
+      })
+      callback = callbackParameter(signing.callback.url, ticket)
+    }
+    const signed = signPostForm({
+      credentials,
+      bucket: grant.bucket,
+      region: grant.region,
+      target,
+      maxBytes,
+      contentType: req.contentType,
+      contentTypes: signing.contentTypes,
+      forbidOverwrite: unique,
+      callback,
+      now: issuedAt * 1000,
+      expiresSeconds: signing.expiresSeconds
+    })
+    const result: SignedFormResult = {
+      url,
+      fields: signed.fields,
+      fieldsJson: signed.fieldsJson,
+      keyPrefix: target.kind === 'exact' ? target.key : target.prefix,
+      expiration: signed.expiration,
+      grant: grant.name,
+      maxBytes,
+      fromCache
+    }
+    if (req.contentType !== undefined) result.contentType = req.contentType
+    else if (signing.contentTypes !== undefined) result.contentTypes = [...signing.contentTypes]
+    return result
+  }
+
+  /** A presigned URL's refusals and decisions, made before any credential is looked up. */
+  function planUrl (caller: Caller, req: UrlRequest): UrlPlan {
+    const { grant, directory, signing, bucketUrl: url } = resolve(caller, req.grant, req.method === 'PUT' ? 'write' : 'read')
+    const target = checkObjectKey(directory, req.key, false)
+    if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
+    let contentType: string | undefined
+    if (req.method === 'GET') {
+      if (req.contentType !== undefined) throw new BadRequest('contentType applies to PUT only')
+    } else if (signing.contentTypes !== undefined) {
+      if (req.contentType === undefined || !signing.contentTypes.includes(req.contentType)) throw new ContentTypeNotAllowed()
+      contentType = req.contentType
+    } else {
+      contentType = req.contentType ?? DEFAULT_PUT_CONTENT_TYPE
+    }
+    return { req, grant, signing, url, key: target.key, contentType }
+  }
+
+  function signUrl ({ req, grant, signing, url, key, contentType }: UrlPlan, { credentials, fromCache }: CacheLookup): SignedUrlResult {
+    const signed = presignUrl({
+      credentials,
+      bucket: grant.bucket,
+      region: grant.region,
+      endpoint: grant.endpoint ?? ossEndpoint(grant.region),
+      bucketUrl: url,
+      key,
+      method: req.method,
+      contentType,
+      forbidOverwrite: req.method === 'PUT' && signing.keys === 'unique',
+      now: now(),
+      expiresSeconds: signing.expiresSeconds
+    })
+    return { url: signed.url, method: req.method, key, headers: signed.headers, expiration: signed.expiration, grant: grant.name, fromCache }
+  }
 
   return {
     async form (caller, req) {
-      const { grant, directory, signing, bucketUrl: url } = resolve(caller, req.grant, 'write')
-      const unique = signing.keys === 'unique'
-      let target: KeyTarget | undefined
-      if (unique) {
-        // The service names the key, so a form is one object, written once.
-        if (req.key !== undefined) throw explained(new KeyNotAllowed(), 'this grant names each upload\'s key itself; send fileName instead')
-        target = uniqueKey(directory, randomId(), req.fileName)
-      } else {
-        if (req.fileName !== undefined) throw new BadRequest('fileName applies to grants whose signing.keys is unique; name the key instead')
-        target = req.key !== undefined ? checkObjectKey(directory, req.key, true) : directoryTarget(directory)
-      }
-      if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
-      const maxBytes = req.maxBytes ?? signing.maxBytes
-      if (maxBytes > signing.maxBytes) throw new SizeNotAllowed()
-      if (req.contentType !== undefined && signing.contentTypes !== undefined && !signing.contentTypes.includes(req.contentType)) {
-        throw new ContentTypeNotAllowed()
-      }
-      const { credentials, fromCache } = obtain(grant.name) ?? await source.obtain(orders.get(grant.name) as CredentialOrder)
-      const issuedAt = Math.floor(now() / 1000)
-      let callback: string | undefined
-      if (signing.callback !== undefined) {
-        const secret = deps.callbackSecrets?.get(grant.name)
-        // Fail closed: prepare.ts guarantees the secret; without it no form is signed.
-        if (secret === undefined) throw new Error(`grant ${grant.name}: no callback secret`)
-        const ticket = issueTicket(secret, {
-          g: grant.name,
-          c: callerHash(caller.issuer, caller.subject),
-          k: target.kind === 'exact' ? target.key : target.prefix,
-          x: target.kind,
-          e: issuedAt + signing.expiresSeconds + CALLBACK_GRACE_SECONDS,
-          n: randomId()
-        })
-        callback = callbackParameter(signing.callback.url, ticket)
-      }
-      const signed = signPostForm({
-        credentials,
-        bucket: grant.bucket,
-        region: grant.region,
-        target,
-        maxBytes,
-        contentType: req.contentType,
-        contentTypes: signing.contentTypes,
-        forbidOverwrite: unique,
-        callback,
-        now: issuedAt * 1000,
-        expiresSeconds: signing.expiresSeconds
-      })
-      const result: SignedFormResult = {
-        url,
-        fields: signed.fields,
-        fieldsJson: signed.fieldsJson,
-        keyPrefix: target.kind === 'exact' ? target.key : target.prefix,
-        expiration: signed.expiration,
-        grant: grant.name,
-        maxBytes,
-        fromCache
-      }
-      if (req.contentType !== undefined) result.contentType = req.contentType
-      else if (signing.contentTypes !== undefined) result.contentTypes = [...signing.contentTypes]
-      return result
+      const plan = planForm(caller, req)
+      return signForm(plan, cached(plan.grant.name) ?? await load(plan.grant.name))
     },
-
     async url (caller, req) {
-      const { grant, directory, signing, bucketUrl: url } = resolve(caller, req.grant, req.method === 'PUT' ? 'write' : 'read')
-      const target = checkObjectKey(directory, req.key, false)
-      if (target === undefined) throw explained(new KeyNotAllowed(), `your directory is ${directory}`)
-      let contentType: string | undefined
-      if (req.method === 'GET') {
-        if (req.contentType !== undefined) throw new BadRequest('contentType applies to PUT only')
-      } else if (signing.contentTypes !== undefined) {
-        if (req.contentType === undefined || !signing.contentTypes.includes(req.contentType)) throw new ContentTypeNotAllowed()
-        contentType = req.contentType
-      } else {
-        contentType = req.contentType ?? DEFAULT_PUT_CONTENT_TYPE
-      }
-      const { credentials, fromCache } = obtain(grant.name) ?? await source.obtain(orders.get(grant.name) as CredentialOrder)
-      const signed = presignUrl({
-        credentials,
-        bucket: grant.bucket,
-        region: grant.region,
-        endpoint: grant.endpoint ?? ossEndpoint(grant.region),
-        bucketUrl: url,
-        key: target.key,
-        method: req.method,
-        contentType,
-        forbidOverwrite: req.method === 'PUT' && signing.keys === 'unique',
-        now: now(),
-        expiresSeconds: signing.expiresSeconds
-      })
-      return { url: signed.url, method: req.method, key: target.key, headers: signed.headers, expiration: signed.expiration, grant: grant.name, fromCache }
+      const plan = planUrl(caller, req)
+      return signUrl(plan, cached(plan.grant.name) ?? await load(plan.grant.name))
+    },
+    formCached (caller, req) {
+      const plan = planForm(caller, req)
+      const hit = cached(plan.grant.name)
+      return hit === undefined ? undefined : signForm(plan, hit)
+    },
+    urlCached (caller, req) {
+      const plan = planUrl(caller, req)
+      const hit = cached(plan.grant.name)
+      return hit === undefined ? undefined : signUrl(plan, hit)
     }
   }
 }

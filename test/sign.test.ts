@@ -157,3 +157,23 @@ t.test('the resolution memo: per frozen caller and (grant, action); refusals dec
   // Anything but a string as the grant name is resolved, and refused, afresh.
   await t.rejects(signer.form(alice, { grant: ['uploads'] as never }), { code: 'STS_VENDING_GRANT_NOT_ALLOWED' })
 })
+
+t.test('formCached / urlCached: the signature form and url give, without a promise, once the credential is cached', async (t) => {
+  const s = setup()
+  const margin = s.config.cache.minRemainingSeconds
+  t.equal(s.signer.formCached(caller('alice'), {}), undefined, 'no credential yet: form must load it')
+  t.equal(s.signer.urlCached(caller('alice'), { key: `${DIR}alice/x`, method: 'PUT' }), undefined)
+  t.equal(s.calls.length, 0, 'and nothing was loaded')
+  t.throws(() => s.signer.formCached(caller('alice'), { key: `${DIR}alice/x` }), { code: 'STS_VENDING_KEY_NOT_ALLOWED' }, 'a refusal comes first, credential or not')
+  t.throws(() => s.signer.urlCached(caller('alice'), { key: `${DIR}bob/x`, method: 'PUT' }), { code: 'STS_VENDING_KEY_NOT_ALLOWED' })
+  const loaded = await s.signer.url(caller('alice'), { key: `${DIR}alice/x`, method: 'PUT' })
+  const url = s.signer.urlCached(caller('alice'), { key: `${DIR}alice/x`, method: 'PUT' })
+  t.notOk(url instanceof Promise, 'an answer, not a promise')
+  t.strictSame(url, { ...loaded, fromCache: true }, 'what url answers on a hit, at the same clock')
+  const form = s.signer.formCached(caller('bob'), {})
+  t.match(form, { fromCache: true, keyPrefix: new RegExp(`^${DIR}bob/[0-9a-f]{32}/upload$`) })
+  t.equal(form?.fields['x-oss-credential']?.split('/')[0], 'STS.key1')
+  s.advance(3600 - 600 - margin + 1)
+  t.equal(s.signer.formCached(caller('bob'), {}), undefined, 'past the refresh point: form must load again')
+  t.equal(s.calls.length, 1)
+})

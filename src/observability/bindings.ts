@@ -69,15 +69,15 @@ function issuedCounter (metrics: Metrics): (grant: string, fromCache: boolean) =
   }
 }
 
-/** The signed-uploads counter, by grant and kind (form, PUT URL, GET URL). */
+/** The signed-uploads counter, by grant and kind (form, PUT URL, GET URL): tallied like the issuance counter. */
 function signedCounter (metrics: Metrics): (signed: SignedFormResult | SignedUrlResult) => void {
-  const children = new Map<string, { inc: () => void }>()
+  const kinds = { form: new Map<string, Tally>(), put_url: new Map<string, Tally>(), get_url: new Map<string, Tally>() }
   return (signed) => {
     const kind = 'fields' in signed ? 'form' : signed.method === 'PUT' ? 'put_url' : 'get_url'
-    const key = `${kind}\n${signed.grant}`
-    let child = children.get(key)
-    if (child === undefined) children.set(key, child = metrics.uploadsSigned.labels({ grant: signed.grant, kind }))
-    child.inc()
+    const series = kinds[kind]
+    let tally = series.get(signed.grant)
+    if (tally === undefined) series.set(signed.grant, tally = metrics.uploadsSigned.series({ grant: signed.grant, kind }))
+    tally.inc()
   }
 }
 

@@ -67,7 +67,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean, cacheSize?: () 
     jwtFailures: new Counter({ name: 'stsv_jwt_failures_total', help: 'Refused tokens by reason', labelNames: ['reason'] as const, registers }),
     rateLimited: new Counter({ name: 'stsv_rate_limited_total', help: 'Requests refused by the per-caller rate limit', registers }),
     uploadCallbacks: new Counter({ name: 'stsv_upload_callbacks_total', help: 'OSS upload callbacks by outcome: delivered, undelivered (verified, but the forward failed), refused, replayed', labelNames: ['outcome'] as const, registers }),
-    uploadsSigned: new Counter({ name: 'stsv_uploads_signed_total', help: 'Signed upload forms and URLs, by grant and kind (form, put_url, get_url)', labelNames: ['grant', 'kind'] as const, registers }),
+    uploadsSigned: tallied({ name: 'stsv_uploads_signed_total', help: 'Signed upload forms and URLs, by grant and kind (form, put_url, get_url)', labelNames: ['grant', 'kind'] as const, registers }),
     buildInfo: new Gauge({ name: 'stsv_build_info', help: 'Always 1; the version of the running service as a label', labelNames: ['version'] as const, registers }),
     issued: tallied({ name: 'stsv_credentials_issued_total', help: 'Credentials handed out, by grant and source (cache or sts)', labelNames: ['grant', 'source'] as const, registers })
   }
