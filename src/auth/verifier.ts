@@ -3,7 +3,8 @@
 // time claims are checked here against an injectable clock so that expiry is testable
 // with fake time and `iat` in the future is refused (fast-jwt accepts it by default).
 //
-// A verified token is remembered by its string (verified-tokens.ts) together with the
+// A verified token is remembered by a string that decides it (verified-tokens.ts: the
+// auth plugin passes its whole Authorization header, `rememberAs`) together with the
 // key that verified it; a repeated token is recalled without parsing or hashing while
 // its key is still in the set, and its time claims are checked on every request. One
 // fast-jwt verifier is kept per key object, in a WeakMap: keys.ts keeps a key object
