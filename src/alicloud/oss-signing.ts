@@ -88,9 +88,10 @@ interface Derived {
  * each 3 bytes into 4 characters on their own, so the first whole triples of that prefix
  * are encoded once, and kept after the HMAC's inner pad in a buffer of their own; each
  * form encodes only the prefix's last 0 to 2 bytes with its own conditions, writes that
- * after them and hashes the whole block in one call. (Continuing a kept SHA-256 with Hash.copy() hashes less, but under
- * load the Hash object made, fed and digested per form cost about 2.7 µs against 2.3 µs
- * for the one-shot hash of the whole block: profiled, bench --profile --only 7b.)
+ * after them and hashes the whole block in one call. (Continuing a kept SHA-256 with
+ * Hash.copy() hashes less, but under load the Hash object made, fed and digested per
+ * form cost about 2.7 µs against 2.3 µs for the one-shot hash of the whole block:
+ * profiled, bench --profile --only 7b.)
  */
 interface FormPrefix {
   issuedAt: number
