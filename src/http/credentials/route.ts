@@ -35,16 +35,23 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 // Stands for refreshAfterSeconds in a kept body: an integer no real answer carries
 // (longer than any credential's lifetime in seconds) and that serialises as itself.
 const MARKER = 987_654_321_987_654
+/**
+ * A kept default body: its bytes around the marker, and the last answer's bytes with the
+ * number they carry (the number changes once a second; the callers of that second share
+ * the bytes).
+ */
+interface KeptBody { head: string, tail: string, refresh: number, bytes: Buffer }
+
 /** The serialised body cut around the marker; undefined (never kept) when it is not there exactly once. */
-function split (bytes: string): [string, string] | undefined {
+function split (bytes: string): KeptBody | undefined {
   const at = bytes.indexOf(`:${MARKER}`)
   if (at === -1 || bytes.indexOf(`:${MARKER}`, at + 1) !== -1) return undefined
-  return [bytes.slice(0, at + 1), bytes.slice(at + 1 + String(MARKER).length)]
+  return { head: bytes.slice(0, at + 1), tail: bytes.slice(at + 1 + String(MARKER).length), refresh: Number.NaN, bytes: Buffer.alloc(0) }
 }
 
 export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes {
   const { vender } = opts
-  const bodies = new WeakMap<Issued, [string, string] | undefined>()
+  const bodies = new WeakMap<Issued, KeptBody | undefined>()
   const now = opts.now ?? Date.now
   return {
     name: 'credentials',
@@ -76,14 +83,19 @@ export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes 
         if (request.format === 'ali-oss') {
           // The default body, serialised by the route's own 200 schema once per issuance
           // (one frozen Issued per caller and credential, vend.ts) around a marker in
-          // place of refreshAfterSeconds, the one field that moves with the clock: a hit
-          // joins the two halves around its number.
+          // place of refreshAfterSeconds, the one field that moves with the clock. The
+          // answer's bytes are made when that number changes (once a second) and sent as
+          // they are: no joining, no encoding per request.
           const refresh = refreshAfterSeconds(issued.expiration, nowMs)
           if (!Object.isFrozen(issued)) return defaultBody(issued, nowMs)
           let kept = bodies.get(issued)
           if (kept === undefined) bodies.set(issued, kept = split(reply.serialize({ ...defaultBody(issued, nowMs), refreshAfterSeconds: MARKER }) as string))
           if (kept === undefined) return defaultBody(issued, nowMs)
-          return reply.type(JSON_TYPE).send(`${kept[0]}${refresh}${kept[1]}`)
+          if (kept.refresh !== refresh) {
+            kept.bytes = Buffer.from(`${kept.head}${refresh}${kept.tail}`, 'utf8')
+            kept.refresh = refresh
+          }
+          return reply.type(JSON_TYPE).send(kept.bytes)
         }
         const shaped = shapeFor(request.format, defaultBody(issued, nowMs))
         return reply.type(JSON_TYPE).send(reply.serializeInput(shaped.body, shaped.schema))
