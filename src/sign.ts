@@ -96,6 +96,30 @@ export function signingCacheKey (grant: GrantConfig, policy: string, roleSession
 /** Distinct (grant, action) pairs remembered per caller: a client signs with one or two. */
 export const RESOLUTIONS_PER_CALLER = 8
 
+/** Distinct requests whose signed answer is kept per caller and kind (the answer of the current second). */
+export const SIGNED_PER_CALLER = 8
+
+/**
+ * The key of a form request's kept answer, or undefined when a field is not of the type
+ * the route's schema admits (such a request is signed afresh). Every field planForm reads
+ * is in it; the caller is the memo's owner. '' for the grant's defaults ({}).
+ */
+function formRequestKey (req: FormRequest): string | undefined {
+  const { grant, key, fileName, contentType, maxBytes } = req
+  if (grant === undefined && key === undefined && fileName === undefined && contentType === undefined && maxBytes === undefined) return ''
+  if (![grant, key, fileName, contentType].every((v) => v === undefined || typeof v === 'string')) return undefined
+  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || Object.is(maxBytes, -0))) return undefined
+  // JSON of strings and integers is one-to-one; undefined becomes null, which no field may be.
+  return JSON.stringify([grant, key, fileName, contentType, maxBytes])
+}
+
+/** The key of a URL request's kept answer, as formRequestKey; every field planUrl reads. */
+function urlRequestKey (req: UrlRequest): string | undefined {
+  const { grant, key, method, contentType } = req
+  if (![grant, key, method, contentType].every((v) => v === undefined || typeof v === 'string')) return undefined
+  return JSON.stringify([grant, key, method, contentType])
+}
+
 interface Resolution { grant: GrantConfig, directory: string, signing: NonNullable<GrantConfig['signing']>, bucketUrl: string }
 interface FormPlan { caller: Caller, req: FormRequest, grant: GrantConfig, signing: NonNullable<GrantConfig['signing']>, url: string, unique: boolean, target: KeyTarget, maxBytes: number }
 interface UrlPlan { req: UrlRequest, grant: GrantConfig, signing: NonNullable<GrantConfig['signing']>, url: string, key: string, contentType: string | undefined }
@@ -189,8 +213,8 @@ export function createSigner (deps: SignerDeps): Signer {
     return { caller, req, grant, signing, url, unique, target, maxBytes }
   }
 
-  function signForm ({ caller, req, grant, signing, url, unique, target, maxBytes }: FormPlan, { credentials, fromCache }: CacheLookup): SignedFormResult {
-    const issuedAt = Math.floor(now() / 1000)
+  function signForm ({ caller, req, grant, signing, url, unique, target, maxBytes }: FormPlan, { credentials, fromCache }: CacheLookup, nowMs: number): SignedFormResult {
+    const issuedAt = Math.floor(nowMs / 1000)
     let callback: string | undefined
     if (signing.callback !== undefined) {
       const secret = deps.callbackSecrets?.get(grant.name)
@@ -251,7 +275,7 @@ export function createSigner (deps: SignerDeps): Signer {
     return { req, grant, signing, url, key: target.key, contentType }
   }
 
-  function signUrl ({ req, grant, signing, url, key, contentType }: UrlPlan, { credentials, fromCache }: CacheLookup): SignedUrlResult {
+  function signUrl ({ req, grant, signing, url, key, contentType }: UrlPlan, { credentials, fromCache }: CacheLookup, nowMs: number): SignedUrlResult {
     const signed = presignUrl({
       credentials,
       bucket: grant.bucket,
@@ -262,30 +286,62 @@ export function createSigner (deps: SignerDeps): Signer {
       method: req.method,
       contentType,
       forbidOverwrite: req.method === 'PUT' && signing.keys === 'unique',
-      now: now(),
+      now: nowMs,
       expiresSeconds: signing.expiresSeconds
     })
     return { url: signed.url, method: req.method, key, headers: signed.headers, expiration: signed.expiration, grant: grant.name, fromCache }
   }
 
+  // A signed answer is a pure function of the plan, the credential and the second it is
+  // signed in (signPostForm and presignUrl sign at whole seconds), except where it draws
+  // a random value (a unique key, a callback's ticket). So a caller asking again within
+  // the same second, with the same credential in the cache, gets the answer already
+  // signed: the same bytes it would be signed afresh to. Kept answers are frozen, so a
+  // route may keep what it makes of them; each refusal is still decided per request.
+  interface Kept<T> { credentials: object, second: number, result: T }
+  const keptForms = new WeakMap<Caller, Map<string, Kept<SignedFormResult>>>()
+  const keptUrls = new WeakMap<Caller, Map<string, Kept<SignedUrlResult>>>()
+
+  function keep<T extends SignedFormResult | SignedUrlResult> (memo: WeakMap<Caller, Map<string, Kept<T>>>, caller: Caller, id: string | undefined, hit: CacheLookup, sign: (nowMs: number) => T): T {
+    const nowMs = now()
+    if (id === undefined || !Object.isFrozen(caller)) return sign(nowMs)
+    const second = Math.floor(nowMs / 1000)
+    let perCaller = memo.get(caller)
+    const kept = perCaller?.get(id)
+    if (kept !== undefined && kept.credentials === hit.credentials && kept.second === second && kept.result.fromCache === hit.fromCache) return kept.result
+    const result = sign(nowMs)
+    Object.freeze(result)
+    if ('fields' in result) Object.freeze(result.fields)
+    else Object.freeze(result.headers)
+    if (perCaller === undefined) memo.set(caller, perCaller = new Map())
+    perCaller.delete(id)
+    if (perCaller.size >= SIGNED_PER_CALLER) perCaller.delete(perCaller.keys().next().value as string)
+    perCaller.set(id, { credentials: hit.credentials, second, result })
+    return result
+  }
+
   return {
     async form (caller, req) {
       const plan = planForm(caller, req)
-      return signForm(plan, cached(plan.grant.name) ?? await load(plan.grant.name))
+      return signForm(plan, cached(plan.grant.name) ?? await load(plan.grant.name), now())
     },
     async url (caller, req) {
       const plan = planUrl(caller, req)
-      return signUrl(plan, cached(plan.grant.name) ?? await load(plan.grant.name))
+      return signUrl(plan, cached(plan.grant.name) ?? await load(plan.grant.name), now())
     },
     formCached (caller, req) {
       const plan = planForm(caller, req)
       const hit = cached(plan.grant.name)
-      return hit === undefined ? undefined : signForm(plan, hit)
+      if (hit === undefined) return undefined
+      // Random parts (a unique key, a callback's ticket) are drawn afresh for every form.
+      const id = plan.unique || plan.signing.callback !== undefined ? undefined : formRequestKey(req)
+      return keep(keptForms, caller, id, hit, (nowMs) => signForm(plan, hit, nowMs))
     },
     urlCached (caller, req) {
       const plan = planUrl(caller, req)
       const hit = cached(plan.grant.name)
-      return hit === undefined ? undefined : signUrl(plan, hit)
+      if (hit === undefined) return undefined
+      return keep(keptUrls, caller, urlRequestKey(req), hit, (nowMs) => signUrl(plan, hit, nowMs))
     }
   }
 }

@@ -8,7 +8,7 @@ import { createCredentialSource } from '../src/credential-source.js'
 import { compileGrants } from '../src/grants/compile.js'
 import type { Upstream } from '../src/alicloud/upstream/index.js'
 import type { AssumeRoleInput } from '../src/alicloud/sts-types.js'
-import { createSigner } from '../src/sign.js'
+import { createSigner, SIGNED_PER_CALLER } from '../src/sign.js'
 import { signingPolicy } from '../src/policy/signing.js'
 import { createDevIssuer } from '../devkit/dev/issuer.js'
 import { baseConfig } from './helpers/build.js'
@@ -17,7 +17,7 @@ const issuer = createDevIssuer()
 const base = baseConfig(issuer, 'http://127.0.0.1:1')
 const grant = (base.grants as Array<Record<string, unknown>>)[0]!
 
-function setup (durationSeconds = 3600, expiresSeconds = 600, extra: { signing?: Record<string, unknown>, grant?: Record<string, unknown> } = {}) {
+function setup (durationSeconds = 3600, expiresSeconds = 600, extra: { signing?: Record<string, unknown>, grant?: Record<string, unknown>, callbackSecrets?: ReadonlyMap<string, Buffer> } = {}) {
   let clock = Date.UTC(2026, 10, 30, 6, 0, 0)
   const config = parseConfig({ ...base, grants: [{ ...grant, durationSeconds, ...extra.grant, signing: { maxBytes: 10, expiresSeconds, ...extra.signing } }] })
   const calls: AssumeRoleInput[] = []
@@ -30,7 +30,7 @@ function setup (durationSeconds = 3600, expiresSeconds = 600, extra: { signing?:
   }
   const now = (): number => clock
   const source = createCredentialSource({ upstream, now, minRemainingSeconds: config.cache.minRemainingSeconds, local: { maxEntries: 100 } })
-  const signer = createSigner({ grants: compileGrants(config), source, now })
+  const signer = createSigner({ grants: compileGrants(config), source, now, ...(extra.callbackSecrets !== undefined ? { callbackSecrets: extra.callbackSecrets } : {}) })
   return { signer, calls, config, advance: (s: number) => { clock += s * 1000 }, now }
 }
 
@@ -156,6 +156,92 @@ t.test('the resolution memo: per frozen caller and (grant, action); refusals dec
   await t.rejects(signer.form(mutable, {}), { code: 'STS_VENDING_GRANT_AMBIGUOUS' }, 'the changed claims were read afresh')
   // Anything but a string as the grant name is resolved, and refused, afresh.
   await t.rejects(signer.form(alice, { grant: ['uploads'] as never }), { code: 'STS_VENDING_GRANT_NOT_ALLOWED' })
+})
+
+t.test('a hit within one second hands the same frozen answer to a frozen caller; a new second, credential or request signs afresh', async (t) => {
+  const s = setup(3600, 600, { signing: { keys: 'caller' } })
+  const alice = Object.freeze({ issuer: 'app', subject: 'alice', claims: Object.freeze({ sub: 'alice' }) })
+  const put = { key: `${DIR}alice/x`, method: 'PUT' } as const
+  await s.signer.form(alice, {})
+  const form = s.signer.formCached(alice, {})
+  const url = s.signer.urlCached(alice, put)
+  t.ok(Object.isFrozen(form) && Object.isFrozen(form?.fields), 'a kept form is frozen, its fields too')
+  t.ok(Object.isFrozen(url) && Object.isFrozen(url?.headers), 'a kept URL is frozen, its headers too')
+  t.equal(s.signer.formCached(alice, {}), form, 'the same second: the same form')
+  t.equal(s.signer.urlCached(alice, { ...put }), url, 'an equal request: the same URL')
+  t.strictSame(form, await s.signer.form(alice, {}), 'what signing afresh gives at the same clock')
+  t.strictSame(url, { ...(await s.signer.url(alice, put)), fromCache: true })
+  t.not(s.signer.urlCached(alice, { ...put, method: 'GET' }), url, 'another request: its own answer')
+  t.not(s.signer.formCached(alice, { key: `${DIR}alice/y` }), form)
+  t.throws(() => s.signer.formCached(alice, { key: `${DIR}bob/x` }), { code: 'STS_VENDING_KEY_NOT_ALLOWED' }, 'each refusal is still made per request')
+  t.throws(() => s.signer.formCached(alice, { maxBytes: 11 }), { code: 'STS_VENDING_SIZE_NOT_ALLOWED' })
+  s.advance(0.999)
+  t.equal(s.signer.formCached(alice, {}), form, 'still the same second (signed at whole seconds)')
+  s.advance(0.001)
+  const later = s.signer.formCached(alice, {})
+  t.not(later, form, 'the next second: signed afresh')
+  t.equal(later?.expiration.getTime(), (form?.expiration.getTime() ?? 0) + 1000)
+  t.equal(s.signer.formCached(alice, {}), later)
+  // Past the refresh point the grant's credential is loaded anew: nothing signed with the old one is handed out.
+  s.advance(3600 - 600 - s.config.cache.minRemainingSeconds)
+  await s.signer.form(alice, {})
+  t.equal(s.calls.length, 2)
+  const renewed = s.signer.formCached(alice, {})
+  t.equal(renewed?.fields['x-oss-credential']?.split('/')[0], 'STS.key2', 'the new credential')
+  t.equal(s.signer.formCached(alice, {}), renewed)
+  const open = { issuer: 'app', subject: 'alice', claims: { sub: 'alice' } }
+  t.not(s.signer.formCached(open, {}), s.signer.formCached(open, {}), 'a caller that is not frozen is signed for afresh')
+  t.notOk(Object.isFrozen(s.signer.formCached(open, {})))
+})
+
+t.test('a kept answer is never handed out with another credential, even within its second', async (t) => {
+  const s = setup(3600, 600, { signing: { keys: 'caller' } })
+  const alice = Object.freeze({ issuer: 'app', subject: 'alice', claims: Object.freeze({ sub: 'alice' }) })
+  // Loaded at half a second, the credential's refresh point falls within a second too.
+  s.advance(0.5)
+  await s.signer.form(alice, {})
+  s.advance(3600 - 600 - s.config.cache.minRemainingSeconds - 0.2)
+  const old = s.signer.formCached(alice, {})
+  t.equal(old?.fields['x-oss-credential']?.split('/')[0], 'STS.key1')
+  s.advance(0.3) // past the refresh point, in the same second
+  t.equal(s.signer.formCached(alice, {}), undefined, 'the credential must be loaded again')
+  await s.signer.form(alice, {})
+  const renewed = s.signer.formCached(alice, {})
+  t.equal(renewed?.expiration.getTime(), old?.expiration.getTime(), 'the same second')
+  t.equal(renewed?.fields['x-oss-credential']?.split('/')[0], 'STS.key2', 'signed with the new credential, not the kept answer')
+})
+
+t.test('kept answers are bounded per caller, oldest first', async (t) => {
+  const s = setup(3600, 600, { signing: { keys: 'caller' } })
+  const alice = Object.freeze({ issuer: 'app', subject: 'alice', claims: Object.freeze({ sub: 'alice' }) })
+  await s.signer.form(alice, {})
+  const ask = (i: number) => s.signer.urlCached(alice, { key: `${DIR}alice/f${i}`, method: 'GET' })
+  const first = ask(0)
+  t.equal(ask(0), first, 'kept')
+  for (let i = 1; i <= SIGNED_PER_CALLER; i++) ask(i)
+  t.not(ask(0), first, `after ${SIGNED_PER_CALLER} other requests the first is signed afresh`)
+  const last = ask(SIGNED_PER_CALLER)
+  t.equal(ask(SIGNED_PER_CALLER), last, 'the latest are kept')
+})
+
+t.test('forms that draw a random value are never handed out twice: unique keys, callback tickets', async (t) => {
+  const unique = setup()
+  const alice = Object.freeze({ issuer: 'app', subject: 'alice', claims: Object.freeze({ sub: 'alice' }) })
+  await unique.signer.form(alice, {})
+  const a = unique.signer.formCached(alice, {})
+  const b = unique.signer.formCached(alice, {})
+  t.not(a?.fields.key, b?.fields.key, 'two forms, two keys, in the same second')
+  t.notOk(Object.isFrozen(a))
+  t.equal(unique.signer.urlCached(alice, { key: `${DIR}alice/x`, method: 'PUT' }), unique.signer.urlCached(alice, { key: `${DIR}alice/x`, method: 'PUT' }), 'a URL names its key: kept')
+
+  const callback = { url: 'https://sts.example.com/uploads/callback', forwardUrl: 'https://app.example.com/uploaded', forwardSecretEnv: 'FORWARD_SECRET' }
+  const s = setup(3600, 600, { signing: { keys: 'caller', callback }, callbackSecrets: new Map([[grant.name as string, Buffer.alloc(32, 7)]]) })
+  await s.signer.form(alice, {})
+  const c = s.signer.formCached(alice, {})
+  const d = s.signer.formCached(alice, {})
+  t.ok(c?.fields.callback !== undefined && d?.fields.callback !== undefined, 'both carry the callback')
+  t.not(c?.fields.callback, d?.fields.callback, 'each with its own ticket (its own nonce)')
+  t.notOk(Object.isFrozen(c))
 })
 
 t.test('formCached / urlCached: the signature form and url give, without a promise, once the credential is cached', async (t) => {

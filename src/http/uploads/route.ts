@@ -38,6 +38,16 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
   }
 
   /** Marks the answer uncacheable and records the signing; the answer waits for what this returns (its audit line written). */
+  // The bytes of a kept answer (sign.ts hands out one frozen answer per caller, request
+  // and second): written once, sent as they are to every request it answers.
+  const bodies = new WeakMap<SignedFormResult | SignedUrlResult, Buffer>()
+  function bytesOf<T extends SignedFormResult | SignedUrlResult> (signed: T, write: (signed: T) => string): string | Buffer {
+    if (!Object.isFrozen(signed)) return write(signed)
+    let bytes = bodies.get(signed)
+    if (bytes === undefined) bodies.set(signed, bytes = Buffer.from(write(signed), 'utf8'))
+    return bytes
+  }
+
   function record (request: FastifyRequest, reply: FastifyReply, caller: Caller, result: SignedFormResult | SignedUrlResult): Promise<void> | undefined {
     void reply.header('cache-control', 'no-store')
     return opts.onSigned?.(request, caller, result)
@@ -51,7 +61,7 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
         const caller = callerOf(request)
         // A signing credential in the cache: signed without a promise until the audit line is awaited.
         const form = signer.formCached(caller, request.body as UploadFormRequest) ?? await signer.form(caller, request.body as UploadFormRequest)
-        const body = formBody(form)
+        const body = bytesOf(form, formBody)
         const written = record(request, reply, caller, form)
         if (written !== undefined) await written
         return reply.type(JSON_TYPE).send(body)
@@ -60,7 +70,7 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
       app.post('/url', { schema: { body: UploadUrlRequest, response: responses(UploadUrlResponse) }, preValidation: emptyBody }, async (request, reply) => {
         const caller = callerOf(request)
         const url = signer.urlCached(caller, request.body as UploadUrlRequest) ?? await signer.url(caller, request.body as UploadUrlRequest)
-        const body = urlBody(url)
+        const body = bytesOf(url, urlBody)
         const written = record(request, reply, caller, url)
         if (written !== undefined) await written
         return reply.type(JSON_TYPE).send(body)
