@@ -96,9 +96,6 @@ export function signingCacheKey (grant: GrantConfig, policy: string, roleSession
 /** Distinct (grant, action) pairs remembered per caller: a client signs with one or two. */
 export const RESOLUTIONS_PER_CALLER = 8
 
-/** Distinct requests whose signed answer is kept per caller and kind (the answer of the current second). */
-export const SIGNED_PER_CALLER = 8
-
 /**
  * The key of a form request's kept answer, or undefined when a field is not of the type
  * the route's schema admits (such a request is signed afresh). Every field planForm reads
@@ -298,25 +295,23 @@ export function createSigner (deps: SignerDeps): Signer {
   // the same second, with the same credential in the cache, gets the answer already
   // signed: the same bytes it would be signed afresh to. Kept answers are frozen, so a
   // route may keep what it makes of them; each refusal is still decided per request.
-  interface Kept<T> { credentials: object, second: number, result: T }
-  const keptForms = new WeakMap<Caller, Map<string, Kept<SignedFormResult>>>()
-  const keptUrls = new WeakMap<Caller, Map<string, Kept<SignedUrlResult>>>()
+  // One per caller and kind, the latest: an answer is only worth keeping for its second,
+  // and a caller repeating itself repeats its last request.
+  interface Kept<T> { id: string, credentials: object, second: number, result: T }
+  const keptForms = new WeakMap<Caller, Kept<SignedFormResult>>()
+  const keptUrls = new WeakMap<Caller, Kept<SignedUrlResult>>()
 
-  function keep<T extends SignedFormResult | SignedUrlResult> (memo: WeakMap<Caller, Map<string, Kept<T>>>, caller: Caller, id: string | undefined, hit: CacheLookup, sign: (nowMs: number) => T): T {
+  function keep<T extends SignedFormResult | SignedUrlResult> (memo: WeakMap<Caller, Kept<T>>, caller: Caller, id: string | undefined, hit: CacheLookup, sign: (nowMs: number) => T): T {
     const nowMs = now()
     if (id === undefined || !Object.isFrozen(caller)) return sign(nowMs)
     const second = Math.floor(nowMs / 1000)
-    let perCaller = memo.get(caller)
-    const kept = perCaller?.get(id)
-    if (kept !== undefined && kept.credentials === hit.credentials && kept.second === second && kept.result.fromCache === hit.fromCache) return kept.result
+    const kept = memo.get(caller)
+    if (kept !== undefined && kept.id === id && kept.credentials === hit.credentials && kept.second === second && kept.result.fromCache === hit.fromCache) return kept.result
     const result = sign(nowMs)
     Object.freeze(result)
     if ('fields' in result) Object.freeze(result.fields)
     else Object.freeze(result.headers)
-    if (perCaller === undefined) memo.set(caller, perCaller = new Map())
-    perCaller.delete(id)
-    if (perCaller.size >= SIGNED_PER_CALLER) perCaller.delete(perCaller.keys().next().value as string)
-    perCaller.set(id, { credentials: hit.credentials, second, result })
+    memo.set(caller, { id, credentials: hit.credentials, second, result })
     return result
   }
 
