@@ -303,7 +303,8 @@ export function createSigner (deps: SignerDeps): Signer {
 
   function keep<T extends SignedFormResult | SignedUrlResult> (memo: WeakMap<Caller, Kept<T>>, caller: Caller, id: string | undefined, hit: CacheLookup, sign: (nowMs: number) => T): T {
     const nowMs = now()
-    if (id === undefined || !Object.isFrozen(caller)) return sign(nowMs)
+    // As the resolution memo: only a frozen caller with frozen claims reads the same next time.
+    if (id === undefined || !Object.isFrozen(caller) || !Object.isFrozen(caller.claims)) return sign(nowMs)
     const second = Math.floor(nowMs / 1000)
     const kept = memo.get(caller)
     if (kept !== undefined && kept.id === id && kept.credentials === hit.credentials && kept.second === second && kept.result.fromCache === hit.fromCache) return kept.result

@@ -194,6 +194,8 @@ t.test('a hit within one second hands the same frozen answer to a frozen caller;
   const open = { issuer: 'app', subject: 'alice', claims: { sub: 'alice' } }
   t.not(s.signer.formCached(open, {}), s.signer.formCached(open, {}), 'a caller that is not frozen is signed for afresh')
   t.notOk(Object.isFrozen(s.signer.formCached(open, {})))
+  const thawed = Object.freeze({ issuer: 'app', subject: 'alice', claims: { sub: 'alice' } })
+  t.not(s.signer.formCached(thawed, {}), s.signer.formCached(thawed, {}), 'nor one whose claims are not frozen')
 })
 
 t.test('a kept answer is never handed out with another credential, even within its second', async (t) => {

@@ -37,7 +37,6 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
     return caller
   }
 
-  /** Marks the answer uncacheable and records the signing; the answer waits for what this returns (its audit line written). */
   // The bytes of a kept answer (sign.ts hands out one frozen answer per caller, request
   // and second): written once, sent as they are to every request it answers.
   const bodies = new WeakMap<SignedFormResult | SignedUrlResult, Buffer>()
@@ -48,6 +47,7 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
     return bytes
   }
 
+  /** Marks the answer uncacheable and records the signing; the answer waits for what this returns (its audit line written). */
   function record (request: FastifyRequest, reply: FastifyReply, caller: Caller, result: SignedFormResult | SignedUrlResult): Promise<void> | undefined {
     void reply.header('cache-control', 'no-store')
     return opts.onSigned?.(request, caller, result)
