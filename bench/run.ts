@@ -31,6 +31,12 @@ export interface BenchParams {
   /** Seconds per throughput run. */
   seconds: number
   warmupSeconds: number
+  /**
+   * Seconds of the same load on a timed row's server between the collection that precedes
+   * every run and the measured run, so that each server is measured in its steady state
+   * (see `measured`).
+   */
+  settleSeconds: number
   connections: number
   /** Rows 2c, 3d, 3e: issue 17's measurement, this many connections on one warm token. */
   manyConnections: number
@@ -57,6 +63,7 @@ export const FULL: BenchParams = {
   rounds: 3,
   seconds: 5,
   warmupSeconds: 2,
+  settleSeconds: 1,
   connections: 10,
   manyConnections: 50,
   hitCallers: 20,
@@ -77,6 +84,7 @@ export const SMOKE: BenchParams = {
   rounds: 1,
   seconds: 0.3,
   warmupSeconds: 0.1,
+  settleSeconds: 0.05,
   connections: 4,
   manyConnections: 8,
   hitCallers: 2,
@@ -165,6 +173,18 @@ function serviceConfig (rs: DevIssuer, es: DevIssuer, stsUrl: string, o: { maxEn
   }
 }
 
+/**
+ * Every server under test runs with its young generation held at the size a loaded Node
+ * 20 server grows it to (16 MB semi-spaces, V8's default maximum), the baselines as much
+ * as the service. Otherwise its size depends on each process's history: the collection
+ * before every run (`measured`) shrinks it to 1 MB in a process that allocated a little
+ * while idle (the service, whose timers run) and leaves it in one that allocated nothing
+ * (the baselines), and the shrunk server pays for growing it back inside its measured
+ * run. With the same build in two processes, the one shrunk this way used up to 1.19×
+ * the CPU per request of the other; held, 0.99-1.0× (BENCHMARKS.md, issue 25).
+ */
+const YOUNG_GENERATION = ['--min-semi-space-size=16', '--max-semi-space-size=16']
+
 const EXIT_WITH_PARENT = `--import=data:text/javascript,${encodeURIComponent('process.on("disconnect", () => process.exit(1))')}`
 
 /**
@@ -238,7 +258,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
   async function server (kind: 'floor' | 'verify' | 'service', init: unknown, execArgv: string[] = []): Promise<Server> {
     const host = params.oneProcess && execArgv.length === 0
       ? await (sharedHost ??= child('servers/host', {}))
-      : await child('servers/host', {}, { execArgv: ['--expose-gc', ...execArgv] })
+      : await child('servers/host', {}, { execArgv: ['--expose-gc', ...YOUNG_GENERATION, ...execArgv] })
     const { port } = await host.call({ kind, init }) as { port: number }
     hosts.add(host)
     return { port, host }
@@ -376,16 +396,26 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
 
     type Measured = LoadResult & { sts: number, cpuMicros: number }
     const cpu = async (s: Server): Promise<number> => await s.host.call('cpu') as number
-    const measured = async (s: Server, load: () => Promise<LoadResult>): Promise<Measured> => {
+    const measured = async (s: Server, load: () => Promise<LoadResult>, settle?: () => Promise<LoadResult>): Promise<Measured> => {
       // Every server, not only this one: a server loaded by an earlier row must not
       // collect its garbage on the other core while this row runs.
       await Promise.all([...hosts].map(async (h) => await h.call('gc')))
-      const [calls, used] = [await stsCalls(), await cpu(s)]
+      // That collection can shrink a server's young generation to its minimum: V8 does so
+      // when the process allocated a little while idle (the service's timers), not when it
+      // allocated nothing (the baselines), so the service would start each run with 1 MB
+      // of new space against the baselines' 32 and spend the run growing it back (seen
+      // with v8.getHeapSpaceStatistics() at the start of each run). A short run of the
+      // same load first lets every server reach its steady state before it is measured.
+      // Its upstream calls and refusals count as the row's (a hit row must make none).
+      const calls = await stsCalls()
+      const settled = await settle?.()
+      const used = await cpu(s)
       const r = await load()
-      return { ...r, sts: await stsCalls() - calls, cpuMicros: await cpu(s) - used }
+      return { ...r, non2xx: r.non2xx + (settled?.non2xx ?? 0), errors: r.errors + (settled?.errors ?? 0), sts: await stsCalls() - calls, cpuMicros: await cpu(s) - used }
     }
-    const timedRun = async (t: Timed, seconds: number): Promise<Measured> => await measured(t.target, async () =>
-      await runLoad({ url: url(t.target), connections: t.connections ?? params.connections, duration: seconds, requests: t.signing !== undefined ? signingRequests(t.tokens, t.signing, t.body) : t.roundRobin === true ? roundRobinRequests(t.tokens) : cyclingRequests(t.tokens) }))
+    const timedLoad = (t: Timed, seconds: number) => async (): Promise<LoadResult> =>
+      await runLoad({ url: url(t.target), connections: t.connections ?? params.connections, duration: seconds, requests: t.signing !== undefined ? signingRequests(t.tokens, t.signing, t.body) : t.roundRobin === true ? roundRobinRequests(t.tokens) : cyclingRequests(t.tokens) })
+    const timedRun = async (t: Timed, seconds: number): Promise<Measured> => await measured(t.target, timedLoad(t, seconds), timedLoad(t, params.settleSeconds))
     const countedRun = async (c: Counted, tokens: string[]): Promise<Measured> => await measured(c.target, async () =>
       await runLoad({ url: url(c.target), connections: params.missConnections, amount: tokens.length * params.requestsPerCaller, requests: roundRobinRequests(tokens) }))
 
