@@ -15,9 +15,9 @@
 // strings need no second look.
 //
 // Found by its last characters, recalled only when equal as a whole: a Map keyed by the
-// whole string hashes all of it on every lookup (a fresh string each request, ~800
-// characters for an RS256 header: 2-3 µs here, measured; by its last 64 characters,
-// under 1 µs with the full comparison). The tail only says where to look: a string is
+// whole string hashes all of it on every lookup, since the parser makes a fresh string
+// per request (measured with node alone: 1.3 µs for 800 characters, an RS256 header,
+// against 0.12 µs for the last 64). The tail only says where to look: a string is
 // recalled only when it equals the string remembered there, character for character.
 // Two remembered strings that end alike take each other's place (the one pushed out is
 // verified afresh when it comes again); only verified tokens are remembered, and a
