@@ -176,6 +176,24 @@ t.test('URLs: PUT then GET with plain fetch; another method or key is refused by
   t.equal(h.emulator.callCount, 1, 'one signing credential for both')
 })
 
+t.test('the same request within one second is answered with the same bytes; the next second is signed afresh, and both work', async (t) => {
+  let clock = Date.now()
+  const h = await buildE2e(t, { config: withGrants(), deps: { now: () => clock } })
+  const token = h.token({ sub: 'alice' })
+  const ask = async () => await sign(t, h, 'url', token, { key: `${DIR}alice/same.txt`, method: 'PUT' })
+  const first = await ask()
+  t.equal(first.statusCode, 200, first.text)
+  const again = await ask()
+  t.equal(again.text, first.text, 'signed again, byte for byte')
+  t.equal((await ask()).text, first.text, 'the kept answer\'s kept bytes')
+  clock += 1000
+  const later = await ask()
+  t.equal(later.statusCode, 200)
+  t.not(later.text, first.text, 'a second later: another signature')
+  t.equal(Date.parse(later.json.expiration) - Date.parse(first.json.expiration), 1000)
+  for (const a of [again, later]) t.equal((await fetch(a.json.url, { method: 'PUT', headers: a.json.headers, body: 'x' })).status, 200, 'OSS takes it')
+})
+
 t.test('1,000 distinct callers of one grant cost one AssumeRole', async (t) => {
   const h = await buildE2e(t, { config: withGrants() })
   const tokens = Array.from({ length: 1000 }, (_v, i) => h.issuer.mint({ sub: `user${i}` }))
