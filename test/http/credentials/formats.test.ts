@@ -12,6 +12,7 @@ import { build } from '../../helpers/build.js'
 import { assertContract, exchange } from '../../helpers/contract.js'
 import { startSidecar } from '../../../src/cli/commands/sidecar.js'
 import { REFRESH_LEAD_SECONDS } from '../../../src/http/credentials/shapes.js'
+import { KEEP_BYTES_AFTER } from '../../../src/http/credentials/route.js'
 
 const STS_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 
@@ -74,6 +75,35 @@ t.test('refreshAfterSeconds: the time left less the lead, by the app\'s clock, n
     t.equal(res.json.refreshAfterSeconds, row.want(before), row.desc)
   }
   t.equal(h.emulator.callCount, 1)
+})
+
+t.test('a busy caller\'s answers: bytes kept for a second are the answer of that second, and only of that second', async (t) => {
+  let clock = Date.now()
+  const h = await build(t, {
+    deps: { now: () => clock },
+    emulatorNow: () => clock,
+    config: (c) => ({ ...c, cache: { maxEntries: 100, minRemainingSeconds: 0 }, rateLimit: { max: 1000, timeWindowMs: 60_000 } })
+  })
+  const token = h.token({ sub: 'alice' }, { expiresInSeconds: 7200 })
+  const raw = async (): Promise<string> => {
+    const res = await h.app.inject({ method: 'POST', url: '/credentials', headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.statusCode, 200)
+    h.secret(res.json().accessKeySecret)
+    return res.payload
+  }
+  const first = JSON.parse(await raw())
+  const expected = (r: number): string => JSON.stringify({ ...first, refreshAfterSeconds: r })
+  const r0 = first.refreshAfterSeconds as number
+  // A quiet second: each answer is joined; then a busy one (more than the count), whose
+  // following seconds are answered from kept bytes.
+  for (let i = 0; i < KEEP_BYTES_AFTER + 1; i++) t.equal(await raw(), expected(r0), 'the busy second, joined')
+  let elapsed = 0
+  for (const step of [1, 1, 5, 1]) {
+    clock += step * 1000
+    elapsed += step
+    for (let i = 0; i < KEEP_BYTES_AFTER + 2; i++) t.equal(await raw(), expected(r0 - elapsed), `${elapsed} s later: every answer of the second carries its own number, byte for byte`)
+  }
+  t.equal(h.emulator.callCount, 1, 'one AssumeRole: every answer was a hit')
 })
 
 t.test('OSS mobile SDK format: success and error shapes, by query or Accept', async (t) => {
