@@ -41,10 +41,12 @@ const MARKER = 987_654_321_987_654
  * of the body; but it lives for the whole second, so it reaches V8's old generation, and
  * one per caller per second (2,000 callers each asking a few times a second, row 3g)
  * kept the service marking its whole heap every two seconds on the second core
- * (`--trace-gc-nvp`: 3 to 4 full collections and 400 to 500 ms of background marking in
- * 6 s, against none to one and 0 to 140 ms with bytes kept only past this count). A
- * caller looping on one token (row 3f) asks thousands of times a second and is kept;
- * clients asking a few times a second are joined per request, young garbage.
+ * (`--trace-gc-nvp`, 6-8 s windows: mostly 3 or 4 full collections with 400 to 500 ms
+ * of background marking, against 0 or 1 and at most 140 ms with bytes kept only past
+ * this count; BENCHMARKS.md). A caller looping on one token (row 3f) asks thousands
+ * of times a second and is kept; clients asking a few times a second are joined per
+ * request, young garbage. Busy callers are at most the request rate over this count,
+ * whatever the population.
  */
 export const KEEP_BYTES_AFTER = 32
 
