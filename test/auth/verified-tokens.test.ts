@@ -1,6 +1,7 @@
 // The store of verified tokens: recalled only while the verifying key is still held,
 // within its time to live, and within its bound, oldest out first.
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { parseConfig } from '../../src/config/load.js'
 import type { KeySource, VerificationKey } from '../../src/auth/keys.js'
 import { createVerifiedTokens, VERIFIED_TOKEN_TTL_MS } from '../../src/auth/verified-tokens.js'
@@ -92,4 +93,25 @@ t.test('strings that end alike are never taken for each other; each remembered o
   tokens.remember('short', { caller: caller('s'), issuer, keys, key })
   t.equal(tokens.recall('short')?.caller.subject, 's', 'a string shorter than the tail is found by all of it')
   t.equal(tokens.recall('shor'), undefined)
+})
+
+t.test('every remembered token\'s entry shares one hidden class, so a recall reads it through monomorphic caches', async (t) => {
+  // V8 says which objects share a hidden class only to code run with
+  // --allow-natives-syntax: a child process remembers a thousand tokens and compares.
+  const child = spawnSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', `
+    import { createVerifiedTokens } from ${JSON.stringify(new URL('../../src/auth/verified-tokens.ts', import.meta.url).href)}
+    const tokens = createVerifiedTokens(Date.now)
+    const keys = { holds: () => true }
+    const issuer = { name: 'app' }
+    for (let i = 0; i < 1000; i++) {
+      const caller = Object.freeze({ issuer: 'app', subject: 'c' + i, claims: Object.freeze({ sub: 'c' + i }) })
+      tokens.remember('token-' + i, { caller, issuer, keys, key: { kid: 'k' } })
+    }
+    const first = tokens.recall('token-0')
+    let other = 0
+    for (let i = 1; i < 1000; i++) if (!%HaveSameMap(first, tokens.recall('token-' + i))) other++
+    process.stdout.write(String(other))
+  `], { encoding: 'utf8' })
+  t.equal(child.status, 0, child.stderr)
+  t.equal(child.stdout, '0', 'no entry has a hidden class of its own')
 })
