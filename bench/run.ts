@@ -480,7 +480,8 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
         cpuPerRequest: median(runs.map((r) => r.cpuMicros / Math.max(1, r.requests))),
         stsPerRequest: runs.reduce((a, r) => a + r.sts, 0) / Math.max(1, requests),
         requests,
-        non2xx: runs.reduce((a, r) => a + r.non2xx + r.errors, 0)
+        non2xx: runs.reduce((a, r) => a + r.non2xx + r.errors, 0),
+        rounds: runs.length
       }
       const baselineId = (s as { baseline?: string }).baseline
       const base = baselineId !== undefined ? brackets.get(s.id) ?? results.get(baselineId) : undefined

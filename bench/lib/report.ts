@@ -47,6 +47,8 @@ export interface Row {
   stsPerRequest?: number
   requests?: number
   non2xx?: number
+  /** Throughput and counted rows: how many rounds were measured. */
+  rounds?: number
   memory?: MemoryResult
   startupMs?: number
   /** Row 7: AssumeRole calls over the warm-up and every round. */
