@@ -6,7 +6,8 @@
 // its own. Throughput rows run in rounds, in a rotated order each round, and the table
 // gives medians, with ratios taken within each round, so that a noisy machine moves
 // the rows together rather than apart; issue 25's rows run between two halves of their
-// baseline (`bracketed`). `runBench({ smoke: true })` is the same code on
+// baseline (`bracketed`), for more rounds than the rest (`bracketedRounds`): their
+// targets sit within a round's noise. `runBench({ smoke: true })` is the same code on
 // tiny numbers, for the test suite.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
