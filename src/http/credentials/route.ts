@@ -12,6 +12,7 @@ import { ErrorResponse } from '../schemas.js'
 import { assertAcceptable, requestedFormat, type Format } from './formats.js'
 import { CredentialsRequest, CredentialsResponse } from './schemas.js'
 import { defaultBody, ossAppServerError, refreshAfterSeconds, shapeFor } from './shapes.js'
+import { keptBytes } from '../kept-bytes.js'
 
 // Importers that name the route module (the bench servers, `verify`).
 export { CredentialsResponse } from './schemas.js'
@@ -107,7 +108,7 @@ export function credentialsRoutes (opts: CredentialsRouteOptions): CallerRoutes 
           if (kept === undefined) bodies.set(issued, kept = split(reply.serialize({ ...defaultBody(issued, nowMs), refreshAfterSeconds: MARKER }) as string))
           if (kept === undefined) return defaultBody(issued, nowMs)
           if (kept.refresh !== refresh) {
-            kept.bytes = kept.asked > KEEP_BYTES_AFTER ? Buffer.from(`${kept.head}${refresh}${kept.tail}`, 'utf8') : undefined
+            kept.bytes = kept.asked > KEEP_BYTES_AFTER ? keptBytes(`${kept.head}${refresh}${kept.tail}`) : undefined
             kept.refresh = refresh
             kept.asked = 0
           }

@@ -10,6 +10,7 @@ import type { CallerRoutes } from '../caller-surface.js'
 import { ErrorResponse } from '../schemas.js'
 import { UploadFormRequest, UploadFormResponse, UploadUrlRequest, UploadUrlResponse } from './schemas.js'
 import { formBody, urlBody } from './bodies.js'
+import { keptBytes } from '../kept-bytes.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -43,7 +44,7 @@ export function uploadsRoutes (opts: UploadsRouteOptions): CallerRoutes {
   function bytesOf<T extends SignedFormResult | SignedUrlResult> (signed: T, write: (signed: T) => string): string | Buffer {
     if (!Object.isFrozen(signed)) return write(signed)
     let bytes = bodies.get(signed)
-    if (bytes === undefined) bodies.set(signed, bytes = Buffer.from(write(signed), 'utf8'))
+    if (bytes === undefined) bodies.set(signed, bytes = keptBytes(write(signed)))
     return bytes
   }
 
