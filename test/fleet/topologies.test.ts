@@ -1,10 +1,12 @@
-// The same fleet on the Redis shapes operators run: a three-master Redis Cluster and
-// a Sentinel set (master, replica, Sentinel), each with three service replicas. Every
-// key the service writes is alone in its script or command (one hash slot), so the
-// same code runs on all three; a Sentinel failover is ridden out like an outage and
-// sharing resumes once the client has found the new master.
+// The same fleet on the Redis shapes operators run: a three-master Redis Cluster (also
+// with a replica per master) and a Sentinel set (master, replica, Sentinel), each with
+// three service replicas. Every key the service writes is alone in its script or
+// command (one hash slot), so the same code runs on all three; a Sentinel failover and
+// a Cluster failover are ridden out like an outage, and sharing resumes once the client
+// has found the new master or slot map (docs/deploy.md).
 import t from 'tap'
 import { peakInWindow, sharesOneCache, startFleet, type Fleet } from './fleet.js'
+import { Redis } from 'ioredis'
 import { startCluster, startSentinel } from '../helpers/redis.js'
 import { createRedis } from '../../src/redis/connection.js'
 import { parseNode } from '../../src/redis/settings.js'
@@ -46,6 +48,51 @@ function assertNothingInClear (t: Tap, f: Fleet, dump: string, label: string): v
   for (const s of forbidden) t.notOk(dump.includes(s), `${label}: not in Redis: ${s.slice(0, 24)}`)
 }
 
+/** New callers' requests, one at a time, until stopped: what the fleet answered while Redis failed over. */
+function trafficThrough (f: Fleet): { stop: () => Promise<Record<string, number>> } {
+  const statuses: Record<string, number> = {}
+  const traffic = { on: true }
+  let n = 0
+  const load = (async () => {
+    while (traffic.on) {
+      const r = await f.vend(f.token({ sub: `during-${n++ % 40}` }))
+      statuses[r.statusCode] = (statuses[r.statusCode] ?? 0) + 1
+    }
+  })()
+  return {
+    async stop () {
+      traffic.on = false
+      await load
+      return statuses
+    }
+  }
+}
+
+/**
+ * When sharing resumed after `since`: `inARow` new callers in a row, each served by one
+ * replica and then given the same credentials by the other two (each replica on its
+ * own would call STS for itself); undefined if not within 15 s.
+ */
+async function sharingResumed (f: Fleet, since: number, inARow: number, label: string): Promise<number | undefined> {
+  let shared = 0
+  for (let i = 0; Date.now() - since < 15_000; i++) {
+    const tok = f.token({ sub: `${label}-${i}` })
+    const first = await f.vend(tok, {}, 0)
+    const rest = await Promise.all([1, 2].map(async (replica) => await f.vend(tok, {}, replica)))
+    if (first.statusCode === 200 && rest.every((r) => r.statusCode === 200 && r.json.accessKeyId === first.json.accessKeyId)) {
+      if (++shared === inARow) return Date.now()
+    } else {
+      shared = 0
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
+  return undefined
+}
+
+function onlyDocumented (t: Tap, statuses: Record<string, number>): void {
+  t.same(Object.keys(statuses).filter((s) => s !== '200' && s !== '429' && s !== '503'), [], `only served or documented refusals during the failover (${JSON.stringify(statuses)})`)
+}
+
 t.test('a three-master Redis Cluster', async (t) => {
   const cluster = await startCluster(t)
   const f = await startFleet(t, {
@@ -81,6 +128,32 @@ t.test('a three-master Redis Cluster', async (t) => {
   await crowd(t, { clusterNodes: cluster.nodes }, 'cluster')
 })
 
+t.test('a Redis Cluster with a replica per master, with a failover during traffic', async (t) => {
+  const cluster = await startCluster(t, { replicas: 1 })
+  const f = await startFleet(t, {
+    config: (c) => ({ ...c, sts: { ...c.sts, maxCallsPerSecond: 100 }, redis: { clusterNodes: cluster.nodes, commandTimeoutMs: 300 } })
+  })
+  await sharesOneCache(t, f, 'cluster-replicas')
+
+  const traffic = trafficThrough(f)
+  const promotedPort = await cluster.failover()
+  const promotedAt = Date.now()
+  const direct = new Redis({ port: promotedPort, host: '127.0.0.1' })
+  direct.on('error', () => {})
+  t.teardown(() => direct.disconnect())
+  const myself = (await direct.cluster('NODES') as string).split('\n').find((line) => line.includes('myself')) ?? ''
+  t.match(myself, /myself,master .* \d+-\d+/, 'the promoted replica is a master that owns slots')
+  const before = await direct.dbsize()
+
+  // Sharing resumes on every shard: nine new callers in a row. A third of the callers'
+  // keys hash to the promoted master's slots; its key count must grow.
+  const resumedAt = await sharingResumed(f, promotedAt, 9, 'after-cluster-failover')
+  const statuses = await traffic.stop()
+  t.ok(resumedAt !== undefined && resumedAt - promotedAt <= 10_000, `nine callers in a row shared across the fleet within 10 s of the promotion (${resumedAt === undefined ? 'never' : resumedAt - promotedAt} ms)`)
+  t.ok(await direct.dbsize() > before, 'the promoted master takes the new keys of its slots')
+  onlyDocumented(t, statuses)
+})
+
 t.test('a Sentinel set, with a failover during traffic', async (t) => {
   const set = await startSentinel(t)
   const f = await startFleet(t, {
@@ -96,33 +169,17 @@ t.test('a Sentinel set, with a failover during traffic', async (t) => {
   assertNothingInClear(t, f, dump, 'sentinel')
 
   // Traffic goes on through the failover: served throughout, only documented refusals.
-  const statuses: Record<string, number> = {}
-  const traffic = { on: true }
-  let n = 0
-  const load = (async () => {
-    while (traffic.on) {
-      const r = await f.vend(f.token({ sub: `during-${n++ % 40}` }))
-      statuses[r.statusCode] = (statuses[r.statusCode] ?? 0) + 1
-    }
-  })()
+  const traffic = trafficThrough(f)
   const oldMaster = await set.masterPort()
   await set.failover()
   const promotedAt = Date.now()
   t.not(await set.masterPort(), oldMaster, 'the replica was promoted')
 
   // Sharing resumes: a new caller served by one replica gets the same credentials from
-  // the other two (each replica on its own would call STS for itself).
-  let resumedAt: number | undefined
-  for (let i = 0; resumedAt === undefined && Date.now() - promotedAt < 15_000; i++) {
-    const tok = f.token({ sub: `after-failover-${i}` })
-    const first = await f.vend(tok, {}, 0)
-    const rest = await Promise.all([1, 2].map(async (replica) => await f.vend(tok, {}, replica)))
-    if (first.statusCode === 200 && rest.every((r) => r.statusCode === 200 && r.json.accessKeyId === first.json.accessKeyId)) resumedAt = Date.now()
-    else await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-  traffic.on = false
-  await load
+  // the other two.
+  const resumedAt = await sharingResumed(f, promotedAt, 1, 'after-failover')
+  const statuses = await traffic.stop()
   t.ok(resumedAt !== undefined && resumedAt - promotedAt <= 10_000, `sharing resumed within 10 s of the promotion (${resumedAt === undefined ? 'never' : resumedAt - promotedAt} ms)`)
-  t.same(Object.keys(statuses).filter((s) => s !== '200' && s !== '429' && s !== '503'), [], `only served or documented refusals during the failover (${JSON.stringify(statuses)})`)
+  onlyDocumented(t, statuses)
   await crowd(t, { sentinels: set.sentinels, sentinelName: set.name }, 'sentinel')
 })

@@ -93,20 +93,26 @@ function clientTls (tls: TestCa | undefined): { tls?: { ca: string } } {
 }
 
 export interface TestCluster {
-  /** host:port of each master, for redis.clusterNodes. */
+  /** host:port of every node (the masters, then any replicas), for redis.clusterNodes. */
   nodes: string[]
   /** A cluster client without key prefix, for inspecting what the service stored. */
   admin: Cluster
   /** Every key on every master. */
   keys (): Promise<string[]>
+  /**
+   * With replicas: CLUSTER FAILOVER on the replica of the first master (a coordinated
+   * failover, as an operator runs before maintenance); resolves once every node sees
+   * the cluster whole again with the replica as master, and answers its port.
+   */
+  failover (): Promise<number>
 }
 
 /**
- * A three-master Redis Cluster on loopback (no replicas), each node in its own temp
- * dir without persistence, joined by `redis-cli --cluster create`. With `tls`: TLS
- * only, the cluster bus too.
+ * A three-master Redis Cluster on loopback, each node in its own temp dir without
+ * persistence, joined by `redis-cli --cluster create`; with `replicas: 1`, one replica
+ * per master (six nodes). With `tls`: TLS only, the cluster bus too.
  */
-export async function startCluster (t: Tap, opts: { tls?: TestCa } = {}): Promise<TestCluster> {
+export async function startCluster (t: Tap, opts: { tls?: TestCa, replicas?: 0 | 1 } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'stsv-cluster-'))
   const children: ChildProcess[] = []
   const ports: number[] = []
@@ -114,7 +120,8 @@ export async function startCluster (t: Tap, opts: { tls?: TestCa } = {}): Promis
     for (const c of children) await stop(c)
     rmSync(dir, { recursive: true, force: true })
   })
-  for (let i = 0; i < 3; i++) {
+  const replicas = opts.replicas ?? 0
+  for (let i = 0; i < 3 * (1 + replicas); i++) {
     const port = await freePort()
     const bus = await freePort()
     ports.push(port)
@@ -123,16 +130,27 @@ export async function startCluster (t: Tap, opts: { tls?: TestCa } = {}): Promis
   const nodes = ports.map((p) => `127.0.0.1:${p}`)
   await new Promise<void>((resolve, reject) => {
     const tls = opts.tls !== undefined ? ['--tls', '--cacert', opts.tls.caFile] : []
-    execFile('redis-cli', [...tls, '--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 }, (err, stdout) => {
+    execFile('redis-cli', [...tls, '--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 }, (err, stdout) => {
       if (err !== null) reject(new Error(`redis-cli --cluster create failed: ${err.message} ${stdout}`))
       else resolve()
     })
   })
-  for (const port of ports) {
+  const probes = ports.map((port) => {
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, ...clientTls(opts.tls) })
     probe.on('error', () => {})
-    await until(async () => (await probe.cluster('INFO')).includes('cluster_state:ok'), 15_000, 'the cluster did not come up')
-    probe.disconnect()
+    return probe
+  })
+  t.teardown(() => { for (const p of probes) p.disconnect() })
+  const whole = async (): Promise<void> => {
+    for (const probe of probes) await until(async () => (await probe.cluster('INFO')).includes('cluster_state:ok'), 15_000, 'the cluster is not whole')
+  }
+  await whole()
+  // A replica serves once its link to the master is up and its first sync is done.
+  for (const probe of probes) {
+    await until(async () => {
+      const role = await probe.call('ROLE') as unknown[]
+      return role[0] === 'master' || role[3] === 'connected'
+    }, 15_000, 'a replica did not sync with its master')
   }
   const admin = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: clientTls(opts.tls) })
   admin.on('error', () => {})
@@ -144,6 +162,21 @@ export async function startCluster (t: Tap, opts: { tls?: TestCa } = {}): Promis
       const all: string[] = []
       for (const node of admin.nodes('master')) all.push(...await node.keys('*'))
       return all
+    },
+    async failover () {
+      // The first master's replica: the node whose ROLE names the first port as its master.
+      const first = ports[0] as number
+      let replica: Redis | undefined
+      for (const probe of probes) {
+        const role = await probe.call('ROLE') as unknown[]
+        if (role[0] === 'slave' && Number(role[2]) === first) replica = probe
+      }
+      if (replica === undefined) throw new Error('no replica of the first master (start the cluster with replicas: 1)')
+      await replica.cluster('FAILOVER')
+      const promoted = replica
+      await until(async () => (await promoted.call('ROLE') as unknown[])[0] === 'master', 15_000, 'the replica was not promoted')
+      await whole()
+      return promoted.options.port as number
     }
   }
 }
