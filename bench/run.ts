@@ -496,7 +496,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
         row.vsBaseline = vs
         // A bracketed row's verdict rests on the median of its rounds: the note shows it
         // unrounded and every round's ratio, so that a "1.00×, missed" reads as what it is.
-        const perRound = `median ${vs.rps.toFixed(3)}×; per round ${runs.map((r, i) => `${(r.rps / (base[i]?.rps ?? Number.NaN)).toFixed(2)}×`).join(', ')}`
+        const perRound = (): string => `median ${vs.rps.toFixed(3)}×; per round ${runs.map((r, i) => `${(r.rps / (base[i]?.rps ?? Number.NaN)).toFixed(2)}×`).join(', ')}`
         // The whole run's upstream calls for these callers: one each, at warm-up, none after.
         const upstream = `STS: ${warmupAssumeRoles} AssumeRole at warm-up (one per caller and service), ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} after`
         if (s.id === '3a' || s.id === '3b' || s.id === '3d') {
@@ -504,9 +504,9 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
           row.note = `target ≥ 0.90× req/s and ≤ 1.5× p99: ${met ? 'met' : 'missed'}; ${upstream}`
         }
         if (s.id === '3c' || s.id === '3e') row.note = `target ≥ 0.75× req/s: ${vs.rps >= 0.75 ? 'met' : 'missed'}; ${upstream}`
-        if (s.id === '3f') row.note = `target ≥ 1.00× req/s and ≤ 1.5× p99 of 2d (run just before and after it in each round): ${vs.rps >= 1 && vs.p99 <= 1.5 ? 'met' : 'missed'} (${perRound}); ${upstream}`
-        if (s.id === '3g') row.note = `target ≥ 1.00× req/s of 2e (run just before and after it in each round): ${vs.rps >= 1 ? 'met' : 'missed'} (${perRound}); STS: ${params.manyCallers.toLocaleString('en-US')} callers warmed at start, ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} AssumeRole after`
-        if (s.id === '7b' || s.id === '7c') row.note = `target ≥ 0.80× req/s of the /credentials hit (3f, run just before and after it in each round): ${vs.rps >= 0.8 ? 'met' : 'missed'} (${perRound}); ${runs.reduce((a, r) => a + r.sts, 0)} AssumeRole during the rounds`
+        if (s.id === '3f') row.note = `target ≥ 1.00× req/s and ≤ 1.5× p99 of 2d (run just before and after it in each round): ${vs.rps >= 1 && vs.p99 <= 1.5 ? 'met' : 'missed'} (${perRound()}); ${upstream}`
+        if (s.id === '3g') row.note = `target ≥ 1.00× req/s of 2e (run just before and after it in each round): ${vs.rps >= 1 ? 'met' : 'missed'} (${perRound()}); STS: ${params.manyCallers.toLocaleString('en-US')} callers warmed at start, ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} AssumeRole after`
+        if (s.id === '7b' || s.id === '7c') row.note = `target ≥ 0.80× req/s of the /credentials hit (3f, run just before and after it in each round): ${vs.rps >= 0.8 ? 'met' : 'missed'} (${perRound()}); ${runs.reduce((a, r) => a + r.sts, 0)} AssumeRole during the rounds`
       }
       if (s.id === '4') row.note = `ideal ${ideal.toFixed(3)}`
       if (s.id === '7') {
