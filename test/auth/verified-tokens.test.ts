@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { parseConfig } from '../../src/config/load.js'
 import type { KeySource, VerificationKey } from '../../src/auth/keys.js'
 import { createVerifiedTokens, VERIFIED_TOKEN_TTL_MS } from '../../src/auth/verified-tokens.js'
+import { TSX_NODE_ARGS } from '../helpers/tsx.js'
 
 const config = parseConfig({
   issuers: [{ name: 'app', issuer: 'https://idp.example/', audience: 'sts', secretEnv: 'S', algorithms: ['HS256'] }],
@@ -98,7 +99,7 @@ t.test('strings that end alike are never taken for each other; each remembered o
 t.test('every remembered token\'s entry shares one hidden class, so a recall reads it through monomorphic caches', async (t) => {
   // V8 says which objects share a hidden class only to code run with
   // --allow-natives-syntax: a child process remembers a thousand tokens and compares.
-  const child = spawnSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', `
+  const child = spawnSync(process.execPath, ['--allow-natives-syntax', ...TSX_NODE_ARGS, '--input-type=module', '-e', `
     import { createVerifiedTokens } from ${JSON.stringify(new URL('../../src/auth/verified-tokens.ts', import.meta.url).href)}
     const tokens = createVerifiedTokens(Date.now)
     const keys = { holds: () => true }

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { commands } from '../../src/cli/main.js'
 import { ROOT, cli, oneLine, runSpawned } from '../helpers/cli.js'
 import { b64 } from '../helpers/jwt.js'
+import { TSX_NODE_ARGS } from '../helpers/tsx.js'
 
 // Each case spawns the CLI through a TypeScript loader: slow on a loaded 2-core machine.
 t.setTimeout(240_000)
@@ -112,7 +113,7 @@ t.test('without the optional packages: one line for the commands that need them,
   t.equal(sidecar.code, 0, `the sidecar's module loads: ${sidecar.stderr}`)
 
   // The server's modules (app.ts and everything it imports) and the sidecar's load too.
-  const app = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', "await import('./src/app.ts'); await import('./src/cli/commands/sidecar.ts'); console.log('loaded')"], { cwd: root, encoding: 'utf8' })
+  const app = spawnSync(process.execPath, [...TSX_NODE_ARGS, '--input-type=module', '-e', "await import('./src/app.ts'); await import('./src/cli/commands/sidecar.ts'); console.log('loaded')"], { cwd: root, encoding: 'utf8' })
   t.equal(app.stdout, 'loaded\n', `the server's and the sidecar's modules load without them: ${app.stderr.split('\n')[0] ?? ''}`)
   const absent = spawnSync(process.execPath, ['--input-type=module', '-e', "await import('ali-oss')"], { cwd: root, encoding: 'utf8' })
   t.not(absent.status, 0, 'and ali-oss really is absent there')

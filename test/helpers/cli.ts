@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { runCli } from '../../src/cli/main.js'
 import { type CliIo } from '../../src/cli/args.js'
+import { TSX_NODE_ARGS } from './tsx.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -31,7 +32,7 @@ export interface Spawned { child: ChildProcess, stdout: () => string, stderr: ()
 /** `node --import tsx <root>/src/cli.ts …` with its cwd at `root` (default: this checkout). */
 export function spawnCli (argv: string[], opts: { root?: string, env?: Record<string, string | undefined> } = {}): Spawned {
   const root = opts.root ?? ROOT
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...argv], {
+  const child = spawn(process.execPath, [...TSX_NODE_ARGS, 'src/cli.ts', ...argv], {
     cwd: root,
     env: { PATH: process.env.PATH, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -14,6 +14,7 @@ import { createSigner } from 'fast-jwt'
 import { parseConfig } from '../../../src/config/load.js'
 import { startDevStack } from '../../dev/stack.js'
 import { parseOrigin } from '../../dev/emulators.js'
+import { TSX_NODE_ARGS } from '../../../test/helpers/tsx.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const PAGE = 'http://localhost:5173'
@@ -81,7 +82,7 @@ t.test('--config: the user\'s issuers and grants, on the emulators, one OSS per 
 
 /** Runs a devkit script with tsx until `until` appears in its output (then SIGINT), or it exits. */
 async function runScript (script: string, args: string[], env: Record<string, string>, until?: RegExp): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...TSX_NODE_ARGS, script, ...args], { cwd: ROOT, env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); if (until?.test(stdout) === true) child.kill('SIGINT') })
