@@ -5,10 +5,10 @@
 // This process is the load generator; every server under test is a child process of
 // its own. Throughput rows run in rounds, in a rotated order each round, and the table
 // gives medians, with ratios taken within each round, so that a noisy machine moves
-// the rows together rather than apart; issue 25's rows run between two halves of their
-// baseline (`bracketed`), for more rounds than the rest (`bracketedRounds`): their
-// targets sit within a round's noise. `runBench({ smoke: true })` is the same code on
-// tiny numbers, for the test suite.
+// the rows together rather than apart; issue 25's rows take turns with their baseline
+// in half-second slices within each round (`bracketed`), for more rounds than the rest
+// (`bracketedRounds`): their targets sit within a round's noise. `runBench({ smoke:
+// true })` is the same code on tiny numbers, for the test suite.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
@@ -45,6 +45,11 @@ export interface BenchParams {
    * (see `measured`).
    */
   settleSeconds: number
+  /**
+   * Seconds of each turn of a bracketed row and its baseline within a round (`interleaved`):
+   * short enough that the machine's slow phases fall on both sides alike.
+   */
+  sliceSeconds: number
   connections: number
   /** Rows 2c, 3d, 3e: issue 17's measurement, this many connections on one warm token. */
   manyConnections: number
@@ -73,6 +78,7 @@ export const FULL: BenchParams = {
   seconds: 5,
   warmupSeconds: 2,
   settleSeconds: 1,
+  sliceSeconds: 0.5,
   connections: 10,
   manyConnections: 50,
   hitCallers: 20,
@@ -95,6 +101,7 @@ export const SMOKE: BenchParams = {
   seconds: 0.3,
   warmupSeconds: 0.1,
   settleSeconds: 0.05,
+  sliceSeconds: 0.15,
   connections: 4,
   manyConnections: 8,
   hitCallers: 2,
@@ -366,10 +373,10 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     const form = await fetch(`${url(svcInfo)}/uploads/form`, { method: 'POST', headers: { authorization: `Bearer ${rsHit[0] ?? ''}`, 'content-type': 'application/json' }, body: '{}' })
     const urlBody = JSON.stringify({ key: `${(await form.json() as { keyPrefix: string }).keyPrefix}bench.bin`, method: 'PUT' })
     /**
-     * `bracketed`: in each round the row runs between two halves of its baseline, and its
-     * ratios are taken against those halves together (issue 25's rows): on a machine whose
-     * speed drifts within seconds, a baseline measured 15 s earlier in the round says
-     * more about the drift than about the service.
+     * `bracketed`: in each round the row and its baseline take turns in short slices, and
+     * its ratios are taken against the baseline's slices together (issue 25's rows,
+     * `interleaved`): on a machine whose speed drifts within seconds, a baseline measured
+     * even a few seconds away says more about the drift than about the service.
      */
     interface Timed { id: string, scenario: string, target: Server, tokens: string[], baseline?: string, bracketed?: true, signing?: SigningPath, body?: string, connections?: number, roundRobin?: boolean }
     // Issue 17's own measurement: many connections, one warm token.
@@ -426,6 +433,42 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     const timedLoad = (t: Timed, seconds: number) => async (): Promise<LoadResult> =>
       await runLoad({ url: url(t.target), connections: t.connections ?? params.connections, duration: seconds, requests: t.signing !== undefined ? signingRequests(t.tokens, t.signing, t.body) : t.roundRobin === true ? roundRobinRequests(t.tokens) : cyclingRequests(t.tokens) })
     const timedRun = async (t: Timed, seconds: number): Promise<Measured> => await measured(t.target, timedLoad(t, seconds), timedLoad(t, params.settleSeconds))
+    /**
+     * A bracketed row and its baseline in one round: after the collection and a settling
+     * run of each, they take turns in slices of `sliceSeconds` (baseline, row, row,
+     * baseline, and again) until each has had the round's seconds, and each side's slices
+     * are merged into one run. Both sides have the same time, the same number of starts
+     * and the same mean position in time, and no slowdown of this machine (phases of a few
+     * seconds, moving a 5 s row by up to 40 %) can fall on one side only. Every upstream
+     * call of the round is counted as the row's.
+     */
+    const interleaved = async (t: Timed, base: Timed): Promise<{ row: Measured, around: Measured }> => {
+      await Promise.all([...hosts].map(async (h) => await h.call('gc')))
+      const calls = await stsCalls()
+      const settledBase = await timedLoad(base, params.settleSeconds)()
+      const settledRow = await timedLoad(t, params.settleSeconds)()
+      const groups = Math.max(1, Math.round(params.seconds / (2 * params.sliceSeconds)))
+      const seconds = params.seconds / (2 * groups)
+      const slice = async (side: Timed): Promise<Measured> => {
+        const used = await cpu(side.target)
+        const r = await timedLoad(side, seconds)()
+        return { ...r, sts: 0, cpuMicros: await cpu(side.target) - used }
+      }
+      let row: Measured | undefined
+      let around: Measured | undefined
+      for (let g = 0; g < groups; g++) {
+        for (const side of [base, t, t, base]) {
+          const m = await slice(side)
+          if (side === t) row = row === undefined ? m : merge(row, m)
+          else around = around === undefined ? m : merge(around, m)
+        }
+      }
+      if (row === undefined || around === undefined) throw new Error('no slices')
+      return {
+        row: { ...row, sts: await stsCalls() - calls, non2xx: row.non2xx + settledRow.non2xx, errors: row.errors + settledRow.errors },
+        around: { ...around, non2xx: around.non2xx + settledBase.non2xx, errors: around.errors + settledBase.errors }
+      }
+    }
     const countedRun = async (c: Counted, tokens: string[]): Promise<Measured> => await measured(c.target, async () =>
       await runLoad({ url: url(c.target), connections: params.missConnections, amount: tokens.length * params.requestsPerCaller, requests: roundRobinRequests(tokens) }))
 
@@ -436,7 +479,7 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
     for (const c of counted) await countedRun(c, warmPopulation.slice(0, Math.max(2, params.missConnections * 4)))
 
     const results = new Map<string, Measured[]>()
-    // A bracketed row's baseline, per round: the two halves run around it, as one run.
+    // A bracketed row's baseline, per round: its slices interleaved with the row's, as one run.
     const brackets = new Map<string, Measured[]>()
     const push = (into: Map<string, Measured[]>, id: string, r: Measured): void => { into.set(id, [...(into.get(id) ?? []), r]) }
     const merge = (a: Measured, b: Measured): Measured => ({ ...mergeLoads(a, b), sts: a.sts + b.sts, cpuMicros: a.cpuMicros + b.cpuMicros })
@@ -452,14 +495,10 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
           log(`round ${round + 1}/${params.rounds} ${t.id}: ${described(r)}`)
           continue
         }
-        // Baseline, row, row, baseline, each half the round's seconds: both sides have the
-        // same time, the same number of starts, and the same mean position in time.
-        const before = await timedRun(base, params.seconds / 2)
-        const r = merge(await timedRun(t, params.seconds / 2), await timedRun(t, params.seconds / 2))
-        const around = merge(before, await timedRun(base, params.seconds / 2))
+        const { row: r, around } = await interleaved(t, base)
         push(results, t.id, r)
         push(brackets, t.id, around)
-        log(`round ${round + 1}/${params.bracketedRounds} ${t.id}: ${described(r)}; ${base.id} around it: ${around.rps.toFixed(0)} req/s`)
+        log(`round ${round + 1}/${params.bracketedRounds} ${t.id}: ${described(r)}; ${base.id} interleaved with it: ${around.rps.toFixed(0)} req/s`)
       }
       for (const c of round < params.rounds ? rotate(counted, round) : []) {
         const r = await countedRun(c, populations[round] as string[])
@@ -504,9 +543,9 @@ export async function runBench (opts: BenchOptions = {}): Promise<BenchResult> {
           row.note = `target ≥ 0.90× req/s and ≤ 1.5× p99: ${met ? 'met' : 'missed'}; ${upstream}`
         }
         if (s.id === '3c' || s.id === '3e') row.note = `target ≥ 0.75× req/s: ${vs.rps >= 0.75 ? 'met' : 'missed'}; ${upstream}`
-        if (s.id === '3f') row.note = `target ≥ 1.00× req/s and ≤ 1.5× p99 of 2d (run just before and after it in each round): ${vs.rps >= 1 && vs.p99 <= 1.5 ? 'met' : 'missed'} (${perRound()}); ${upstream}`
-        if (s.id === '3g') row.note = `target ≥ 1.00× req/s of 2e (run just before and after it in each round): ${vs.rps >= 1 ? 'met' : 'missed'} (${perRound()}); STS: ${params.manyCallers.toLocaleString('en-US')} callers warmed at start, ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} AssumeRole after`
-        if (s.id === '7b' || s.id === '7c') row.note = `target ≥ 0.80× req/s of the /credentials hit (3f, run just before and after it in each round): ${vs.rps >= 0.8 ? 'met' : 'missed'} (${perRound()}); ${runs.reduce((a, r) => a + r.sts, 0)} AssumeRole during the rounds`
+        if (s.id === '3f') row.note = `target ≥ 1.00× req/s and ≤ 1.5× p99 of 2d (interleaved with it in ${params.sliceSeconds} s turns in each round): ${vs.rps >= 1 && vs.p99 <= 1.5 ? 'met' : 'missed'} (${perRound()}); ${upstream}`
+        if (s.id === '3g') row.note = `target ≥ 1.00× req/s of 2e (interleaved with it in ${params.sliceSeconds} s turns in each round): ${vs.rps >= 1 ? 'met' : 'missed'} (${perRound()}); STS: ${params.manyCallers.toLocaleString('en-US')} callers warmed at start, ${runs.reduce((a, r) => a + r.sts, 0) + (warmSts.get(s.id) ?? 0)} AssumeRole after`
+        if (s.id === '7b' || s.id === '7c') row.note = `target ≥ 0.80× req/s of the /credentials hit (3f, interleaved with it in ${params.sliceSeconds} s turns in each round): ${vs.rps >= 0.8 ? 'met' : 'missed'} (${perRound()}); ${runs.reduce((a, r) => a + r.sts, 0)} AssumeRole during the rounds`
       }
       if (s.id === '4') row.note = `ideal ${ideal.toFixed(3)}`
       if (s.id === '7') {

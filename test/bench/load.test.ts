@@ -1,5 +1,5 @@
-// mergeLoads: a bracketed row's two halves (bench/run.ts) are one run: counts and
-// seconds added, rate and percentiles over both.
+// mergeLoads: a bracketed row's slices (bench/run.ts) are one run: counts and
+// seconds added, rate and percentiles over all of them.
 import t from 'tap'
 import { mergeLoads, type LoadResult } from '../../bench/lib/load.js'
 
