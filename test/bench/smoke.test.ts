@@ -9,7 +9,7 @@ t.setTimeout(240_000)
 
 t.test('npm run bench -- --smoke: every row, finite numbers, the cache saves STS calls', async (t) => {
   // One more round for the bracketed rows than for the rest, as the full run has, and
-  // two turns of each side per round (the smoke run's 0.3 s in slices of 0.075 s).
+  // two groups of turns per round (the smoke run's 0.3 s as four 0.075 s slices a side).
   const result = await runBench({ smoke: true, params: { bracketedRounds: 2, sliceSeconds: 0.075 } })
   const byId = new Map(result.rows.map((r) => [r.id, r]))
   const timed = ['1', '2a', '2b', '3a', '3b', '3c', '2c', '3d', '3e', '7', '2d', '3f', '2e', '3g', '7b', '7c']
